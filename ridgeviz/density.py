@@ -1,0 +1,160 @@
+"""The smoothed empirical density ``p_t(x) = (1/N) sum_i N(x; alpha_t x_i, h_t I)`` in closed form.
+
+Everything comes from one softmax over the training points (DESIGN.md section 1):
+
+    w_i(x,t) = softmax_i(-|x - alpha_t x_i|^2 / (2 h_t))        posterior weights
+    D(x,t)   = sum_i w_i x_i                                     exact denoiser E[x_0 | x_t = x]
+    score    = (alpha_t D - x) / h_t
+    hessian  = -I/h_t + (alpha_t^2/h_t^2) Cov_w(x_i)            centred posterior covariance
+
+Queries are processed in chunks so memory stays bounded whatever N and M are.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .schedules import Schedule
+
+
+@dataclass
+class DensityEval:
+    """Everything one softmax pass gives at queries ``x: (M, D)``; unrequested fields are None."""
+
+    log_prob: torch.Tensor  # (M,)
+    score: torch.Tensor  # (M, D)
+    denoised: torch.Tensor  # (M, D)
+    hessian: torch.Tensor | None = None  # (M, D, D)
+    weights: torch.Tensor | None = None  # (M, N)
+
+
+class SmoothedEmpirical:
+    """Smoothed empirical density of a training set under a schedule.
+
+    Parameters
+    ----------
+    data : (N, D) array or tensor, the training points.
+    schedule : a :class:`~ridgeviz.schedules.Schedule`.
+    dtype : arithmetic dtype (float64 by default, as DESIGN.md requires).
+    device : where the data live; queries are moved there. Default: the data's device.
+    chunk_elements : bound on the elements of the largest temporary per chunk
+        (``m * N`` for the softmax, ``m * N * D`` for the Hessian); 2**23 float64 = 64 MiB.
+    """
+
+    def __init__(self, data, schedule: Schedule, *, dtype=torch.float64, device=None,
+                 chunk_elements: int = 2**23):
+        if not isinstance(schedule, Schedule):
+            raise ValueError(f"schedule must be a ridgeviz Schedule; got {type(schedule).__name__}")
+        x = data if isinstance(data, torch.Tensor) else torch.tensor(np.asarray(data))
+        if x.ndim != 2 or x.shape[0] < 1 or x.shape[1] < 1:
+            raise ValueError(f"data must be a 2-D array (N, D) with N >= 1; got shape {tuple(x.shape)}")
+        x = x.to(dtype=dtype, device=device if device is not None else x.device)
+        if not torch.isfinite(x).all():
+            raise ValueError("data contains non-finite values (NaN or inf)")
+        if chunk_elements < 1:
+            raise ValueError(f"chunk_elements must be >= 1; got {chunk_elements}")
+        self.data = x
+        self.schedule = schedule
+        self.chunk_elements = int(chunk_elements)
+        self._sqnorm = (x * x).sum(-1)
+
+    @property
+    def N(self) -> int:
+        return self.data.shape[0]
+
+    @property
+    def D(self) -> int:
+        return self.data.shape[1]
+
+    @property
+    def device(self):
+        return self.data.device
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    # -- inputs ----------------------------------------------------------------------------
+    def as_points(self, x) -> torch.Tensor:
+        """Queries as a ``(M, D)`` tensor in this density's dtype and device."""
+        x = torch.as_tensor(x, dtype=self.dtype, device=self.device)
+        if x.ndim != 2 or x.shape[1] != self.D:
+            raise ValueError(f"x must have shape (M, {self.D}); got {tuple(x.shape)}")
+        return x
+
+    def coefficients(self, t, M: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(alpha_t, h_t)`` as ``(M,)`` tensors for ``t`` a float or an ``(M,)`` array."""
+        t = torch.as_tensor(t, dtype=self.dtype, device=self.device)
+        if t.ndim == 0:
+            t = t.expand(M)
+        if t.shape != (M,):
+            raise ValueError(f"t must be a number or have shape ({M},); got {tuple(t.shape)}")
+        if not torch.isfinite(t).all() or (t <= 0).any():
+            raise ValueError("t must be finite and > 0")
+        return self.schedule.alpha(t), self.schedule.h(t)
+
+    # -- the one pass ----------------------------------------------------------------------
+    def evaluate(self, x, t, *, hessian: bool = False, weights: bool = False) -> DensityEval:
+        """log p_t, score and denoiser (and optionally Hessian, weights) at ``x: (M, D)``."""
+        x = self.as_points(x)
+        M, D = x.shape
+        a, h = self.coefficients(t, M)
+        per_row = self.N * (D if hessian else 1)
+        m = max(1, min(M, self.chunk_elements // per_row))
+        parts = [self._chunk(x[i:i + m], a[i:i + m], h[i:i + m], hessian, weights) for i in range(0, max(M, 1), m)]
+
+        def cat(k):
+            return None if parts[0][k] is None else torch.cat([p[k] for p in parts])
+
+        return DensityEval(cat(0), cat(1), cat(2), cat(3), cat(4))
+
+    def _chunk(self, x, a, h, hessian, weights):
+        D = self.D
+        # squared distances |x - a x_i|^2 by one matrix product (clamped: rounding can make them < 0)
+        sq = (x * x).sum(-1, keepdim=True) - 2 * a[:, None] * (x @ self.data.T) + (a * a)[:, None] * self._sqnorm
+        logits = -sq.clamp_min(0) / (2 * h[:, None])
+        lse = torch.logsumexp(logits, dim=-1)
+        w = torch.exp(logits - lse[:, None])
+        den = w @ self.data
+        log_prob = lse - math.log(self.N) - 0.5 * D * torch.log(2 * math.pi * h)
+        score = (a[:, None] * den - x) / h[:, None]
+        hess = None
+        if hessian:
+            y = self.data[None, :, :] - den[:, None, :]  # centred: (m, N, D)
+            cov = torch.bmm((w[:, :, None] * y).transpose(1, 2), y)
+            cov = 0.5 * (cov + cov.transpose(1, 2))
+            eye = torch.eye(D, dtype=x.dtype, device=x.device)
+            hess = (a * a / (h * h))[:, None, None] * cov - eye / h[:, None, None]
+        return log_prob, score, den, hess, (w if weights else None)
+
+    # -- convenience views of the one pass -------------------------------------------------
+    def log_prob(self, x, t) -> torch.Tensor:
+        """``log p_t(x)``: ``(M,)``."""
+        return self.evaluate(x, t).log_prob
+
+    def score(self, x, t) -> torch.Tensor:
+        """``grad log p_t(x) = (alpha_t D(x,t) - x)/h_t``: ``(M, D)``."""
+        return self.evaluate(x, t).score
+
+    def denoise(self, x, t) -> torch.Tensor:
+        """Exact denoiser ``E[x_0 | x_t = x] = sum_i w_i x_i``: ``(M, D)``."""
+        return self.evaluate(x, t).denoised
+
+    def hessian(self, x, t) -> torch.Tensor:
+        """``grad^2 log p_t(x) = -I/h + (alpha^2/h^2) Cov_w``: ``(M, D, D)``, symmetric."""
+        return self.evaluate(x, t, hessian=True).hessian
+
+    def posterior_weights(self, x, t) -> torch.Tensor:
+        """Posterior weights ``w_i(x, t)``: ``(M, N)``, rows sum to one."""
+        return self.evaluate(x, t, weights=True).weights
+
+
+def as_numpy(x) -> np.ndarray:
+    """A tensor or array as a float64 NumPy array on the CPU."""
+    if isinstance(x, torch.Tensor):
+        return x.detach().to("cpu", torch.float64).numpy()
+    return np.asarray(x, dtype=np.float64)

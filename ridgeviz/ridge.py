@@ -1,0 +1,164 @@
+"""The time-dependent log-density ridge of the smoothed empirical density (DESIGN.md section 1).
+
+For ridge dimension ``d`` the Hessian's eigenvalues in descending order ``l_1 >= ... >= l_D`` split
+space into the tangent span ``v_1..v_d`` and the normal span ``v_{d+1}..v_D`` (projector ``P_perp``);
+
+    R_t^d = { x : P_perp grad log p_t(x) = 0  and  l_{d+1}(x) < 0 }.
+
+The normal space is only defined where the eigengap ``l_d - l_{d+1}`` is large; its scale-free form
+``h_t (l_d - l_{d+1})`` is compared with ``gap_tol`` and points below it are *flagged* as
+"ridge undefined here", never dropped. For ``d = 0`` (modes) the gap is ``-l_1``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .density import SmoothedEmpirical
+
+GAP_TOL = 1e-3  # scale-free eigengap h_t (l_d - l_{d+1}) below which the normal space is undefined
+
+
+def _check_dim(dens: SmoothedEmpirical, dim: int) -> int:
+    if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or not 0 <= dim < dens.D:
+        raise ValueError(f"dim must be an integer with 0 <= dim < D = {dens.D}; got {dim!r}")
+    return int(dim)
+
+
+@dataclass
+class LocalFrame:
+    """Hessian spectrum and ridge frame at ``M`` points in ``D`` dimensions for ridge dimension ``dim``."""
+
+    dim: int
+    score: torch.Tensor  # (M, D) grad log p_t
+    eigenvalues: torch.Tensor  # (M, D) descending
+    eigenvectors: torch.Tensor  # (M, D, D) columns, matching eigenvalues
+    h: torch.Tensor  # (M,) bandwidth at each point's time
+
+    @property
+    def tangent(self) -> torch.Tensor:
+        """Tangent projector ``P_par = V_d V_d^T``: (M, D, D)."""
+        v = self.eigenvectors[:, :, : self.dim]
+        return v @ v.transpose(1, 2)
+
+    @property
+    def normal(self) -> torch.Tensor:
+        """Normal projector ``P_perp = I - P_par``: (M, D, D)."""
+        v = self.eigenvectors[:, :, self.dim:]
+        return v @ v.transpose(1, 2)
+
+    @property
+    def eigengap(self) -> torch.Tensor:
+        """``l_d - l_{d+1}`` (``-l_1`` for d = 0): (M,)."""
+        if self.dim == 0:
+            return -self.eigenvalues[:, 0]
+        return self.eigenvalues[:, self.dim - 1] - self.eigenvalues[:, self.dim]
+
+    @property
+    def scaled_gap(self) -> torch.Tensor:
+        """Scale-free eigengap ``h_t (l_d - l_{d+1})``: (M,)."""
+        return self.h * self.eigengap
+
+    def undefined(self, gap_tol: float = GAP_TOL) -> torch.Tensor:
+        """True where the normal space is ill-defined (scaled gap below ``gap_tol``): (M,) bool."""
+        return self.scaled_gap < gap_tol
+
+    @property
+    def concave(self) -> torch.Tensor:
+        """``l_{d+1} < 0``: the ridge condition on the normal curvature, (M,) bool."""
+        return self.eigenvalues[:, self.dim] < 0
+
+    def split(self, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Split vectors ``v: (M, D)`` into (normal part, tangential part), each (M, D)."""
+        coords = torch.einsum("mdk,md->mk", self.eigenvectors, v)
+        normal = torch.einsum("mdk,mk->md", self.eigenvectors[:, :, self.dim:], coords[:, self.dim:])
+        return normal, v - normal
+
+    @property
+    def residual(self) -> torch.Tensor:
+        """Ridge residual ``|P_perp grad log p_t|``: (M,)."""
+        return self.split(self.score)[0].norm(dim=-1)
+
+
+def local_frame(dens: SmoothedEmpirical, x, t, dim: int) -> LocalFrame:
+    """Eigen-decompose the Hessian of ``log p_t`` at ``x: (M, D)`` (``t`` float or (M,))."""
+    dim = _check_dim(dens, dim)
+    x = dens.as_points(x)
+    ev = dens.evaluate(x, t, hessian=True)
+    vals, vecs = torch.linalg.eigh(ev.hessian)  # ascending
+    _, h = dens.coefficients(t, x.shape[0])
+    return LocalFrame(dim, ev.score, vals.flip(-1), vecs.flip(-1), h)
+
+
+def ridge_residual(dens: SmoothedEmpirical, x, t, dim: int) -> torch.Tensor:
+    """``r(x, t) = |P_perp grad log p_t(x)|``: (M,). Multiply by ``h_t`` for a length."""
+    return local_frame(dens, x, t, dim).residual
+
+
+@dataclass
+class RidgeProjection:
+    """Result of :func:`project_to_ridge` for ``M`` starting points."""
+
+    points: torch.Tensor  # (M, D) projected points
+    converged: torch.Tensor  # (M,) bool: the stopping rule was met
+    eigengap: torch.Tensor  # (M,) l_d - l_{d+1} at the final points
+    scaled_gap: torch.Tensor  # (M,) h_t (l_d - l_{d+1})
+    undefined: torch.Tensor  # (M,) bool: normal space ill-defined at the final point
+    concave: torch.Tensor  # (M,) bool: l_{d+1} < 0 at the final point
+    residual: torch.Tensor  # (M,) |P_perp grad log p_t| at the final points
+    iterations: torch.Tensor  # (M,) iterations used
+
+    @property
+    def on_ridge(self) -> torch.Tensor:
+        """Converged, with a defined normal space and negative normal curvature: (M,) bool."""
+        return self.converged & ~self.undefined & self.concave
+
+
+def project_to_ridge(dens: SmoothedEmpirical, x, t, dim: int, *, tol: float = 1e-6, max_iter: int = 300,
+                     gap_tol: float = GAP_TOL) -> RidgeProjection:
+    """Subspace-constrained mean shift onto ``R_t^dim`` from ``x: (M, D)``.
+
+    For the Gaussian mixture the SCMS step is ``x <- x + P_perp(x) (alpha_t D(x,t) - x)``. A point
+    stops when its normal step is small in scale-free terms: ``|P_perp (alpha D - x)| <= tol * sqrt(h_t)``
+    (less than ``tol`` bandwidths) or ``|P_perp g| <= tol * |g|`` (the fraction of the gradient left in
+    the normal space). Points still moving after ``max_iter`` are reported with ``converged = False``.
+    """
+    dim = _check_dim(dens, dim)
+    if not tol > 0 or max_iter < 1:
+        raise ValueError(f"tol must be > 0 and max_iter >= 1; got tol={tol}, max_iter={max_iter}")
+    x = dens.as_points(x).clone()
+    M = x.shape[0]
+    t_all = torch.as_tensor(t, dtype=dens.dtype, device=dens.device).expand(M).clone()
+    converged = torch.zeros(M, dtype=torch.bool, device=x.device)
+    iters = torch.zeros(M, dtype=torch.long, device=x.device)
+    for _ in range(max_iter):
+        active = torch.nonzero(~converged).squeeze(-1)
+        if active.numel() == 0:
+            break
+        frame = local_frame(dens, x[active], t_all[active], dim)
+        g_perp, _ = frame.split(frame.score)
+        step = frame.h[:, None] * g_perp  # = P_perp (alpha D - x)
+        done = (step.norm(dim=-1) <= tol * frame.h.sqrt()) | (g_perp.norm(dim=-1) <= tol * frame.score.norm(dim=-1))
+        x[active] = x[active] + torch.where(done[:, None], torch.zeros_like(step), step)
+        iters[active[~done]] += 1
+        converged[active[done]] = True
+    final = local_frame(dens, x, t_all, dim)
+    return RidgeProjection(x, converged, final.eigengap, final.scaled_gap, final.undefined(gap_tol),
+                           final.concave, final.residual, iters)
+
+
+def suggest_ridge_dim(dens: SmoothedEmpirical, x, t) -> tuple[int, np.ndarray]:
+    """Ridge dimension from the largest gap of the median Hessian spectrum at ``x: (M, D)``.
+
+    Returns ``(d, gaps)`` with ``gaps[k-1] = median(l_k - l_{k+1})``, ``k = 1..D-1``, and ``d`` the
+    argmax (1 <= d < D); for D = 1 the only choice is d = 0.
+    """
+    if dens.D == 1:
+        return 0, np.zeros(0)
+    lam = local_frame(dens, x, t, 0).eigenvalues
+    h = dens.coefficients(t, lam.shape[0])[1]
+    gaps = (h[:, None] * (lam[:, :-1] - lam[:, 1:])).median(dim=0).values.cpu().numpy()
+    return int(np.argmax(gaps)) + 1, gaps

@@ -1,0 +1,262 @@
+"""Forward noising schedules: alpha(t), sigma(t), h(t) = sigma(t)^2 and reverse-time grids.
+
+A schedule describes the forward marginal ``x_t = alpha_t x_0 + sigma_t z`` of a linear SDE
+``dX = f(t) X dt + g(t) dW`` with ``f = d log(alpha)/dt`` and ``g^2 = dh/dt - 2 f h``.
+The smoothed empirical density at time t is the training set blurred by ``N(alpha_t x_i, h_t I)``,
+so ``h_t`` is the bandwidth the whole tool is about.
+
+Every function of t accepts a float, a NumPy array or a torch tensor and returns the same kind.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+GRID_KINDS = ("geometric", "uniform", "karras")
+
+
+def _lib(t):
+    """The array namespace matching ``t`` (torch for tensors, NumPy otherwise)."""
+    return torch if isinstance(t, torch.Tensor) else np
+
+
+def _as_array(t):
+    return t if isinstance(t, torch.Tensor) else np.asarray(t, dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A forward process: ``alpha(t)``, ``sigma(t)``, ``h(t)``, drift ``f(t)``, diffusion ``g2(t)``.
+
+    Frozen and hashable (a cache key). ``params`` holds the preset's extra parameters as sorted
+    ``(name, value)`` pairs; build one with :func:`get_schedule`.
+    """
+
+    name: str
+    T: float
+    t_min: float
+    params: tuple = field(default=())
+    grid: str = "geometric"
+
+    def __post_init__(self):
+        if self.name not in SCHEDULES:
+            raise ValueError(f"name: unknown schedule {self.name!r}; choose one of {sorted(SCHEDULES)}")
+        for key in ("T", "t_min"):
+            v = getattr(self, key)
+            if not isinstance(v, (int, float)) or not math.isfinite(v):
+                raise ValueError(f"{key} must be a finite number; got {v!r}")
+        if self.t_min <= 0:
+            raise ValueError(f"t_min must be > 0; got {self.t_min}")
+        if self.T <= self.t_min:
+            raise ValueError(f"T must be greater than t_min={self.t_min}; got T={self.T}")
+        if self.grid not in GRID_KINDS:
+            raise ValueError(f"grid: unknown time-grid kind {self.grid!r}; choose one of {GRID_KINDS}")
+        spec = SCHEDULES[self.name]
+        for key, value in self.params:
+            if key not in spec.defaults:
+                raise ValueError(f"{key}: not a parameter of schedule {self.name!r} (has {sorted(spec.defaults)})")
+            if not math.isfinite(value):
+                raise ValueError(f"{key} must be finite; got {value!r}")
+        spec.validate(self)
+
+    # -- parameters -------------------------------------------------------------------------
+    def param(self, key: str) -> float:
+        return dict(self.params).get(key, SCHEDULES[self.name].defaults[key])
+
+    # -- the process ------------------------------------------------------------------------
+    def log_alpha(self, t):
+        return SCHEDULES[self.name].log_alpha(self, _as_array(t))
+
+    def alpha(self, t):
+        return _lib(t).exp(self.log_alpha(t))
+
+    def h(self, t):
+        """Bandwidth ``h_t = sigma_t^2`` (variance of the Gaussian blur at time t)."""
+        return SCHEDULES[self.name].h(self, _as_array(t))
+
+    def sigma(self, t):
+        return _lib(t).sqrt(self.h(t))
+
+    def f(self, t):
+        """Drift coefficient ``f(t) = d log(alpha_t) / dt`` of the forward SDE."""
+        return SCHEDULES[self.name].f(self, _as_array(t))
+
+    def dh(self, t):
+        """``dh_t / dt``."""
+        return SCHEDULES[self.name].dh(self, _as_array(t))
+
+    def g2(self, t):
+        """Squared diffusion ``g(t)^2 = dh/dt - 2 f h`` of the forward SDE."""
+        return self.dh(t) - 2 * self.f(t) * self.h(t)
+
+    def snr(self, t):
+        """Signal-to-noise ratio ``alpha_t^2 / h_t``."""
+        return self.alpha(t) ** 2 / self.h(t)
+
+    # -- grids ------------------------------------------------------------------------------
+    def time_grid(self, steps: int, kind: str | None = None, rho: float = 7.0) -> np.ndarray:
+        """Reverse-time grid of ``steps + 1`` times, strictly decreasing from ``T`` to ``t_min``.
+
+        ``geometric`` (the paper's): ``t_k = T (t_min/T)^(k/K)``; ``uniform``; ``karras``:
+        ``t_k = (T^(1/rho) + k/K (t_min^(1/rho) - T^(1/rho)))^rho`` (Karras et al.'s sigma grid
+        applied to t; identical to it for the EDM schedule, where sigma = t).
+        """
+        kind = kind or self.grid
+        if not isinstance(steps, (int, np.integer)) or steps < 1:
+            raise ValueError(f"steps must be a positive integer; got {steps!r}")
+        if kind not in GRID_KINDS:
+            raise ValueError(f"kind: unknown time-grid kind {kind!r}; choose one of {GRID_KINDS}")
+        if not rho > 0:
+            raise ValueError(f"rho must be > 0; got {rho}")
+        u = np.arange(steps + 1, dtype=np.float64) / steps
+        if kind == "geometric":
+            grid = self.T * (self.t_min / self.T) ** u
+        elif kind == "uniform":
+            grid = self.T + u * (self.t_min - self.T)
+        else:
+            a, b = self.T ** (1 / rho), self.t_min ** (1 / rho)
+            grid = (a + u * (b - a)) ** rho
+        grid[0], grid[-1] = self.T, self.t_min
+        return grid
+
+    # -- diagnostics ------------------------------------------------------------------------
+    def prior_variance(self) -> float:
+        """Variance of the Gaussian prior ``N(0, h_T I)`` that samplers start from."""
+        return float(self.h(self.T))
+
+    def terminal_closeness(self, data) -> dict:
+        """How close ``p_T`` is to the prior ``N(0, h_T I)`` for the given training set.
+
+        By convexity of KL, ``KL(p_T || prior) <= (1/N) sum_i alpha_T^2 |x_i|^2 / (2 h_T)``
+        (``kl_bound``, in nats). Also returns the SNR at T and ``alpha_T * rms|x|/sigma_T``.
+        """
+        x = np.asarray(data, dtype=np.float64)
+        a2, hT = float(self.alpha(self.T)) ** 2, float(self.h(self.T))
+        sq = float(np.mean(np.sum(x * x, axis=-1)))
+        return {
+            "kl_bound": a2 * sq / (2 * hT),
+            "snr_T": a2 / hT,
+            "signal_to_noise_radius": math.sqrt(a2 * sq / hT),
+            "alpha_T": math.sqrt(a2),
+            "sigma_T": math.sqrt(hT),
+        }
+
+
+@dataclass(frozen=True)
+class _Preset:
+    defaults: dict
+    T: float
+    t_min: float
+    log_alpha: object
+    h: object
+    f: object
+    dh: object
+    grid: str = "geometric"
+    validate: object = lambda s: None
+    description: str = ""
+
+
+def _exp(t, x):
+    return _lib(t).exp(x)
+
+
+# Ornstein-Uhlenbeck dX = -X dt + sqrt(2) dW (the paper's default).
+def _ou_h(s, t):
+    return -_lib(t).expm1(-2 * t)
+
+
+# Variance exploding: alpha = 1, sigma = sigma_min (sigma_max / sigma_min)^t.
+def _ve_h(s, t):
+    smin, smax = s.param("sigma_min"), s.param("sigma_max")
+    return smin**2 * _exp(t, 2 * t * math.log(smax / smin))
+
+
+def _ve_validate(s):
+    if not 0 < s.param("sigma_min") < s.param("sigma_max"):
+        raise ValueError("sigma_min must satisfy 0 < sigma_min < sigma_max")
+
+
+# VP with linear beta(t) = beta_min + t (beta_max - beta_min).
+def _vpl_log_alpha(s, t):
+    b0, b1 = s.param("beta_min"), s.param("beta_max")
+    return -0.5 * (b0 * t + 0.5 * (b1 - b0) * t * t)
+
+
+def _vpl_beta(s, t):
+    b0, b1 = s.param("beta_min"), s.param("beta_max")
+    return b0 + t * (b1 - b0)
+
+
+def _vp_validate(s):
+    if not 0 <= s.param("beta_min") < s.param("beta_max"):
+        raise ValueError("beta_min must satisfy 0 <= beta_min < beta_max")
+
+
+# VP cosine (Nichol & Dhariwal): alpha_bar = cos^2(pi/2 (t+s)/(1+s)) / cos^2(pi/2 s/(1+s)).
+def _cos_arg(s, t):
+    off = s.param("s")
+    return 0.5 * math.pi * (t + off) / (1 + off)
+
+
+def _vpc_log_alpha(s, t):
+    off = s.param("s")
+    lib = _lib(t)
+    return lib.log(lib.cos(_cos_arg(s, t))) - math.log(math.cos(0.5 * math.pi * off / (1 + off)))
+
+
+def _vpc_f(s, t):
+    return -_lib(t).tan(_cos_arg(s, t)) * 0.5 * math.pi / (1 + s.param("s"))
+
+
+def _t_below_one(s):
+    if s.T >= 1:
+        raise ValueError(f"T must be < 1 for schedule {s.name!r} (alpha vanishes at t = 1); got {s.T}")
+
+
+def _one_minus_alpha2(s, t):
+    return -_lib(t).expm1(2 * s.log_alpha(t))
+
+
+def _minus_2f_alpha2(s, t):
+    return -2 * s.f(t) * _exp(t, 2 * s.log_alpha(t))
+
+
+SCHEDULES: dict[str, _Preset] = {
+    "ou": _Preset({}, 10.0, 1e-3, lambda s, t: -t, _ou_h, lambda s, t: -1.0 + 0 * t,
+                  lambda s, t: 2 * _exp(t, -2 * t), description="Ornstein-Uhlenbeck (the paper's)"),
+    "ve": _Preset({"sigma_min": 0.01, "sigma_max": 20.0}, 1.0, 1e-3, lambda s, t: 0 * t, _ve_h,
+                  lambda s, t: 0 * t, lambda s, t: 2 * math.log(s.param("sigma_max") / s.param("sigma_min")) * _ve_h(s, t),
+                  validate=_ve_validate, description="variance exploding, geometric sigma"),
+    "edm": _Preset({}, 80.0, 2e-3, lambda s, t: 0 * t, lambda s, t: t * t, lambda s, t: 0 * t,
+                   lambda s, t: 2 * t, grid="karras", description="EDM / Karras: alpha = 1, sigma = t"),
+    "vp-linear": _Preset({"beta_min": 0.1, "beta_max": 20.0}, 1.0, 1e-3, _vpl_log_alpha, _one_minus_alpha2,
+                         lambda s, t: -0.5 * _vpl_beta(s, t), _minus_2f_alpha2, validate=_vp_validate,
+                         description="variance preserving, linear beta"),
+    "vp-cosine": _Preset({"s": 0.008}, 0.99, 1e-3, _vpc_log_alpha, _one_minus_alpha2, _vpc_f, _minus_2f_alpha2,
+                         validate=_t_below_one, description="variance preserving, cosine alpha_bar"),
+    "rectified-flow": _Preset({}, 0.999, 1e-3, lambda s, t: _lib(t).log1p(-t), lambda s, t: t * t,
+                              lambda s, t: -1 / (1 - t), lambda s, t: 2 * t, validate=_t_below_one,
+                              description="rectified flow: alpha = 1 - t, sigma = t"),
+}
+
+
+def get_schedule(name: str = "ou", T: float | None = None, t_min: float | None = None,
+                 grid: str | None = None, **params) -> Schedule:
+    """Build a preset schedule; unspecified ``T``, ``t_min`` and ``grid`` take the preset's defaults.
+
+    >>> s = get_schedule("ou"); s.T, s.t_min
+    (10.0, 0.001)
+    """
+    if name not in SCHEDULES:
+        raise ValueError(f"name: unknown schedule {name!r}; choose one of {sorted(SCHEDULES)}")
+    spec = SCHEDULES[name]
+    for key, value in (("T", T), ("t_min", t_min), *params.items()):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float, np.floating))):
+            raise ValueError(f"{key} must be a number; got {value!r}")
+    clean = tuple(sorted((k, float(v)) for k, v in params.items()))
+    return Schedule(name, float(spec.T if T is None else T), float(spec.t_min if t_min is None else t_min),
+                    clean, spec.grid if grid is None else grid)
