@@ -13,7 +13,6 @@ import json
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorsError
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
@@ -86,7 +85,7 @@ def load_checkpoint(source, kind: str | tuple[str, ...] | None = None) -> tuple[
         raise ValueError(f"checkpoint holds a {config.get('kind')!r} model; expected {' or '.join(map(repr, kinds))}")
     try:
         tensors = st_load(data)
-    except (SafetensorsError, Exception) as exc:  # safetensors raises several types for damaged data
+    except Exception as exc:  # safetensors raises several exception types for damaged data
         raise ValueError(f"checkpoint weights are corrupt or truncated: {exc}") from None
     return tensors, config
 
