@@ -1,0 +1,176 @@
+"""Core commands: ``ridge`` (residual, projection, polylines), ``sample`` (a trajectory file), ``analyze``.
+
+Files: inputs ``.npy``/``.npz``/``.csv`` (points), outputs ``.npz`` (arrays) plus a ``.json`` summary beside it.
+A trajectory file stores its dataset, schedule and model settings, so ``analyze`` needs nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .. import data as rdata
+from ..decomposition import decompose_error
+from ..density import SmoothedEmpirical, as_numpy
+from ..models import ExactScore, InjectedErrorScore
+from ..phases import PHASES, PhaseRule, label_phases
+from ..ridge import project_to_ridge, suggest_ridge_dim
+from ..sampling import SAMPLERS, prior_sample, sample
+from ..schedules import GRID_KINDS, SCHEDULES, get_schedule
+from ..tracing import polylines_to_xy, trace_ridge
+
+
+def add_data_args(p) -> None:
+    """Dataset and schedule options shared by commands."""
+    g = p.add_argument_group("data and schedule")
+    g.add_argument("--dataset", default="thirteen",
+                   help=f"built-in 2-D mode set: {', '.join(rdata.MODE_SETS)} (default: thirteen)")
+    g.add_argument("--data", type=Path, help="your own points instead (.npy, .npz or .csv, shape (N, D))")
+    g.add_argument("--schedule", default="ou", choices=sorted(SCHEDULES), help="noise schedule (default: ou)")
+    g.add_argument("--T", type=float, help="final time (default: the schedule's)")
+    g.add_argument("--t-min", type=float, help="smallest time (default: the schedule's)")
+    g.add_argument("--grid", choices=GRID_KINDS, help="time-grid kind (default: the schedule's)")
+
+
+def load_data(args) -> np.ndarray:
+    if args.data is not None:
+        return rdata.load_array_file(args.data, args.data.name)
+    if args.dataset not in rdata.MODE_SETS:
+        raise ValueError(f"--dataset: unknown set {args.dataset!r}; choose one of {list(rdata.MODE_SETS)}")
+    return np.array(rdata.MODE_SETS[args.dataset], dtype=np.float64)
+
+
+def schedule_from(args):
+    return get_schedule(args.schedule, T=args.T, t_min=args.t_min, grid=args.grid)
+
+
+def write_outputs(out: Path, arrays: dict, summary: dict) -> None:
+    out = Path(out).with_suffix(".npz")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(out, **arrays)
+    out.with_suffix(".json").write_text(json.dumps(summary, indent=2, default=float) + "\n")
+    print(f"wrote {out} and {out.with_suffix('.json')}")
+
+
+def cmd_ridge(args) -> int:
+    X = load_data(args)
+    dens = SmoothedEmpirical(X, schedule_from(args))
+    dim = args.dim if args.dim is not None else suggest_ridge_dim(dens, X, args.t)[0]
+    pts = rdata.load_array_file(args.points, args.points.name) if args.points else X
+    proj = project_to_ridge(dens, pts, args.t, dim, tol=args.tol, max_iter=args.max_iter)
+    arrays = {"points": pts, "projected": as_numpy(proj.points), "converged": as_numpy(proj.converged),
+              "residual": as_numpy(proj.residual), "scaled_gap": as_numpy(proj.scaled_gap),
+              "undefined": as_numpy(proj.undefined), "iterations": as_numpy(proj.iterations)}
+    summary = {"t": args.t, "dim": dim, "points": len(pts), "converged": int(proj.converged.sum()),
+               "on_ridge": int(proj.on_ridge.sum()), "undefined": int(proj.undefined.sum())}
+    if X.shape[1] == 2:
+        lines = trace_ridge(dens, args.t, dim, grid=args.grid_size)
+        arrays["polyline_x"], arrays["polyline_y"] = polylines_to_xy(lines)
+        summary["polylines"] = len(lines)
+    write_outputs(args.out, arrays, summary)
+    return 0
+
+
+def build_model(dens, kind: str, dim: int, normal: float, tangential: float):
+    if kind == "exact":
+        return ExactScore(dens)
+    if kind == "injected":
+        return InjectedErrorScore(dens, dim, normal, tangential)
+    raise ValueError(f"--model: unknown model {kind!r}; choose exact or injected")
+
+
+def cmd_sample(args) -> int:
+    X = load_data(args)
+    sched = schedule_from(args)
+    dens = SmoothedEmpirical(X, sched)
+    model = build_model(dens, args.model, args.dim, args.normal, args.tangential)
+    gen = torch.Generator().manual_seed(args.seed)
+    x_T = prior_sample(sched, args.particles, X.shape[1], gen)
+    traj = sample(model, x_T, sched.time_grid(args.steps), args.method, generator=gen)
+    config = {"schedule": {"name": sched.name, "T": sched.T, "t_min": sched.t_min, "params": dict(sched.params),
+                           "grid": sched.grid},
+              "model": {"kind": args.model, "dim": args.dim, "normal": args.normal, "tangential": args.tangential},
+              "method": args.method, "steps": args.steps, "particles": args.particles, "seed": args.seed}
+    arrays = {"xs": as_numpy(traj.xs), "times": traj.times, "drifts": as_numpy(traj.drifts),
+              "scores": as_numpy(traj.scores), "data": X, "config": np.array(json.dumps(config))}
+    write_outputs(args.out, arrays, config)
+    return 0
+
+
+def load_trajectory(path: Path):
+    from ..sampling import Trajectory
+
+    with np.load(path, allow_pickle=False) as f:
+        missing = {"xs", "times", "drifts", "scores", "data", "config"} - set(f.files)
+        if missing:
+            raise ValueError(f"{path}: not a ridgeviz trajectory file (missing {sorted(missing)})")
+        config = json.loads(str(f["config"]))
+        traj = Trajectory(torch.as_tensor(f["xs"]), f["times"], config["method"], torch.as_tensor(f["drifts"]),
+                          torch.as_tensor(f["scores"]))
+        return traj, f["data"], config
+
+
+def cmd_analyze(args) -> int:
+    traj, X, config = load_trajectory(args.trajectory)
+    s = config["schedule"]
+    sched = get_schedule(s["name"], T=s["T"], t_min=s["t_min"], grid=s["grid"], **s["params"])
+    dens = SmoothedEmpirical(X, sched)
+    m = config["model"]
+    dim = args.dim if args.dim is not None else m["dim"]
+    model = build_model(dens, m["kind"], dim, m["normal"], m["tangential"])
+    dec = decompose_error(model, dens, traj, dim, distance=args.distance)
+    rule = PhaseRule(tube=args.tube, slide_ratio=args.slide_ratio)
+    ph = label_phases(dens, traj, dim, rule=rule, geometry=dec)
+    arrays = {name: getattr(dec, name) for name in
+              ("times", "distance", "residual", "scaled_gap", "undefined", "drift_normal", "drift_tangential",
+               "step_normal", "step_tangential", "error_normal", "error_tangential", "error_total")}
+    arrays.update(labels=ph.labels, phase_fractions=ph.fractions(), reach_times=ph.reach_times())
+    summary = {"dim": dim, "phases": list(PHASES), "rule": rule.describe(X), **ph.summary(),
+               "distance_kind": dec.distance_kind,
+               "mean_error_normal": float(dec.error_normal.mean()),
+               "mean_error_tangential": float(dec.error_tangential.mean())}
+    write_outputs(args.out, arrays, summary)
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser("ridge", help="ridge residual, SCMS projection and (2-D) polylines at one time",
+                       description="Project points onto the ridge R_t^dim of the smoothed empirical density.")
+    add_data_args(p)
+    p.add_argument("--t", type=float, default=0.5, help="diffusion time (default 0.5)")
+    p.add_argument("--dim", type=int, help="ridge dimension d (default: suggested from the spectral gap)")
+    p.add_argument("--points", type=Path, help="points to project (.npy/.npz/.csv; default: the training data)")
+    p.add_argument("--tol", type=float, default=1e-6, help="SCMS tolerance, in bandwidths (default 1e-6)")
+    p.add_argument("--max-iter", type=int, default=300, help="SCMS iteration cap (default 300)")
+    p.add_argument("--grid-size", type=int, default=24, help="seed lattice for polylines, 2-D only")
+    p.add_argument("--out", type=Path, default=Path("ridge.npz"), help="output .npz (a .json summary beside it)")
+    p.set_defaults(func=cmd_ridge)
+
+    p = sub.add_parser("sample", help="run a reverse sampler and save the whole trajectory",
+                       description="Sample from the prior N(0, h_T I) down to t_min, keeping every step.")
+    add_data_args(p)
+    p.add_argument("--model", default="injected", choices=["exact", "injected"],
+                   help="exact score (memorises) or exact + injected normal/tangential error")
+    p.add_argument("--dim", type=int, default=1, help="ridge dimension for the injected error's frame")
+    p.add_argument("--normal", type=float, default=0.0, help="injected normal error size (score units)")
+    p.add_argument("--tangential", type=float, default=0.5, help="injected tangential error size")
+    p.add_argument("--method", default="em", choices=sorted(SAMPLERS), help="sampler (default: em, the paper's)")
+    p.add_argument("--steps", type=int, default=200, help="number of steps K (default 200)")
+    p.add_argument("--particles", type=int, default=512, help="number of samples M (default 512)")
+    p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument("--out", type=Path, default=Path("trajectory.npz"))
+    p.set_defaults(func=cmd_sample)
+
+    p = sub.add_parser("analyze", help="error decomposition and reach/align/slide phases of a trajectory file",
+                       description="Split the score error and the drift into normal/tangential parts and label phases.")
+    p.add_argument("trajectory", type=Path, help="a file written by `sample`")
+    p.add_argument("--dim", type=int, help="ridge dimension (default: the one the trajectory was made with)")
+    p.add_argument("--distance", default="auto", choices=["auto", "projection", "proxy"],
+                   help="distance to the ridge: SCMS projection (auto for D <= 3) or the residual proxy h_t r")
+    p.add_argument("--tube", type=float, help="tube width for 'reach' (default 0.1 x data scale)")
+    p.add_argument("--slide-ratio", type=float, default=1.0, help="slide when |tangential drift| > ratio x |normal|")
+    p.add_argument("--out", type=Path, default=Path("analysis.npz"))
+    p.set_defaults(func=cmd_analyze)
