@@ -19,7 +19,11 @@ import torch
 
 from .density import SmoothedEmpirical
 
-GAP_TOL = 1e-3  # scale-free eigengap h_t (l_d - l_{d+1}) below which the normal space is undefined
+# Scale-free eigengap h_t (l_d - l_{d+1}) below which the normal space is undefined. Measured on the two-point
+# set under OU: the gap is 0.02 at t = 3 (p_t nearly one Gaussian), 0.17 at t = 2, 0.4-1.4 for t in [0.5, 1],
+# and < 1e-4 near an isolated point at small t; 0.05 marks the ridge defined for t < ~2.5 there, as DESIGN.md
+# observed.
+GAP_TOL = 0.05
 
 
 def _check_dim(dens: SmoothedEmpirical, dim: int) -> int:

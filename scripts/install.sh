@@ -13,3 +13,4 @@ if [[ "${1:-}" == "--with-browser" ]] && ! command -v chromium >/dev/null 2>&1; 
   fi
 fi
 python3 -m pip install -q -r requirements.txt
+python3 -m pip install -q --no-deps --no-build-isolation -e .
