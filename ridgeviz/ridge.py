@@ -92,9 +92,31 @@ def local_frame(dens: SmoothedEmpirical, x, t, dim: int) -> LocalFrame:
     dim = _check_dim(dens, dim)
     x = dens.as_points(x)
     ev = dens.evaluate(x, t, hessian=True)
-    vals, vecs = torch.linalg.eigh(ev.hessian)  # ascending
+    vals, vecs = _eigh_descending(ev.hessian)
     _, h = dens.coefficients(t, x.shape[0])
-    return LocalFrame(dim, ev.score, vals.flip(-1), vecs.flip(-1), h)
+    return LocalFrame(dim, ev.score, vals, vecs, h)
+
+
+def _eigh_descending(H: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eigenvalues ``(M, D)`` in descending order and eigenvectors ``(M, D, D)`` (columns) of symmetric ``H``.
+
+    For D = 2 the closed form ``l = m +- sqrt(((a-c)/2)^2 + b^2)``, ``v_1 = (cos th, sin th)`` with
+    ``tan 2th = 2b/(a-c)``: one LAPACK call per 2x2 matrix was a quarter of the time of 2-D SCMS.
+    """
+    if H.shape[-1] == 2:
+        a, b, c = H[:, 0, 0], H[:, 0, 1], H[:, 1, 1]
+        mid, rad = 0.5 * (a + c), torch.hypot(0.5 * (a - c), b)
+        th = 0.5 * torch.atan2(2 * b, a - c)
+        cos, sin = torch.cos(th), torch.sin(th)
+        vecs = torch.stack([torch.stack([cos, sin], -1), torch.stack([-sin, cos], -1)], -1)
+        return torch.stack([mid + rad, mid - rad], -1), vecs
+    if H.device.type == "cpu" and H.dtype == torch.float64:
+        # NumPy's batched LAPACK loop: torch's batched eigh on many small matrices thrashes its thread pool on
+        # a busy two-core machine (measured 2,000 32x32 matrices: torch 1.9-47 s, NumPy 1.4-1.9 s)
+        vals, vecs = (torch.from_numpy(a) for a in np.linalg.eigh(H.detach().numpy()))
+    else:
+        vals, vecs = torch.linalg.eigh(H)  # ascending
+    return vals.flip(-1), vecs.flip(-1)
 
 
 def ridge_residual(dens: SmoothedEmpirical, x, t, dim: int) -> torch.Tensor:
@@ -138,6 +160,8 @@ def project_to_ridge(dens: SmoothedEmpirical, x, t, dim: int, *, tol: float = 1e
     t_all = torch.as_tensor(t, dtype=dens.dtype, device=dens.device).expand(M).clone()
     converged = torch.zeros(M, dtype=torch.bool, device=x.device)
     iters = torch.zeros(M, dtype=torch.long, device=x.device)
+    # gap, scaled gap, l_{d+1}, residual at the final points (a converged point stops moving: its last frame is final)
+    stats = torch.empty(4, M, dtype=x.dtype, device=x.device)
     for _ in range(max_iter):
         active = torch.nonzero(~converged).squeeze(-1)
         if active.numel() == 0:
@@ -149,9 +173,18 @@ def project_to_ridge(dens: SmoothedEmpirical, x, t, dim: int, *, tol: float = 1e
         x[active] = x[active] + torch.where(done[:, None], torch.zeros_like(step), step)
         iters[active[~done]] += 1
         converged[active[done]] = True
-    final = local_frame(dens, x, t_all, dim)
-    return RidgeProjection(x, converged, final.eigengap, final.scaled_gap, final.undefined(gap_tol),
-                           final.concave, final.residual, iters)
+        stats[:, active[done]] = _frame_stats(frame, g_perp)[:, done]
+    rest = torch.nonzero(~converged).squeeze(-1)
+    if rest.numel():
+        frame = local_frame(dens, x[rest], t_all[rest], dim)
+        stats[:, rest] = _frame_stats(frame, frame.split(frame.score)[0])
+    gap, scaled, lam, res = stats
+    return RidgeProjection(x, converged, gap, scaled, scaled < gap_tol, lam < 0, res, iters)
+
+
+def _frame_stats(frame: LocalFrame, g_perp: torch.Tensor) -> torch.Tensor:
+    """``(4, M)``: eigengap, scaled gap, ``l_{d+1}`` and residual ``|P_perp g|`` of a frame."""
+    return torch.stack([frame.eigengap, frame.scaled_gap, frame.eigenvalues[:, frame.dim], g_perp.norm(dim=-1)])
 
 
 def suggest_ridge_dim(dens: SmoothedEmpirical, x, t) -> tuple[int, np.ndarray]:

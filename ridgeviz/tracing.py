@@ -168,4 +168,4 @@ def ridge_fields(dens: SmoothedEmpirical, t: float, dim: int = 1, *, bounds=None
     res = as_numpy(frame.residual)
     return RidgeField(xs, ys, as_numpy(lp).reshape(shape), res.reshape(shape),
                       (res * as_numpy(frame.h)).reshape(shape), as_numpy(frame.scaled_gap).reshape(shape),
-                      as_numpy(frame.undefined(gap_tol)).reshape(shape))
+                      as_numpy(frame.undefined(gap_tol)).astype(bool).reshape(shape))

@@ -8,6 +8,7 @@ NumPy. Fast library code is compared against them.
 from __future__ import annotations
 
 import math
+import os
 import subprocess
 import sys
 import textwrap
@@ -20,9 +21,10 @@ import torch
 import ridgeviz as rv
 from ridgeviz.data import MODE_SETS
 
-
-def pytest_configure(config):
-    config.addinivalue_line("markers", "slow: a test that takes several seconds (deselect with -m 'not slow')")
+# The tests use small tensors. On a busy 2-core machine torch's second intra-op thread mostly spin-waits:
+# measured for the numerical-core tests at load ~5, 56 s with 2 threads and 25 s with 1 (the sampler tests
+# 30x slower). Set RIDGEVIZ_TEST_THREADS to use more.
+torch.set_num_threads(int(os.environ.get("RIDGEVIZ_TEST_THREADS", "1")))
 
 
 # -- data and densities -------------------------------------------------------------------------------------
@@ -56,9 +58,9 @@ def ring_density(ou):
 
 # -- slow references ----------------------------------------------------------------------------------------
 def ref_log_prob(data: torch.Tensor, a: float, h: float, x: torch.Tensor) -> torch.Tensor:
-    """``log (1/N sum_i N(x; a x_i, h I))`` for one point ``x: (D,)`` by an explicit sum over ``data: (N, D)``."""
+    """``log (1/N sum_i N(x; a x_i, h I))`` for one point ``x: (D,)``, summed explicitly over ``data: (N, D)``."""
     N, D = data.shape
-    terms = torch.stack([-((x - a * data[i]) ** 2).sum() / (2 * h) for i in range(N)])
+    terms = -((x[None, :] - a * data) ** 2).sum(-1) / (2 * h)  # (N,) log N(x; a x_i, h I) + const
     return torch.logsumexp(terms, 0) - math.log(N) - 0.5 * D * math.log(2 * math.pi * h)
 
 
@@ -77,6 +79,26 @@ def ref_derivatives(data, sched, x, t):
         sc.append(g)
         he.append(torch.autograd.functional.hessian(f, xi.clone()))
     return torch.stack(lp), torch.stack(sc), torch.stack(he)
+
+
+def ref_hessian_extended(data, sched, x, t) -> np.ndarray:
+    """Reference Hessian ``-I/h + (a^2/h^2) sum_i w_i (x_i - D)(x_i - D)^T`` in extended precision (np.longdouble).
+
+    Autograd differentiates the log-sum-exp through its uncentred form, which loses about
+    ``log10(|x - a x_i|^2 / h)`` digits when the posterior is split between far-apart points; this
+    term-by-term centred sum in 80-bit arithmetic is the tight reference for those cases. ``x: (M, D)``.
+    """
+    L = np.longdouble
+    X = np.asarray(data, dtype=L)
+    a, h = np.exp(L(float(sched.log_alpha(t)))), L(float(sched.h(t)))
+    out = []
+    for xm in np.asarray(x, dtype=L):
+        logits = -((xm - a * X) ** 2).sum(1) / (2 * h)
+        w = np.exp(logits - logits.max())
+        w /= w.sum()
+        Y = X - (w[:, None] * X).sum(0)
+        out.append(a * a / (h * h) * np.einsum("i,ij,ik->jk", w, Y, Y) - np.eye(X.shape[1], dtype=L) / h)
+    return np.array(out)
 
 
 def naive_scms(data: np.ndarray, a: float, h: float, x0: np.ndarray, dim: int, iters: int = 500,
@@ -106,23 +128,24 @@ def naive_scms(data: np.ndarray, a: float, h: float, x0: np.ndarray, dim: int, i
     return np.array(out)
 
 
-def peak_rss_child(code: str, timeout: float = 120.0) -> tuple[int, int]:
-    """Run ``code`` in a fresh Python; return ``(VmHWM before, VmHWM after)`` in kB from /proc/self/status.
+def peak_rss_child(setup: str, code: str, timeout: float = 120.0) -> tuple[int, int]:
+    """Run ``setup`` then ``code`` in a fresh Python; return VmHWM (kB, /proc/self/status) after each.
 
-    ``code`` runs after the imports it needs; the baseline is read after importing torch and ridgeviz, so
+    The peak resident set is read from the kernel, since tracemalloc does not see torch's allocations;
     the difference is the peak growth caused by ``code`` alone.
     """
-    prog = textwrap.dedent("""
-        import numpy as np, torch, ridgeviz as rv
-        def hwm():
-            for line in open('/proc/self/status'):
-                if line.startswith('VmHWM:'):
-                    return int(line.split()[1])
-        before = hwm()
-    """) + textwrap.dedent(code) + "\nprint('HWM', before, hwm())\n"
+    prog = "\n".join([
+        "import numpy as np, torch, ridgeviz as rv",
+        f"torch.set_num_threads({torch.get_num_threads()})",
+        "def hwm():",
+        "    return int(next(ln for ln in open('/proc/self/status') if ln.startswith('VmHWM:')).split()[1])",
+        textwrap.dedent(setup),
+        "before = hwm()",
+        textwrap.dedent(code),
+        "print('HWM', before, hwm())",
+    ])
     res = subprocess.run([sys.executable, "-c", prog], capture_output=True, text=True, timeout=timeout,
                          cwd=str(Path(__file__).resolve().parents[1]))
     assert res.returncode == 0, res.stderr
-    line = [ln for ln in res.stdout.splitlines() if ln.startswith("HWM")][-1]
-    _, before, after = line.split()
+    _, before, after = [ln for ln in res.stdout.splitlines() if ln.startswith("HWM")][-1].split()
     return int(before), int(after)

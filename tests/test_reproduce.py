@@ -9,7 +9,7 @@ import pytest
 
 from ridgeviz.reproduce import EXPERIMENTS, reproduce
 
-CORE = ["injection", "reach"]
+CORE = ["injection", "reach", "highdim"]
 
 
 @pytest.fixture(scope="module")

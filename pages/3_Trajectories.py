@@ -1,0 +1,62 @@
+"""Trajectories: reverse-time samples reaching, aligning with and sliding along the moving ridge of p_t."""
+
+import streamlit as st
+
+from ridgeviz import SAMPLERS, ui, viz
+from ridgeviz.explorer import TrajectoryConfig
+from ridgeviz.sampling import SAMPLER_LABELS
+
+ui.page_setup("Trajectories")
+st.title("Trajectories")
+X, source, sched_cfg = ui.sidebar()
+model_cfg = ui.model_config()
+st.caption(f"{ui.data_caption(X, source)} · model: {model_cfg.label()} (change it on the Score model page)")
+
+with st.form("traj_form"):
+    c = st.columns(4)
+    particles = ui.persistent(c[0].number_input, "particles", "traj_particles", 512, min_value=1, max_value=4096)
+    sampler = ui.persistent(c[1].selectbox, "sampler", "traj_sampler", "em", options=list(SAMPLERS),
+                            format_func=SAMPLER_LABELS.get)
+    seed = ui.persistent(c[2].number_input, "seed", "traj_seed", 0, min_value=0, max_value=2**31 - 1)
+    dim = ui.persistent(c[3].number_input, "ridge dimension d", "traj_dim", 1, min_value=0,
+                        max_value=max(X.shape[1] - 1, 0))
+    c = st.columns(4)
+    frames = ui.persistent(c[0].number_input, "animation frames", "traj_frames", 100, min_value=2, max_value=200)
+    tube = ui.persistent(c[1].number_input, "tube width (x data scale)", "traj_tube", 0.1, min_value=0.001,
+                         max_value=5.0, step=0.01, format="%.3f")
+    ratio = ui.persistent(c[2].number_input, "slide when |tangential drift| > r x |normal drift|, r =",
+                          "traj_ratio", 1.0, min_value=0.01, max_value=100.0)
+    run = st.form_submit_button("Run", type="primary")
+
+with ui.guard("the trajectories"):
+    cfg = TrajectoryConfig(int(particles), sampler, int(seed), int(dim), int(frames), float(tube), float(ratio))
+    key = (ui.data_key(X), sched_cfg, cfg, model_cfg)
+    if run or (key != st.session_state.get("traj_key") and ui.demo_matches(X, sched_cfg, cfg, model_cfg)):
+        bar, callback = ui.progress_callback("computing trajectories")
+        st.session_state["traj_result"] = ui.trajectories(X, sched_cfg, cfg, model_cfg,
+                                                          model=ui.model_object(model_cfg), progress=callback)
+        st.session_state["traj_key"] = key
+        bar.empty()
+    res = st.session_state.get("traj_result")
+    if res is None:
+        st.info("Press **Run** to sample trajectories with these settings.")
+    else:
+        if key != st.session_state.get("traj_key"):
+            st.warning("The settings changed since this animation was computed; press **Run** to update it.")
+        n_frames = len(res.frames)
+        c = st.columns([1, 1, 2, 3])
+        if c[0].button("◀ step", key="traj_prev"):
+            st.session_state["traj_frame"] = max(st.session_state.get("traj_frame", 0) - 1, 0)
+        if c[1].button("step ▶", key="traj_next"):
+            st.session_state["traj_frame"] = min(st.session_state.get("traj_frame", 0) + 1, n_frames - 1)
+        frame = ui.persistent(c[2].number_input, "start at frame", "traj_frame", 0, min_value=0,
+                              max_value=n_frames - 1)
+        follow = ui.persistent(c[3].number_input, "follow particle (-1: none; or click a particle)",
+                               "traj_follow", -1, min_value=-1, max_value=res.xs.shape[1] - 1)
+        fig = viz.trajectory_figure(res, follow=None if follow < 0 else int(follow), frame=int(frame))
+        st.plotly_chart(fig, key="traj_chart", on_select=ui.follow_selected, selection_mode="points",
+                        config={"displaylogo": False}, theme=None)
+        st.caption(f"Phase rule: {res.rule_text} (tube = {res.tube:.3g}). Distance to the ridge: "
+                   f"{res.distance_kind}. View: {', '.join(res.axis_labels)}.")
+        ui.export_row("trajectories", fig, csv=ui.band_columns(res), npz=res.to_npz_bytes,
+                      config=res.config)

@@ -1,0 +1,153 @@
+"""``python -m ridgeviz train`` (MLP by denoising score matching) and ``python -m ridgeviz rf`` (random features).
+
+``train`` writes ``--out/mlp_<dataset>_<schedule>.safetensors`` (+ ``.json``), ``loss.csv`` (step, loss) and
+``train_log.json`` (status, timings, score error against the exact score over training).
+``rf`` computes the feature moments once, fits the closed-form gradient flow at every ``--tau`` (``inf``
+allowed), writes ``rf_<dataset>_tau<tau>.safetensors`` for each and ``rf_split.json``: per tau, the mean
+architectural-bias and optimisation errors (normal / tangential) along the tau model's own trajectories and
+the inter-mode mass.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..data import DatasetSpec, dataset_fingerprint, load_array_file, make_dataset
+from .core import add_data_args, schedule_from
+
+
+def dataset_from(args) -> tuple[np.ndarray, dict, str]:
+    """``(points, description, short name)`` from ``--data`` or the ``--dataset`` preset."""
+    if args.data is not None:
+        return load_array_file(args.data, args.data.name), {"file": args.data.name}, args.data.stem
+    try:
+        spec = DatasetSpec("preset", args.dataset)
+    except ValueError as exc:
+        raise ValueError(f"--dataset: {exc}") from None
+    return make_dataset(spec), {"kind": "preset", "name": spec.name}, spec.name.replace("-", "_")
+
+
+def cmd_train(args) -> int:
+    from ..io import save_model
+    from ..training import TrainConfig, train_mlp
+
+    X, described, name = dataset_from(args)
+    sched = schedule_from(args)
+    cfg = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, hidden=args.hidden, depth=args.depth,
+                      prediction=args.prediction, weighting=args.weighting, ema=args.ema, seed=args.seed,
+                      device=args.device, eval_every=max(1, min(args.eval_every, args.steps)),
+                      ridge_dim=min(args.dim, X.shape[1] - 1))
+
+    def progress(step, loss, info):
+        if not args.quiet and (step % max(1, args.steps // 10) == 0 or step == args.steps):
+            extra = f", relative score error {np.mean(info['error_relative']):.3f}" if "error_relative" in info else ""
+            print(f"  step {step}/{args.steps}: loss {loss:.4f}{extra}", flush=True)
+
+    res = train_mlp(X, sched, cfg, callback=progress)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    log = {"status": res.status, "message": res.message, "seconds": res.seconds, "device": res.device,
+           "steps_done": res.steps_done, "dataset": described, "eval_steps": res.eval_steps.tolist(),
+           "eval_times": res.eval_times.tolist(), "error_normal": res.error_normal.tolist(),
+           "error_tangential": res.error_tangential.tolist(), "error_relative": res.error_relative.tolist()}
+    (out / "train_log.json").write_text(json.dumps(log, indent=2) + "\n")
+    np.savetxt(out / "loss.csv", np.column_stack([np.arange(1, res.steps_done + 1), res.losses]), delimiter=",",
+               header="step,loss", comments="", fmt=["%d", "%.8g"])
+    if res.status == "diverged":
+        raise ValueError(res.message)
+    path = save_model(out / f"mlp_{name}_{sched.name.replace('-', '_')}.safetensors", res.model,
+                      {"dataset": described})
+    print(f"{res.status} in {res.seconds:.1f} s on {res.device}: wrote {path}, {out / 'loss.csv'}, "
+          f"{out / 'train_log.json'}")
+    return 0
+
+
+def parse_taus(tokens) -> list[float]:
+    taus = []
+    for tok in tokens:
+        try:
+            v = float(tok)
+        except ValueError:
+            raise ValueError(f"--tau: {tok!r} is not a number (use numbers >= 0 and 'inf')") from None
+        if not v >= 0:
+            raise ValueError(f"--tau: {tok!r} must be >= 0")
+        taus.append(v)
+    return sorted(set(taus))
+
+
+def cmd_rf(args) -> int:
+    from ..density import SmoothedEmpirical
+    from ..io import save_model
+    from ..random_features import (RandomFeatureModel, feature_moments, fit_random_features, tau_label,
+                                   tau_sweep)
+
+    X, described, name = dataset_from(args)
+    sched = schedule_from(args)
+    taus = parse_taus(args.tau)
+    rf = RandomFeatureModel(X.shape[1], args.features, args.time_features, sched.T,
+                            generator=torch.Generator().manual_seed(args.seed), init_scale=args.init_scale)
+    moments = feature_moments(rf, X, sched)
+    models = {tau: fit_random_features(rf, X, sched, tau, moments=moments) for tau in set(taus) | {math.inf}}
+    out = Path(args.out)
+    written = []
+    for tau in taus:
+        written.append(save_model(out / f"rf_{name}_tau{tau_label(tau)}.safetensors", models[tau],
+                                  {"dataset": described, "seed": args.seed}))
+    dens = SmoothedEmpirical(X, sched)
+    sweep = tau_sweep(models, dens, dim=min(args.dim, X.shape[1] - 1), samples=args.samples, steps=args.sample_steps,
+                      seed=args.seed)
+    report = {"dataset": described, "dataset_fingerprint": dataset_fingerprint(X), "features": args.features,
+              "time_features": args.time_features, "seed": args.seed, "moment_nodes": moments.nodes,
+              "loss": {tau_label(t): moments.loss(m.A) for t, m in models.items()}, **sweep.to_json()}
+    (out / "rf_split.json").write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {len(written)} checkpoints and {out / 'rf_split.json'}")
+    for tau in sweep.taus:
+        m = sweep.means[tau]
+        print(f"  tau {tau_label(tau):>6}: inter-mode mass {sweep.inter_mode[tau]:.3f}, error (median over time of "
+              f"the mean over samples) normal {np.median(m['total_normal']):.3f} tangential "
+              f"{np.median(m['total_tangential']):.3f}")
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser("train", help="train the MLP score network by denoising score matching",
+                       description="Train an MLP score network; writes a checkpoint, loss.csv and train_log.json.")
+    add_data_args(p)
+    g = p.add_argument_group("training")
+    g.add_argument("--steps", type=int, default=4000)
+    g.add_argument("--batch-size", type=int, default=256)
+    g.add_argument("--lr", type=float, default=5e-3)
+    g.add_argument("--hidden", type=int, default=128)
+    g.add_argument("--depth", type=int, default=4)
+    g.add_argument("--prediction", default="epsilon", choices=["epsilon", "x0", "score"])
+    g.add_argument("--weighting", default="h", choices=["1", "h", "h2"], help="loss weight over time")
+    g.add_argument("--ema", type=float, default=0.0, help="EMA decay of the weights (0: off)")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    g.add_argument("--eval-every", type=int, default=500, help="steps between score-error evaluations")
+    g.add_argument("--dim", type=int, default=1, help="ridge dimension for the normal/tangential split")
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("rf", help="random-feature model: closed-form gradient flow at several training times",
+                       description="Fit the paper's random-feature model at each --tau; writes checkpoints and "
+                                   "rf_split.json (architectural bias vs optimisation error, inter-mode mass).")
+    add_data_args(p)
+    p.set_defaults(dataset="two-points")
+    g = p.add_argument_group("random features")
+    g.add_argument("--tau", nargs="+", default=["0.1", "1", "10", "100", "inf"], help="training times ('inf' ok)")
+    g.add_argument("--features", type=int, default=512, help="number of random features p")
+    g.add_argument("--time-features", type=int, default=16, help="number of Fourier frequencies K")
+    g.add_argument("--init-scale", type=float, default=1.0, help="initial readout A0 ~ N(0, scale^2)")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--samples", type=int, default=256, help="trajectories per tau")
+    g.add_argument("--sample-steps", type=int, default=200, help="sampler steps")
+    g.add_argument("--dim", type=int, default=1, help="ridge dimension")
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.set_defaults(func=cmd_rf)

@@ -1,0 +1,445 @@
+"""The explorer's computations, UI-free: one call per view, frozen configs in, plain arrays out.
+
+The Streamlit pages reach these through cached wrappers in :mod:`ridgeviz.ui`; the command line and tests call
+them directly. Data flow (DESIGN.md section 2): data + schedule -> density -> model -> sampler -> trajectory ->
+decomposition / phases / ridge -> an :class:`ExplorerResult` of NumPy arrays, ready for :mod:`ridgeviz.viz`.
+
+High-dimensional data (D > 2) are shown in the plane of the data's first two principal axes; the ridge is then
+traced in R^D from seeds on that plane and projected back (``trace_ridges_projected``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .decomposition import decompose_error
+from .density import SmoothedEmpirical, as_numpy
+from .models import ExactScore, InjectedErrorScore
+from .phases import PHASES, PhaseRule, label_phases
+from .ridge import GAP_TOL, local_frame, project_to_ridge
+from .sampling import SAMPLERS, prior_sample, sample
+from .schedules import GRID_KINDS, SCHEDULES, Schedule, get_schedule
+from .tracing import chain_points, default_bounds, trace_ridges
+
+RESULT_FORMAT = 1
+MAX_POINTS = 2_000_000  # trajectory points (particles x (steps + 1)) one Trajectories run may decompose
+_CODE = ("schedules", "density", "ridge", "tracing", "models", "sampling", "decomposition", "phases", "data",
+         "explorer")
+
+
+def code_fingerprint(extra: tuple = ()) -> str:
+    """SHA-256 (16 hex digits) of the source of the modules a precomputed view depends on (plus ``extra``).
+
+    Stored with the shipped precomputed views, so a file computed by other code is recomputed, not shown.
+    """
+    from pathlib import Path
+
+    here = Path(__file__).resolve().parent
+    h = hashlib.sha256()
+    for name in _CODE + tuple(extra):
+        path = here / f"{name}.py"
+        h.update(path.read_bytes() if path.exists() else b"")
+    return h.hexdigest()[:16]
+
+
+def _positive_int(name: str, value, lo: int = 1, hi: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < lo or (hi and value > hi):
+        raise ValueError(f"{name} must be an integer in [{lo}, {hi or 'inf'}]; got {value!r}")
+    return int(value)
+
+
+def _finite(name: str, value, positive: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number; got {value!r}")
+    if positive and value <= 0:
+        raise ValueError(f"{name} must be > 0; got {value!r}")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    """The shared schedule choice: preset name, ``T``, ``t_min``, grid kind and steps.
+
+    None (or omitted) takes the preset's default and is stored as that value, so equal choices compare equal.
+    """
+
+    name: str = "ou"
+    T: float | None = None
+    t_min: float | None = None
+    grid: str | None = None
+    steps: int = 200
+
+    def __post_init__(self):
+        if self.name not in SCHEDULES:
+            raise ValueError(f"schedule: unknown name {self.name!r}; choose one of {sorted(SCHEDULES)}")
+        if self.grid is not None and self.grid not in GRID_KINDS:
+            raise ValueError(f"grid: unknown kind {self.grid!r}; choose one of {GRID_KINDS}")
+        preset = SCHEDULES[self.name]
+        for key, default in (("T", preset.T), ("t_min", preset.t_min), ("grid", preset.grid)):
+            value = getattr(self, key)
+            if value is None:
+                value = default
+            elif key != "grid":
+                value = _finite(key, value)
+            object.__setattr__(self, key, value)
+        _positive_int("steps", self.steps, 2, 5000)
+        self.schedule()  # validates T and t_min against the preset
+
+    def schedule(self) -> Schedule:
+        return get_schedule(self.name, T=self.T, t_min=self.t_min, grid=self.grid)
+
+    def times(self) -> np.ndarray:
+        """The reverse-time grid ``(steps + 1,)``, T -> t_min."""
+        return self.schedule().time_grid(self.steps)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Which score model: ``exact``, ``injected`` (normal / tangential magnitudes) or a trained one.
+
+    ``key`` identifies trained or loaded weights (a hash of their bytes), so results computed with different
+    weights never share a cache entry; it is empty for the closed-form models.
+    """
+
+    kind: str = "injected"
+    dim: int = 1
+    normal: float = 0.5
+    tangential: float = 0.5
+    key: str = ""
+
+    def __post_init__(self):
+        if self.kind not in ("exact", "injected", "mlp", "random-features", "checkpoint"):
+            raise ValueError(f"model kind: unknown {self.kind!r}")
+        _positive_int("dim", self.dim, 0)
+        _finite("normal", self.normal)
+        _finite("tangential", self.tangential)
+
+    def label(self) -> str:
+        if self.kind == "injected":
+            return f"exact + injected error (normal {self.normal:g}, tangential {self.tangential:g})"
+        return {"exact": "exact score (memorises)", "mlp": "MLP score network",
+                "random-features": "random-feature model", "checkpoint": "loaded checkpoint"}[self.kind]
+
+
+def check_model(model, dens: SmoothedEmpirical) -> None:
+    """Refuse a trained model that does not fit this data and schedule (different D or schedule)."""
+    D = getattr(model, "D", None)
+    if D is not None and D != dens.D:
+        raise ValueError(f"model: it was made for D = {D} dimensions; the data have D = {dens.D}")
+    sched = getattr(model, "schedule", None)
+    if sched is not None and sched != dens.schedule:
+        raise ValueError(f"model: it was made for the schedule {sched.name!r} (T={sched.T:g}, t_min={sched.t_min:g});"
+                         " choose that schedule in the sidebar, or train a model for this one")
+
+
+def closed_form_model(cfg: ModelConfig, dens: SmoothedEmpirical):
+    """The exact or injected-error model for ``cfg`` (trained kinds come from the caller)."""
+    if cfg.kind == "exact":
+        return ExactScore(dens)
+    if cfg.kind == "injected":
+        if cfg.dim >= dens.D:
+            raise ValueError(f"dim: the ridge dimension must be < D = {dens.D}; got {cfg.dim}")
+        return InjectedErrorScore(dens, dim=cfg.dim, normal=cfg.normal, tangential=cfg.tangential)
+    raise ValueError(f"model kind {cfg.kind!r} needs trained weights; none are loaded")
+
+
+@dataclass(frozen=True)
+class TrajectoryConfig:
+    """Sampling and labelling choices of the Trajectories view."""
+
+    particles: int = 512
+    sampler: str = "em"
+    seed: int = 0
+    dim: int = 1
+    frames: int = 100
+    tube_fraction: float = 0.1
+    slide_ratio: float = 1.0
+    ridge_grid: int = 20
+
+    def __post_init__(self):
+        _positive_int("particles", self.particles, 1, 4096)
+        if self.sampler not in SAMPLERS:
+            raise ValueError(f"sampler: unknown {self.sampler!r}; choose one of {sorted(SAMPLERS)}")
+        _positive_int("seed", self.seed, 0)
+        _positive_int("dim", self.dim, 0)
+        _positive_int("frames", self.frames, 2, 400)
+        _positive_int("ridge_grid", self.ridge_grid, 4, 64)
+        _finite("tube_fraction", self.tube_fraction, positive=True)
+        _finite("slide_ratio", self.slide_ratio, positive=True)
+
+    def rule(self) -> PhaseRule:
+        return PhaseRule(tube_fraction=self.tube_fraction, slide_ratio=self.slide_ratio)
+
+
+def frame_indices(n_steps: int, max_frames: int) -> np.ndarray:
+    """At most ``max_frames`` increasing step indices in ``[0, n_steps)``, always the first and the last."""
+    if n_steps < 1 or max_frames < 2:
+        raise ValueError(f"n_steps must be >= 1 and max_frames >= 2; got {n_steps}, {max_frames}")
+    if n_steps <= max_frames:
+        return np.arange(n_steps)
+    return np.unique(np.linspace(0, n_steps - 1, max_frames).round().astype(int))
+
+
+@dataclass(frozen=True, eq=False)
+class Plane:
+    """A 2-D view of R^D: ``coords = (x - mean) @ basis``; identity for D = 2."""
+
+    mean: np.ndarray  # (D,)
+    basis: np.ndarray  # (D, 2) orthonormal columns
+    labels: tuple[str, str]
+
+    def project(self, x: np.ndarray) -> np.ndarray:
+        """``x: (..., D)`` -> ``(..., 2)``."""
+        return (np.asarray(x, dtype=np.float64) - self.mean) @ self.basis
+
+    def lift(self, uv: np.ndarray) -> np.ndarray:
+        """``uv: (S, 2)`` -> points of the plane in R^D, ``(S, D)``."""
+        return self.mean + np.asarray(uv, dtype=np.float64) @ self.basis.T
+
+
+def data_plane(X: np.ndarray) -> Plane:
+    """Identity view for 2-D data; the first two principal axes of ``X: (N, D)`` otherwise (signs fixed)."""
+    X = np.asarray(X, dtype=np.float64)
+    N, D = X.shape
+    if D < 2:
+        raise ValueError(f"data: the 2-D views need at least 2 dimensions; got D = {D}")
+    if D == 2:
+        return Plane(np.zeros(2), np.eye(2), ("x1", "x2"))
+    mean = X.mean(0)
+    _, sv, vh = np.linalg.svd(X - mean, full_matrices=False)
+    basis = vh[:2].T if len(vh) >= 2 else np.eye(D)[:, :2]
+    basis = basis * np.where(basis[np.abs(basis).argmax(0), [0, 1]] < 0, -1.0, 1.0)
+    share = sv[:2] ** 2 / max(float((sv ** 2).sum()), 1e-300)
+    return Plane(mean, basis, (f"PC1 ({100 * share[0]:.0f}% of variance)", f"PC2 ({100 * share[1]:.0f}%)"))
+
+
+def trace_ridges_projected(dens: SmoothedEmpirical, times, dim: int, plane: Plane, bounds, grid: int = 20,
+                           min_density: float = 1e-3) -> list[list[np.ndarray]]:
+    """Ridge polylines at each time in plane coordinates, for any D.
+
+    For D = 2 with the identity plane this is :func:`ridgeviz.tracing.trace_ridges`. Otherwise seeds on a
+    ``grid x grid`` lattice of the plane are lifted to R^D, moved onto ``R_t^dim`` by SCMS, projected back, and
+    chained; only converged on-ridge points where ``p_t`` has mass are kept (as in ``trace_ridges``).
+    """
+    times = np.atleast_1d(np.asarray(times, dtype=np.float64))
+    if dens.D == 2 and np.allclose(plane.basis, np.eye(2)) and not plane.mean.any():
+        return trace_ridges(dens, times, dim, bounds=bounds, grid=grid)
+    u, v = np.linspace(bounds[0], bounds[1], grid), np.linspace(bounds[2], bounds[3], grid)
+    seeds = plane.lift(np.stack(np.meshgrid(u, v), -1).reshape(-1, 2))
+    S = len(seeds)
+    t_all = np.repeat(times, S)
+    proj = project_to_ridge(dens, np.tile(seeds, (len(times), 1)), torch.as_tensor(t_all), dim, tol=1e-5,
+                            max_iter=200)
+    keep = as_numpy(proj.on_ridge).astype(bool)
+    pts = as_numpy(proj.points)
+    uv = plane.project(pts)
+    keep &= (uv[:, 0] >= bounds[0]) & (uv[:, 0] <= bounds[1]) & (uv[:, 1] >= bounds[2]) & (uv[:, 1] <= bounds[3])
+    logp = np.full(len(pts), -np.inf)
+    if keep.any():
+        logp[keep] = as_numpy(dens.log_prob(pts[keep], torch.as_tensor(t_all[keep])))
+    link = 2.5 * max(bounds[1] - bounds[0], bounds[3] - bounds[2]) / (grid - 1)
+    out = []
+    for f in range(len(times)):
+        sl = slice(f * S, (f + 1) * S)
+        k = keep[sl].copy()
+        if k.any():
+            k &= logp[sl] >= logp[sl][k].max() + math.log(min_density)
+        out.append(chain_points(uv[sl][k], link))
+    return out
+
+
+@dataclass
+class ExplorerResult:
+    """Everything the Trajectories view draws, as NumPy arrays (plane coordinates for positions).
+
+    times: (K+1,) reverse-time grid; xs: (K+1, M, 2) float32 positions; labels: (K+1, M) int8 codes into
+    ``PHASES``; distance, error_normal, error_tangential: (K+1, M) float32; bands: name -> (1+Q, K+1) mean and
+    quantiles over samples (``ErrorDecomposition.summary``); fractions: (K+1, 4); frames: (F,) step indices
+    with a ridge each in ``ridges`` (F lists of (n, 2) polylines); data: (N, 2) training points in the plane.
+    """
+
+    times: np.ndarray
+    xs: np.ndarray
+    labels: np.ndarray
+    distance: np.ndarray
+    error_normal: np.ndarray
+    error_tangential: np.ndarray
+    bands: dict
+    quantiles: tuple
+    fractions: np.ndarray
+    frames: np.ndarray
+    ridges: list
+    data: np.ndarray
+    bounds: tuple
+    axis_labels: tuple
+    rule_text: str
+    tube: float
+    distance_kind: str
+    config: dict
+
+    def to_npz_bytes(self) -> bytes:
+        """Serialise to a compressed ``.npz`` (no pickles); polylines are stored concatenated with offsets."""
+        import io
+
+        flat, offsets = _pack_ridges(self.ridges)
+        meta = {k: getattr(self, k) for k in ("bounds", "axis_labels", "rule_text", "tube", "distance_kind",
+                                              "config", "quantiles")}
+        meta["format"] = RESULT_FORMAT
+        arrays = {k: getattr(self, k) for k in ("times", "xs", "labels", "distance", "error_normal",
+                                                "error_tangential", "fractions", "frames", "data")}
+        arrays.update({f"band_{k}": v for k, v in self.bands.items()})
+        buf = io.BytesIO()
+        np.savez_compressed(buf, ridge_points=flat, ridge_offsets=offsets,
+                            meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8), **arrays)
+        return buf.getvalue()
+
+    @classmethod
+    def from_npz(cls, source) -> "ExplorerResult":
+        """Inverse of :meth:`to_npz_bytes`; ``source`` is a path or a file object."""
+        with np.load(source, allow_pickle=False) as z:
+            meta = json.loads(bytes(z["meta"]).decode())
+            if meta.get("format") != RESULT_FORMAT:
+                raise ValueError(f"result file: format {meta.get('format')} is not {RESULT_FORMAT}")
+            bands = {k[5:]: z[k] for k in z.files if k.startswith("band_")}
+            ridges = _unpack_ridges(z["ridge_points"], z["ridge_offsets"])
+            arrays = {k: z[k] for k in ("times", "xs", "labels", "distance", "error_normal", "error_tangential",
+                                         "fractions", "frames", "data")}
+        meta.pop("format")
+        meta["bounds"], meta["axis_labels"] = tuple(meta["bounds"]), tuple(meta["axis_labels"])
+        meta["quantiles"] = tuple(meta["quantiles"])
+        return cls(bands=bands, ridges=ridges, **arrays, **meta)
+
+
+def _pack_ridges(ridges) -> tuple[np.ndarray, np.ndarray]:
+    """F lists of polylines -> points (P, 2) and offsets (L, 3) rows ``(frame, start, stop)``."""
+    pts, rows, n = [], [], 0
+    for f, lines in enumerate(ridges):
+        for line in lines:
+            pts.append(np.asarray(line, dtype=np.float32))
+            rows.append((f, n, n + len(line)))
+            n += len(line)
+    flat = np.concatenate(pts) if pts else np.zeros((0, 2), np.float32)
+    offsets = np.array(rows, dtype=np.int64).reshape(-1, 3)
+    return flat, np.vstack([offsets, [[len(ridges), n, n]]])  # last row records the frame count
+
+
+def _unpack_ridges(flat: np.ndarray, offsets: np.ndarray) -> list:
+    out = [[] for _ in range(int(offsets[-1, 0]))]
+    for f, a, b in offsets[:-1]:
+        out[int(f)].append(flat[a:b].astype(np.float64))
+    return out
+
+
+def run_trajectories(X: np.ndarray, sched_cfg: ScheduleConfig, cfg: TrajectoryConfig, model=None,
+                     model_cfg: ModelConfig | None = None, quantiles=(0.1, 0.5, 0.9), callback=None) -> ExplorerResult:
+    """Sample ``cfg.particles`` reverse trajectories and label, decompose and draw them.
+
+    ``model`` follows the score contract (built from ``model_cfg`` by :func:`closed_form_model` when None).
+    ``callback(stage: str, fraction: float)`` reports progress. Returns an :class:`ExplorerResult`.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    if cfg.particles * (sched_cfg.steps + 1) > MAX_POINTS:
+        raise ValueError(f"particles x steps must be at most {MAX_POINTS:,} (a Hessian is decomposed at every "
+                         f"trajectory point); got {cfg.particles} x {sched_cfg.steps + 1}")
+    plane = data_plane(X)
+    sched = sched_cfg.schedule()
+    dens = SmoothedEmpirical(X, sched)
+    if cfg.dim >= dens.D:
+        raise ValueError(f"dim: the ridge dimension must be < D = {dens.D}; got {cfg.dim}")
+    model_cfg = model_cfg or ModelConfig()
+    if model is None:
+        model = closed_form_model(model_cfg, dens)
+    check_model(model, dens)
+    report = callback or (lambda stage, frac: None)
+    times = sched_cfg.times()
+    g = torch.Generator().manual_seed(cfg.seed)
+    x_T = prior_sample(sched, cfg.particles, dens.D, generator=g)
+    report("sampling", 0.0)
+    traj = sample(model, x_T, times, cfg.sampler, generator=g,
+                  callback=lambda k, t, x: report("sampling", (k + 1) / (len(times) - 1)))
+    if not torch.isfinite(traj.xs).all():
+        raise ValueError("the sampler produced NaN or inf positions (the model's score is not finite)")
+    report("decomposing the error", 0.0)
+    dec = decompose_error(model, dens, traj, cfg.dim)
+    phases = label_phases(dens, traj, cfg.dim, rule=cfg.rule(), geometry=dec)
+    frames = frame_indices(len(times), cfg.frames)
+    data2 = plane.project(X)
+    bounds = default_bounds(data2)
+    report("tracing the ridge", 0.0)
+    ridges = trace_ridges_projected(dens, times[frames], cfg.dim, plane, bounds, grid=cfg.ridge_grid)
+    report("done", 1.0)
+    f32 = np.float32
+    return ExplorerResult(
+        times=times, xs=plane.project(as_numpy(traj.xs)).astype(f32), labels=phases.labels.astype(np.int8),
+        distance=dec.distance.astype(f32), error_normal=dec.error_normal.astype(f32),
+        error_tangential=dec.error_tangential.astype(f32), bands=dec.summary(quantiles), quantiles=tuple(quantiles),
+        fractions=phases.fractions(), frames=frames, ridges=ridges, data=data2, bounds=tuple(map(float, bounds)),
+        axis_labels=plane.labels, rule_text=phases.rule.describe(dens.data), tube=float(phases.tube),
+        distance_kind=dec.distance_kind,
+        config={"schedule": dataclasses.asdict(sched_cfg), "trajectories": dataclasses.asdict(cfg),
+                "model": dataclasses.asdict(model_cfg), "phases": list(PHASES), "gap_tol": GAP_TOL,
+                "code": code_fingerprint()})
+
+
+def error_profile(model, dens: SmoothedEmpirical, times, dim: int, n: int = 256, seed: int = 0) -> dict:
+    """Mean norms of the model's score error ``e = s_theta - grad log p_t`` split along the ridge frame, per time.
+
+    At each time in ``times: (F,)``, ``n`` points are drawn from ``p_t`` (``alpha_t x_i + sigma_t z``, seeded);
+    ``e_perp = P_perp e`` and ``e_par = e - e_perp`` in the frame at the point. Returns ``{"times", "normal",
+    "tangential", "total", "undefined"}``, each ``(F,)`` (``undefined``: fraction of points without a ridge frame).
+    """
+    times = np.asarray(times, dtype=np.float64)
+    g = torch.Generator().manual_seed(seed)
+    F = len(times)
+    idx = torch.randint(dens.N, (F * n,), generator=g)
+    t_all = torch.as_tensor(np.repeat(times, n), dtype=dens.dtype)
+    sched = dens.schedule
+    x = sched.alpha(t_all)[:, None] * dens.data[idx] + sched.sigma(t_all)[:, None] * torch.randn(
+        (F * n, dens.D), generator=g, dtype=dens.dtype)
+    frame = local_frame(dens, x, t_all, dim)
+    err = torch.as_tensor(model(x, t_all), dtype=dens.dtype) - frame.score
+    if not torch.isfinite(err).all():
+        raise ValueError("the model returned NaN or inf scores")
+    nrm, tan = frame.split(err)
+    mean = lambda v: as_numpy(v).reshape(F, n).mean(1)  # noqa: E731
+    return {"times": times, "normal": mean(nrm.norm(dim=-1)), "tangential": mean(tan.norm(dim=-1)),
+            "total": mean(err.norm(dim=-1)), "undefined": mean(frame.undefined().to(dens.dtype))}
+
+
+def demo_inputs() -> tuple[np.ndarray, ScheduleConfig, TrajectoryConfig, ModelConfig]:
+    """The home page's demo: the 13-point set, OU, 512 particles, EM, 200 steps, the injected-error model."""
+    from .data import MODE_SETS
+
+    return MODE_SETS["thirteen"].copy(), ScheduleConfig(), TrajectoryConfig(), ModelConfig()
+
+
+def write_demo(path) -> ExplorerResult:
+    """Compute the demo and save it as ``.npz`` (the app loads it instead of computing on first open)."""
+    from pathlib import Path
+
+    X, sched_cfg, traj_cfg, model_cfg = demo_inputs()
+    res = run_trajectories(X, sched_cfg, traj_cfg, model_cfg=model_cfg)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_bytes(res.to_npz_bytes())
+    return res
+
+
+if __name__ == "__main__":  # python -m ridgeviz.explorer [DIR]: regenerate the app's precomputed views
+    import sys
+    from pathlib import Path
+
+    from .data import MODE_SETS
+    from .rf_sweep import RFConfig, rf_tau_sweep
+
+    out = Path(sys.argv[1] if len(sys.argv) > 1 else "assets")
+    write_demo(out / "demo_thirteen_ou.npz")
+    sweep = rf_tau_sweep(MODE_SETS["two-points"].copy(), ScheduleConfig(), RFConfig())
+    (out / "rf_sweep_two_points.npz").write_bytes(sweep.to_npz_bytes())
+    print(f"wrote {out / 'demo_thirteen_ou.npz'} and {out / 'rf_sweep_two_points.npz'}")

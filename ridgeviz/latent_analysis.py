@@ -1,0 +1,263 @@
+"""Ridge analysis in the MNIST latent: residual evolution, on/off-ridge split, memorisation check.
+
+For reverse-time samples ``x_t`` in the latent ``R^D`` (D = 32) and ridge dimension ``d`` (the paper uses 25):
+
+- the **ridge residual** ``r(x,t) = |P_perp grad log p_t(x)|``, reported three ways: raw (1/length), as a
+  length ``h_t r`` (the size of the SCMS step), and **normalised by the batch maximum** at each recorded time,
+  as the paper's histograms do;
+- the **curvature check** ``l_{d+1}(x) < 0`` and the **eigengap filter**: where the scale-free gap
+  ``h_t (l_d - l_{d+1})`` is below ``gap_tol`` the normal space is undefined and the residual is rounding noise
+  (DESIGN.md: near isolated latents at t = 1e-3); such samples are labelled "ridge undefined", never dropped;
+- the **ridge deviation evolution**: the residual histogram at each recorded time from T = 10 down to 1e-3
+  (reach, then align);
+- the **on/off-ridge split** of the final samples by the paper's thresholds: normalised residual ``< 0.5``
+  with ``l_{d+1} < 0`` is on the ridge, ``> 0.6`` (or failing the curvature check) off it, in between
+  neither; and the distance of each sample to its nearest training latent (the memorisation check).
+
+The whole experiment (sampling, the split, galleries, tracked trajectories, statistics) is
+:mod:`ridgeviz.latent_experiment`.
+
+Speed: :func:`latent_frames` gets the posterior mean and covariance of all queries of one time from one matrix
+product ``W [X | Z]`` (posterior weights ``W: (m, N)``, ``Z_i`` = upper triangle of ``(x_i - c)(x_i - c)^T``, data
+centred at their mean c; ``Cov_w = E_w[Z] - mu mu^T``), then eigen-decomposes the ``D x D`` Hessians with
+LAPACK's ``dsyevd`` one by one (faster on the CPU than the
+batched ``torch.linalg.eigh``). The uncentred second moment loses about ``eps |x_i - c|^2 / h_t`` in the
+scaled gap (1e-12 at t = 1e-3 for unit-scale latents), far below ``gap_tol``; tests compare it with the
+centred reference :func:`ridgeviz.local_frame`. When ``N D (D+1)/2`` would exceed ``max_pair_bytes`` the
+core's chunked path is used instead.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import torch
+from scipy.linalg import lapack
+
+from .density import SmoothedEmpirical, as_numpy
+from .ridge import GAP_TOL, _check_dim, local_frame
+
+PAPER_DIM = 25  # the paper's ridge dimension in the 32-dimensional latent
+ON_THRESHOLD, OFF_THRESHOLD = 0.5, 0.6  # the paper's thresholds on the batch-max-normalised residual
+CATEGORIES = ("on ridge", "between", "off ridge", "ridge undefined")
+ON, BETWEEN, OFF, UNDEFINED = range(4)
+
+
+@dataclasses.dataclass
+class LatentFrames:
+    """Residual and spectrum summaries at ``M`` points (float64 NumPy arrays, ``(M,)`` each)."""
+
+    residual: np.ndarray  # |P_perp grad log p_t|
+    scaled_gap: np.ndarray  # h_t (l_d - l_{d+1})
+    normal_curvature: np.ndarray  # l_{d+1}
+    h: float
+
+
+class _Pairs:
+    """Centred data ``X`` and ``XZ = [X | upper triangle of X_i X_i^T]: (N, D + D(D+1)/2)``, built once per density.
+
+    ``full`` maps each of the D*D entries of a symmetric matrix to its column of the upper triangle.
+    """
+
+    def __init__(self, dens: SmoothedEmpirical):
+        X, D = dens.data, dens.D
+        self.c = X.mean(0)
+        self.X = X - self.c
+        self.sq = (self.X * self.X).sum(-1)
+        iu = torch.triu_indices(D, D, device=X.device)
+        self.XZ = torch.cat([self.X, self.X[:, iu[0]] * self.X[:, iu[1]]], dim=1)
+        pos = torch.empty(D, D, dtype=torch.long, device=X.device)
+        pos[iu[0], iu[1]] = torch.arange(iu.shape[1], device=X.device)
+        pos[iu[1], iu[0]] = pos[iu[0], iu[1]]
+        self.full = pos.flatten() + D
+
+
+def _eigh(H: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """Ascending eigenvalues ``(m, D)`` and eigenvectors ``(m, D, D)`` of symmetric ``H: (m, D, D)``."""
+    if H.device.type != "cpu":
+        vals, vecs = torch.linalg.eigh(H)
+        return as_numpy(vals), as_numpy(vecs)
+    Hn = H.numpy()
+    vals, vecs = np.empty(Hn.shape[:2]), np.empty_like(Hn)
+    for k in range(Hn.shape[0]):
+        w, v, info = lapack.dsyevd(Hn[k], lower=0)
+        if info != 0:
+            raise ValueError(f"eigendecomposition failed at point {k} (LAPACK info {info}); non-finite Hessian?")
+        vals[k], vecs[k] = w, v
+    return vals, vecs
+
+
+def latent_frames(dens: SmoothedEmpirical, x, t: float, dim: int, *, chunk: int = 512,
+                  max_pair_bytes: int = 2**28, pairs: _Pairs | None = None) -> LatentFrames:
+    """Ridge residual ``|P_perp grad log p_t|``, scaled gap and ``l_{d+1}`` at ``x: (M, D)`` for one time ``t``.
+
+    Same quantities as :func:`ridgeviz.local_frame` (``.residual``, ``.scaled_gap``, ``.eigenvalues[:, d]``),
+    computed by the moment product described in the module docstring. ``chunk`` queries at a time bound the
+    memory to about ``chunk * N`` floats.
+    """
+    dim = _check_dim(dens, dim)
+    x = dens.as_points(x)
+    t = float(t)
+    if not t > 0:
+        raise ValueError(f"t must be > 0; got {t}")
+    a, h = float(dens.schedule.alpha(t)), float(dens.schedule.h(t))
+    D = dens.D
+    if pairs is None and dens.N * D * (D + 1) * 4 > max_pair_bytes:  # 8 bytes x D(D+1)/2 columns
+        f = local_frame(dens, x, t, dim)
+        return LatentFrames(as_numpy(f.residual), as_numpy(f.scaled_gap), as_numpy(f.eigenvalues[:, dim]), h)
+    p = pairs or _Pairs(dens)
+    res, gap, curv = [], [], []
+    eye = torch.eye(D, dtype=x.dtype, device=x.device)
+    for i in range(0, x.shape[0], chunk):
+        xq = x[i:i + chunk] - a * p.c  # |x - a x_i| = |(x - a c) - a (x_i - c)|
+        # logits -|xq - a X_i|^2 / 2h up to a per-row constant (softmax ignores it)
+        logits = torch.addmm(p.sq.mul(-a * a / (2 * h)).expand(xq.shape[0], -1), xq, p.X.T, alpha=a / h)
+        w = torch.softmax(logits, dim=-1)
+        del logits
+        moments = w @ p.XZ  # posterior mean and second moments in one product
+        mu = moments[:, :D]
+        cov = moments.index_select(1, p.full).view(-1, D, D) - mu[:, :, None] * mu[:, None, :]
+        vals, vecs = _eigh((a * a / (h * h)) * cov - eye / h)
+        g = as_numpy((a * mu - xq) / h)  # score (alpha D - x)/h with D = mu + c
+        normal = vecs[:, :, : D - dim]  # ascending order: the D - d smallest eigenvalues span the normal space
+        res.append(np.linalg.norm(np.einsum("mdk,md->mk", normal, g), axis=1))
+        lower = vals[:, D - 1 - dim]  # l_{d+1}
+        upper = vals[:, D - dim] if dim > 0 else np.zeros_like(lower)  # l_d (and -l_1 for d = 0)
+        gap.append(h * (upper - lower))
+        curv.append(lower)
+    return LatentFrames(np.concatenate(res), np.concatenate(gap), np.concatenate(curv), h)
+
+
+def record_steps(times, count: int = 11) -> np.ndarray:
+    """Indices of ``count`` grid times spaced evenly in log t from ``times[0]`` to ``times[-1]`` (nearest, unique).
+
+    With the paper's grid (T = 10, t_min = 1e-3, geometric, K a multiple of 10) these are exactly
+    t = 10, 10^0.6, ..., 10^-3.
+    """
+    times = np.asarray(times, dtype=np.float64)
+    if count < 2:
+        raise ValueError(f"count must be >= 2; got {count}")
+    targets = np.geomspace(times[0], times[-1], count)
+    idx = np.abs(np.log(times)[None, :] - np.log(targets)[:, None]).argmin(1)
+    return np.unique(idx)
+
+
+@dataclasses.dataclass
+class RidgeDeviation:
+    """The residual of ``M`` samples at ``R`` recorded times (``(R, M)`` arrays): the ridge deviation evolution."""
+
+    dim: int
+    times: np.ndarray  # (R,) decreasing
+    h: np.ndarray  # (R,)
+    residual: np.ndarray  # (R, M) |P_perp grad log p_t|
+    scaled_gap: np.ndarray  # (R, M)
+    normal_curvature: np.ndarray  # (R, M) l_{d+1}
+    gap_tol: float = GAP_TOL
+
+    @property
+    def length(self) -> np.ndarray:
+        """``h_t r``: the residual as a length (the SCMS step), ``(R, M)``."""
+        return self.h[:, None] * self.residual
+
+    @property
+    def normalised(self) -> np.ndarray:
+        """``r / max(r over the batch)`` at each time, as the paper plots it: ``(R, M)`` in [0, 1]."""
+        peak = self.residual.max(axis=1, keepdims=True)
+        return self.residual / np.where(peak > 0, peak, 1.0)
+
+    @property
+    def undefined(self) -> np.ndarray:
+        return self.scaled_gap < self.gap_tol
+
+    @property
+    def concave(self) -> np.ndarray:
+        return self.normal_curvature < 0
+
+    def histograms(self, bins: int = 25, value: str = "normalised") -> tuple[np.ndarray, np.ndarray]:
+        """Histogram of ``value`` ("normalised" or "length") at each time: edges ``(bins+1,)``, counts ``(R, bins)``."""
+        if value not in ("normalised", "length"):
+            raise ValueError(f"value must be 'normalised' or 'length'; got {value!r}")
+        v = getattr(self, value)
+        hi = 1.0 if value == "normalised" else float(v.max()) or 1.0
+        edges = np.linspace(0.0, hi, bins + 1)
+        return edges, np.stack([np.histogram(row, edges)[0] for row in v])
+
+    def summary(self) -> list[dict]:
+        """Per recorded time: median raw/length residual, fractions with undefined normal space and concave."""
+        return [{"t": float(t), "h": float(h), "residual_median": float(np.median(r)),
+                 "length_median": float(np.median(h * r)), "undefined": float(np.mean(u)),
+                 "concave": float(np.mean(c))}
+                for t, h, r, u, c in zip(self.times, self.h, self.residual, self.undefined, self.concave)]
+
+
+def ridge_deviation(dens: SmoothedEmpirical, xs, times, dim: int, *, gap_tol: float = GAP_TOL,
+                    progress=None) -> RidgeDeviation:
+    """Residuals of the samples ``xs: (R, M, D)`` at their times ``times: (R,)`` (one batch per time).
+
+    ``progress(r, R)`` is called after each time. Same numbers as :func:`ridgeviz.ridge_residual` per time.
+    """
+    xs = torch.as_tensor(xs).to(dens.dtype)
+    times = np.asarray(times, dtype=np.float64)
+    if xs.ndim != 3 or xs.shape[0] != len(times):
+        raise ValueError(f"xs must be (R, M, D) with R = len(times) = {len(times)}; got {tuple(xs.shape)}")
+    pairs = _Pairs(dens) if dens.N * dens.D * (dens.D + 1) * 4 <= 2**28 else None
+    out = []
+    for r, t in enumerate(times):
+        out.append(latent_frames(dens, xs[r], float(t), dim, pairs=pairs))
+        if progress is not None:
+            progress(r, len(times))
+    h = np.array([f.h for f in out])
+    return RidgeDeviation(dim, times, h, *(np.stack([getattr(f, k) for f in out])
+                                           for k in ("residual", "scaled_gap", "normal_curvature")), gap_tol)
+
+
+def classify(normalised, undefined, concave, on: float = ON_THRESHOLD, off: float = OFF_THRESHOLD) -> np.ndarray:
+    """Codes into :data:`CATEGORIES` per sample (all ``(M,)``): the paper's on/off-ridge split plus "undefined".
+
+    on ridge: normalised residual ``< on`` and ``l_{d+1} < 0``; off ridge: ``> off`` or ``l_{d+1} >= 0``;
+    between: neither; ridge undefined: the eigengap filter failed (checked first).
+    """
+    if not 0 < on <= off <= 1:
+        raise ValueError(f"thresholds must satisfy 0 < on <= off <= 1; got on={on}, off={off}")
+    normalised, undefined, concave = map(np.asarray, (normalised, undefined, concave))
+    codes = np.full(normalised.shape, BETWEEN, dtype=np.int8)
+    codes[(normalised < on) & concave] = ON
+    codes[(normalised > off) | ~concave] = OFF
+    codes[undefined] = UNDEFINED
+    return codes
+
+
+def nearest_training(train, z, chunk: int = 2048) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Nearest and second-nearest rows of ``train: (N, D)`` (N >= 2) for each row of ``z: (M, D)``.
+
+    Returns ``(index, distance, second_distance)``, each ``(M,)``. The two candidates come from one matrix
+    product per chunk; their Euclidean distances are then recomputed directly (no cancellation for copies).
+    """
+    X = torch.as_tensor(np.asarray(train, dtype=np.float64))
+    Q = torch.as_tensor(np.asarray(z, dtype=np.float64))
+    if X.ndim != 2 or Q.ndim != 2 or X.shape[1] != Q.shape[1] or len(X) < 2:
+        raise ValueError(f"train (N >= 2, D) and z (M, D) must share D; got {tuple(X.shape)} and {tuple(Q.shape)}")
+    sq = (X * X).sum(-1)
+    top = [torch.addmm(sq.expand(len(q), -1), q, X.T, alpha=-2).topk(2, dim=1, largest=False).indices
+           for q in Q.split(chunk)]
+    top = torch.cat(top) if top else torch.zeros(0, 2, dtype=torch.long)
+    dist = (Q[:, None, :] - X[top]).norm(dim=-1)  # (M, 2), exact
+    order = dist.argsort(dim=1)
+    dist, top = dist.gather(1, order), top.gather(1, order)
+    return top[:, 0].numpy(), dist[:, 0].numpy(), dist[:, 1].numpy()
+
+
+def pick_gallery(codes, values, category: int, count: int) -> np.ndarray:
+    """Up to ``count`` indices of samples in ``category``, evenly spaced along their sorted ``values``.
+
+    Spacing along the sorted residual shows the whole range of the group rather than its extremes.
+    """
+    members = np.flatnonzero(np.asarray(codes) == category)
+    if len(members) == 0 or count < 1:
+        return members[:0]
+    members = members[np.argsort(np.asarray(values)[members], kind="stable")]
+    take = np.unique(np.linspace(0, len(members) - 1, min(count, len(members))).round().astype(int))
+    return members[take]
+
+

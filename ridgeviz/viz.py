@@ -1,0 +1,399 @@
+"""Plotly figure builders: arrays in, ``go.Figure`` out. No streamlit, no torch, no arithmetic beyond drawing.
+
+The trajectory animation follows the habits in ../shared/STYLE.md: SVG ``scatter`` (``scattergl`` does not
+animate), fixed axis ranges, static layers (training points, curves, legend entries) drawn once, frames that
+carry only the moving traces (ridge, trails, particles, time markers) as plain dicts of float32 arrays, capped
+frames and points (subsampled here, not in the core), the same points in the same order in every frame.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from .bandwidth import group_marks
+from .phases import PHASE_COLORS, PHASES
+
+TRAIL_COLOR = "rgba(90, 90, 90, 0.35)"
+RIDGE_COLOR = "#D62728"
+DATA_COLOR = "#111111"
+BAND_FILL = {"normal": "rgba(76, 120, 168, 0.2)", "tangential": "rgba(228, 87, 86, 0.2)",
+             "distance": "rgba(114, 183, 178, 0.25)"}
+LINE_COLOR = {"normal": "#4C78A8", "tangential": "#E45756", "distance": "#2E8B84"}
+
+
+def phase_colorscale() -> list:
+    """Discrete colourscale mapping the integer phase codes 0..3 (with cmin=-0.5, cmax=3.5) to PHASE_COLORS."""
+    n = len(PHASES)
+    scale = []
+    for i, name in enumerate(PHASES):
+        scale += [[i / n, PHASE_COLORS[name]], [(i + 1) / n, PHASE_COLORS[name]]]
+    return scale
+
+
+def subsample(n: int, cap: int, keep=()) -> np.ndarray:
+    """At most ``cap`` evenly spaced indices of ``range(n)`` (first and last kept), plus the indices ``keep``."""
+    if n <= cap:
+        return np.arange(n)
+    idx = np.linspace(0, n - 1, cap).round().astype(int)
+    return np.unique(np.concatenate([idx, np.asarray(list(keep), dtype=int)]))
+
+
+def _r(a) -> np.ndarray:
+    """A float array as float32 (NaN kept as a gap): plotly sends it as a compact base64 typed array."""
+    return np.asarray(a, dtype=np.float32)
+
+
+def _lines_xy(lines) -> tuple[np.ndarray, np.ndarray]:
+    """Polylines ``[(n, 2), ...]`` as one x and one y array separated by NaN."""
+    if not len(lines):
+        return _r([]), _r([])
+    parts = []
+    for line in lines:
+        parts += [np.asarray(line, dtype=np.float64), np.full((1, 2), np.nan)]
+    xy = np.vstack(parts)[:-1]
+    return _r(xy[:, 0]), _r(xy[:, 1])
+
+
+def _trail_xy(xs: np.ndarray, frames: np.ndarray, f: int, trail: int, points: np.ndarray):
+    """Each particle's last ``trail`` frame positions joined into segments separated by NaN."""
+    steps = frames[np.clip(np.arange(f - trail, f + 1), 0, None)]
+    seg = xs[steps][:, points].transpose(1, 0, 2)  # (M, trail+1, 2)
+    seg = np.concatenate([seg, np.full((seg.shape[0], 1, 2), np.nan)], axis=1).reshape(-1, 2)[:-1]
+    return _r(seg[:, 0]), _r(seg[:, 1])
+
+
+def _pad(bounds) -> tuple[list, list]:
+    return [bounds[0], bounds[1]], [bounds[2], bounds[3]]
+
+
+def trajectory_figure(res, *, max_frames: int = 100, max_points: int = 512, trail: int = 3, trail_points: int = 192,
+                      follow=None, frame: int = 0, frame_ms: int = 80, height: int = 640) -> go.Figure:
+    """Animated reverse-time trajectories beside their error, distance and phase curves.
+
+    ``res``: an :class:`ridgeviz.explorer.ExplorerResult` (times (K+1,), xs (K+1, M, 2), labels (K+1, M), bands,
+    fractions (K+1, 4), frames (F,), ridges (F lists), data (N, 2), bounds, rule_text). At most ``max_frames``
+    of the F ridge frames and ``max_points`` particles are drawn (``follow``, a particle index, is always kept
+    and drawn with its whole path); ``trail_points`` of them carry a trail over the last ``trail`` frames (trails
+    are most of the figure's size). ``frame`` is the frame shown first (a slider step). Returns a figure whose
+    frames each hold ``len(fig.frames[0].traces)`` moving traces.
+    """
+    K1, M, _ = res.xs.shape
+    pick = subsample(len(res.frames), max_frames)
+    frames = np.asarray(res.frames)[pick]
+    ridges = [res.ridges[i] for i in pick]
+    points = subsample(M, max_points, keep=() if follow is None else (follow,))
+    frame = int(np.clip(frame, 0, len(frames) - 1))
+    fig = make_subplots(rows=3, cols=2, column_widths=[0.58, 0.42], horizontal_spacing=0.1, vertical_spacing=0.07,
+                        specs=[[{"rowspan": 3}, {}], [None, {}], [None, {}]],
+                        subplot_titles=("particles, trails and the ridge of p_t", "score error norms (mean, 10-90%)",
+                                        "distance to the ridge", "fraction of samples per phase"))
+    # static layers, drawn once
+    fig.add_trace(go.Scatter(x=res.data[:, 0], y=res.data[:, 1], mode="markers", name="training points",
+                             marker=dict(symbol="x", size=9, color=DATA_COLOR, line=dict(width=1))), 1, 1)
+    for name in PHASES:
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=name,
+                                 marker=dict(size=9, color=PHASE_COLORS[name])), 1, 1)
+    times = np.asarray(res.times)
+    _band_traces(fig, times, res.bands, "error_normal", "normal", "normal error", 1)
+    _band_traces(fig, times, res.bands, "error_tangential", "tangential", "tangential error", 1)
+    _band_traces(fig, times, res.bands, "distance", "distance", "distance to ridge", 2)
+    fig.add_trace(go.Scatter(x=[times[0], times[-1]], y=[res.tube, res.tube], mode="lines", name="tube width",
+                             line=dict(color="#555", dash="dot", width=1)), 2, 2)
+    for c, name in enumerate(PHASES):
+        fig.add_trace(go.Scatter(x=times, y=res.fractions[:, c], mode="lines", stackgroup="phases", name=name,
+                                 line=dict(width=0.5, color=PHASE_COLORS[name]), showlegend=False), 3, 2)
+    if follow is not None:
+        _follow_traces(fig, res, int(follow), times)
+    # moving traces: their indices are what every frame updates
+    moving_start = len(fig.data)
+    fig.add_trace(go.Scatter(mode="lines", name="ridge of p_t", line=dict(color=RIDGE_COLOR, width=2.5)), 1, 1)
+    fig.add_trace(go.Scatter(mode="lines", name="trails", line=dict(color=TRAIL_COLOR, width=1), hoverinfo="skip"),
+                  1, 1)
+    fig.add_trace(go.Scatter(mode="markers", name="particles", showlegend=False, customdata=points,
+                             hovertemplate="particle %{customdata}<br>(%{x:.2f}, %{y:.2f})<extra></extra>",
+                             marker=dict(size=6, colorscale=phase_colorscale(), cmin=-0.5, cmax=len(PHASES) - 0.5,
+                                         line=dict(width=0))), 1, 1)
+    tops = _curve_tops(res)
+    for row in (1, 2, 3):
+        fig.add_trace(go.Scatter(mode="lines", line=dict(color="#222", width=1.5), showlegend=False,
+                                 hoverinfo="skip"), row, 2)
+    if follow is not None:
+        fig.add_trace(go.Scatter(mode="markers", name=f"particle {follow} now", showlegend=False, hoverinfo="skip",
+                                 marker=dict(size=14, color="rgba(0,0,0,0)", line=dict(color="#000", width=2.5))),
+                      1, 1)
+    moving = list(range(moving_start, len(fig.data)))
+    trailed = points[subsample(len(points), trail_points)] if trail > 0 else points[:0]
+    frame_dicts = [_frame(res, frames, ridges, f, trail, points, trailed, tops, moving, follow)
+                   for f in range(len(frames))]
+    for idx, trace in zip(moving, frame_dicts[frame]["data"]):
+        fig.data[idx].update({k: v for k, v in trace.items() if k != "type"})
+    fig.frames = [go.Frame(**fd) for fd in frame_dicts]
+    _animation_controls(fig, times[frames], frame, frame_ms)
+    _layout(fig, res, tops, height)
+    return fig
+
+
+def _band_traces(fig, times, bands, key, color, label, row):
+    b = bands[key]
+    fig.add_trace(go.Scatter(x=times, y=b[-1], mode="lines", line=dict(width=0), showlegend=False,
+                             hoverinfo="skip"), row, 2)
+    fig.add_trace(go.Scatter(x=times, y=b[1], mode="lines", line=dict(width=0), fill="tonexty",
+                             fillcolor=BAND_FILL[color], showlegend=False, hoverinfo="skip"), row, 2)
+    fig.add_trace(go.Scatter(x=times, y=b[0], mode="lines", name=label, line=dict(color=LINE_COLOR[color], width=2)),
+                  row, 2)
+
+
+def _follow_traces(fig, res, p, times):
+    path = res.xs[:, p]
+    fig.add_trace(go.Scatter(x=path[:, 0], y=path[:, 1], mode="lines", name=f"particle {p}",
+                             line=dict(color="#000", width=1.5, dash="dot")), 1, 1)
+    for key, color, row in (("error_normal", "normal", 1), ("error_tangential", "tangential", 1),
+                            ("distance", "distance", 2)):
+        fig.add_trace(go.Scatter(x=times, y=getattr(res, key)[:, p], mode="lines", showlegend=False,
+                                 name=f"particle {p}", line=dict(color=LINE_COLOR[color], width=1, dash="dot")), row, 2)
+
+
+def _curve_tops(res) -> dict:
+    err = max(float(np.nanmax(res.bands["error_normal"][-1])), float(np.nanmax(res.bands["error_tangential"][-1])))
+    dist = max(float(np.nanmax(res.bands["distance"][-1])), res.tube)
+    return {1: 1.05 * err if err > 0 else 1.0, 2: 1.05 * dist if dist > 0 else 1.0, 3: 1.0}
+
+
+def _frame(res, frames, ridges, f, trail, points, trailed, tops, moving, follow=None) -> dict:
+    k = int(frames[f])
+    t = float(res.times[k])
+    rx, ry = _lines_xy(ridges[f])
+    tx, ty = _trail_xy(res.xs, frames, f, trail, trailed)
+    pos = res.xs[k, points]
+    data = [dict(type="scatter", x=rx, y=ry), dict(type="scatter", x=tx, y=ty),
+            dict(type="scatter", x=_r(pos[:, 0]), y=_r(pos[:, 1]),
+                 marker=dict(color=np.asarray(res.labels[k, points], dtype=np.int8)))]
+    data += [dict(type="scatter", x=[t, t], y=[0, tops[row]]) for row in (1, 2, 3)]
+    if follow is not None:
+        data.append(dict(type="scatter", x=_r(res.xs[k, follow, :1]), y=_r(res.xs[k, follow, 1:])))
+    return dict(name=str(f), data=data, traces=moving)
+
+
+def _animation_controls(fig, frame_times, active, frame_ms):
+    still = {"mode": "immediate", "frame": {"duration": 0, "redraw": False}, "transition": {"duration": 0}}
+    play = {"frame": {"duration": frame_ms, "redraw": False}, "fromcurrent": True, "transition": {"duration": 0},
+            "mode": "immediate"}
+    fig.update_layout(
+        updatemenus=[dict(type="buttons", direction="left", showactive=False, x=0.0, y=-0.06, xanchor="left",
+                          yanchor="top", pad=dict(r=8, t=4),
+                          buttons=[dict(label="▶ Play", method="animate", args=[None, play]),
+                                   dict(label="❚❚ Pause", method="animate", args=[[None], still])])],
+        sliders=[dict(active=active, x=0.16, len=0.84, y=-0.04, yanchor="top", pad=dict(t=30, b=10),
+                      currentvalue=dict(prefix="t = ", visible=True, xanchor="right",
+                                        font=dict(size=13, color="#222")),
+                      font=dict(size=8, color="rgba(0, 0, 0, 0)"), minorticklen=0,  # 100 tick labels would collide
+                      steps=[dict(method="animate", label=f"{t:.3g}", args=[[str(i)], still])
+                             for i, t in enumerate(frame_times)])])
+
+
+def _layout(fig, res, tops, height):
+    x, y = _pad(res.bounds)
+    fig.update_xaxes(range=x, title_text=res.axis_labels[0], row=1, col=1)
+    fig.update_yaxes(range=y, title_text=res.axis_labels[1], row=1, col=1, scaleanchor="x", scaleratio=1)
+    t0, t1 = float(res.times[0]), float(res.times[-1])
+    for row in (1, 2, 3):
+        fig.update_xaxes(type="log", range=[np.log10(t0), np.log10(t1)], row=row, col=2, showticklabels=row == 3,
+                         title_text="reverse time t (T on the left)" if row == 3 else None)
+        fig.update_yaxes(range=[0, tops[row]], row=row, col=2)
+    fig.update_layout(height=height, margin=dict(l=50, r=20, t=110, b=110), hovermode="closest",
+                      legend=dict(orientation="h", x=0, y=1.06, yanchor="bottom", traceorder="normal"),
+                      template="plotly_white", uirevision="trajectories",
+                      title=dict(text="phase rule: " + res.rule_text, x=0.01, xanchor="left", y=0.99, yanchor="top",
+                                 font=dict(size=11, color="#444")))
+
+
+# -- data and bandwidth -------------------------------------------------------------------------------------------
+def _ridge_trace(lines, name="ridge of p_t", color=RIDGE_COLOR, width=2.5, showlegend=True):
+    x, y = _lines_xy(lines)
+    return go.Scatter(x=x, y=y, mode="lines", name=name, line=dict(color=color, width=width), showlegend=showlegend)
+
+
+def _data_trace(data, showlegend=True):
+    return go.Scatter(x=data[:, 0], y=data[:, 1], mode="markers", name="training points", showlegend=showlegend,
+                      marker=dict(symbol="x", size=8, color=DATA_COLOR))
+
+
+def density_figure(field, data, lines, bounds, axis_labels=("x1", "x2"), title="") -> go.Figure:
+    """p_t as contours with its ridge and the data, beside the scale-free eigengap field ``h_t (l_d - l_{d+1})``.
+
+    ``field``: a :class:`ridgeviz.tracing.RidgeField` (xs (n,), ys (n,), log_prob, scaled_gap, undefined (n, n))
+    or None (D > 2: the projected data and ridge only); ``data: (N, 2)``; ``lines``: ridge polylines ``(n, 2)``.
+    """
+    if field is None:
+        fig = go.Figure([_data_trace(data), _ridge_trace(lines)])
+        x, y = _pad(bounds)
+        fig.update_xaxes(range=x, title_text=axis_labels[0])
+        fig.update_yaxes(range=y, title_text=axis_labels[1], scaleanchor="x", scaleratio=1)
+        fig.update_layout(title=title, height=520, template="plotly_white")
+        return fig
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.12,
+                        subplot_titles=("density p_t (contours of p_t / max p_t)",
+                                        "eigengap h_t (l_d - l_d+1), log10; grey: ridge undefined"))
+    p = np.exp(field.log_prob - np.nanmax(field.log_prob))
+    fig.add_trace(go.Contour(x=field.xs, y=field.ys, z=p, colorscale="Blues", showscale=False, ncontours=14,
+                             contours=dict(coloring="fill"), line=dict(width=0.5), hoverinfo="skip"), 1, 1)
+    gap = np.log10(np.clip(field.scaled_gap, 1e-8, None))
+    fig.add_trace(go.Heatmap(x=field.xs, y=field.ys, z=np.where(field.undefined, np.nan, gap), colorscale="Viridis",
+                             colorbar=dict(title="log10 gap", x=1.0, len=0.8), zmin=-3, zmax=0), 1, 2)
+    fig.add_trace(go.Heatmap(x=field.xs, y=field.ys, z=np.where(field.undefined, 1.0, np.nan), showscale=False,
+                             colorscale=[[0, "#d9d9d9"], [1, "#d9d9d9"]], hoverinfo="skip"), 1, 2)
+    for col in (1, 2):
+        fig.add_trace(_ridge_trace(lines, showlegend=col == 1), 1, col)
+        fig.add_trace(_data_trace(data, showlegend=col == 1), 1, col)
+        x, y = _pad(bounds)
+        fig.update_xaxes(range=x, title_text=axis_labels[0], row=1, col=col)
+        fig.update_yaxes(range=y, title_text=axis_labels[1], row=1, col=col, scaleanchor=f"x{'' if col == 1 else 2}",
+                         scaleratio=1)
+    fig.update_layout(title=title, height=520, template="plotly_white", legend=dict(orientation="h", y=-0.15))
+    return fig
+
+
+def _mark_lines(fig, marks, col, use_time: bool, label: bool = True):
+    """Vertical lines at the classical bandwidths; the leftmost label sits left of its line, the others right."""
+    lines = [(t if use_time else b, name) for name, b, t in group_marks(marks) if (t if use_time else b) is not None]
+    for j, ((x, name), dash) in enumerate(zip(sorted(lines), ("dash", "dot", "dashdot"))):
+        extra = dict(annotation_text=name, annotation_font_size=10,
+                     annotation_position="top left" if j == 0 else "top right") if label else {}
+        fig.add_vline(x=x, line=dict(color="#888", dash=dash), row=1, col=col, **extra)
+
+
+def schedule_figure(curves: dict, t_now: float, marks: dict) -> go.Figure:
+    """alpha_t, sigma_t and the SNR against t (log axes), the current time and the classical-bandwidth times.
+
+    ``curves``: {"t", "alpha", "sigma", "snr", "bandwidth"} arrays (F,); ``marks``: {rule: (b, t or None)}.
+    """
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("alpha_t, sigma_t and b(t) = sigma_t / alpha_t",
+                                                        "SNR alpha_t^2 / h_t"))
+    for name, color in (("alpha", "#4C78A8"), ("sigma", "#E45756"), ("bandwidth", "#72B7B2")):
+        fig.add_trace(go.Scatter(x=curves["t"], y=curves[name], name=name, line=dict(color=color)), 1, 1)
+    fig.add_trace(go.Scatter(x=curves["t"], y=curves["snr"], name="SNR", line=dict(color="#54A24B")), 1, 2)
+    for col in (1, 2):
+        fig.add_vline(x=t_now, line=dict(color="#000", width=2), row=1, col=col)
+        _mark_lines(fig, marks, col, use_time=True, label=col == 1)
+    fig.update_xaxes(type="log", title_text="t")
+    fig.update_yaxes(type="log", row=1, col=2)
+    fig.update_yaxes(type="log", row=1, col=1)
+    fig.update_layout(height=340, template="plotly_white", margin=dict(t=40, b=40))
+    return fig
+
+
+def bandwidth_figure(sweep, t_now: float, data, n_overlay: int = 6) -> go.Figure:
+    """The ridge at a few bandwidths overlaid, and the memorising fraction and ridge length against b(t).
+
+    ``sweep``: a :class:`ridgeviz.bandwidth.BandwidthSweep` (times, bandwidth, ridges, ridge_length, memorised,
+    marks, bounds); ``data: (N, 2)`` in the sweep's plane.
+    """
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.12, specs=[[{}, {"secondary_y": True}]],
+                        subplot_titles=("the ridge across bandwidths", "memorising samples and ridge length"))
+    has = [i for i, r in enumerate(sweep.ridges) if len(r)]
+    pick = [has[i] for i in subsample(len(has), n_overlay)] if has else []
+    for j, i in enumerate(pick):
+        shade = int(40 + 180 * j / max(len(pick) - 1, 1))
+        fig.add_trace(_ridge_trace(sweep.ridges[i], name=f"b = {sweep.bandwidth[i]:.3g}", width=1.8,
+                                   color=f"rgb({shade}, {60 + shade // 3}, {240 - shade})"), 1, 1)
+    fig.add_trace(_data_trace(data), 1, 1)
+    x, y = _pad(sweep.bounds)
+    fig.update_xaxes(range=x, row=1, col=1)
+    fig.update_yaxes(range=y, row=1, col=1, scaleanchor="x", scaleratio=1)
+    fig.add_trace(go.Scatter(x=sweep.bandwidth, y=sweep.memorised, name="memorising fraction",
+                             line=dict(color="#E45756")), 1, 2)
+    fig.add_trace(go.Scatter(x=sweep.bandwidth, y=sweep.ridge_length, name="ridge length",
+                             line=dict(color="#4C78A8", dash="dot")), 1, 2, secondary_y=True)
+    b_now = float(np.interp(t_now, sweep.times, sweep.bandwidth))
+    fig.add_vline(x=b_now, line=dict(color="#000", width=2), row=1, col=2)
+    _mark_lines(fig, sweep.marks, 2, use_time=False)
+    fig.update_xaxes(type="log", title_text="bandwidth b = sigma_t / alpha_t", row=1, col=2)
+    fig.update_yaxes(range=[0, 1.02], title_text="fraction memorising", row=1, col=2, secondary_y=False)
+    fig.update_yaxes(title_text="ridge length", row=1, col=2, secondary_y=True, rangemode="tozero", showgrid=False)
+    fig.update_layout(height=460, template="plotly_white", legend=dict(orientation="h", y=-0.18))
+    return fig
+
+
+# -- models -----------------------------------------------------------------------------------------------------
+def curves_figure(x, curves: dict, *, x_title="t", y_title="", log_x=True, log_y=False, title="",
+                  markers: dict | None = None, height=360) -> go.Figure:
+    """Line plot of ``{name: y (F,)}`` against ``x (F,)``; ``markers``: {label: x position} as vertical lines."""
+    fig = go.Figure([go.Scatter(x=x, y=y, name=name, mode="lines") for name, y in curves.items()])
+    for label, pos in (markers or {}).items():
+        fig.add_vline(x=pos, line=dict(color="#888", dash="dot"), annotation_text=label, annotation_font_size=10)
+    fig.update_xaxes(type="log" if log_x else "linear", title_text=x_title)
+    fig.update_yaxes(type="log" if log_y else "linear", title_text=y_title)
+    fig.update_layout(title=title, height=height, template="plotly_white", legend=dict(orientation="h", y=-0.25))
+    return fig
+
+
+def error_profile_figure(profile: dict, title="score error of the model against the exact score") -> go.Figure:
+    """Mean normal, tangential and total error norms against t (``ridgeviz.explorer.error_profile`` output)."""
+    return curves_figure(profile["times"], {"normal": profile["normal"], "tangential": profile["tangential"],
+                                            "total": profile["total"]}, y_title="mean |error|", title=title)
+
+
+def tau_positions(taus) -> tuple[np.ndarray, list[str]]:
+    """Positions of training times on a log axis: 0 and infinity sit one decade beyond the finite ones."""
+    taus = np.asarray(taus, dtype=np.float64)
+    finite = taus[np.isfinite(taus) & (taus > 0)]
+    lo, hi = (finite.min(), finite.max()) if len(finite) else (1.0, 1.0)
+    x = np.where(np.isinf(taus), hi * 10, np.where(taus <= 0, lo / 10, taus))
+    labels = ["∞" if np.isinf(t) else "0" if t <= 0 else f"{t:g}" for t in taus]
+    return x, labels
+
+
+def rf_sweep_figure(sweep) -> go.Figure:
+    """Architectural bias and optimisation error (normal, tangential) and the inter-mode mass against tau.
+
+    ``sweep``: a :class:`ridgeviz.rf_sweep.RFSweep` (taus (n,), bias_normal, bias_tangential, opt_normal,
+    opt_tangential, inter_mode: (n,)). Zeros (the optimisation error at tau = inf) are left off the log axis.
+    """
+    x, labels = tau_positions(sweep.taus)
+    fig = make_subplots(rows=1, cols=2, column_widths=[0.62, 0.38], horizontal_spacing=0.1,
+                        subplot_titles=("mean error norm along the trajectories", "inter-mode mass"))
+    for key, name, color, dash in (("bias_normal", "bias, normal", LINE_COLOR["normal"], "solid"),
+                                   ("bias_tangential", "bias, tangential", LINE_COLOR["tangential"], "solid"),
+                                   ("opt_normal", "optimisation, normal", LINE_COLOR["normal"], "dash"),
+                                   ("opt_tangential", "optimisation, tangential", LINE_COLOR["tangential"], "dash")):
+        y = np.asarray(getattr(sweep, key), dtype=np.float64)
+        fig.add_trace(go.Scatter(x=x, y=np.where(y > 0, y, np.nan), name=name, mode="lines+markers",
+                                 line=dict(color=color, dash=dash)), 1, 1)
+    fig.add_trace(go.Scatter(x=x, y=sweep.inter_mode, name="inter-mode mass", mode="lines+markers",
+                             line=dict(color="#54A24B")), 1, 2)
+    for col in (1, 2):
+        fig.update_xaxes(type="log", tickvals=x, ticktext=labels, title_text="training time tau", row=1, col=col)
+    fig.update_yaxes(type="log", title_text="mean |error|", row=1, col=1)
+    fig.update_yaxes(range=[0, 1.02], title_text="fraction of final samples", row=1, col=2)
+    fig.update_layout(height=420, template="plotly_white", legend=dict(orientation="h", y=-0.22))
+    return fig
+
+
+def cloud_figure(data, samples, lines=(), bounds=None, title="") -> go.Figure:
+    """Final samples ``(M, 2)`` over the training points ``(N, 2)`` and the ridge polylines."""
+    fig = go.Figure([go.Scatter(x=samples[:, 0], y=samples[:, 1], mode="markers", name="samples",
+                                marker=dict(size=4, color="#4C78A8", opacity=0.6)),
+                     _ridge_trace(list(lines)), _data_trace(data)])
+    if bounds is not None:
+        x, y = _pad(bounds)
+        fig.update_xaxes(range=x)
+        fig.update_yaxes(range=y, scaleanchor="x", scaleratio=1)
+    fig.update_layout(title=title, height=460, template="plotly_white")
+    return fig
+
+
+def selected_particle(event):
+    """The particle index of the first selected particle in a ``st.plotly_chart`` selection event, or None.
+
+    Only the particles trace carries ``customdata`` (the particle index), so other traces are ignored.
+    """
+    points = (event or {}).get("selection", {}).get("points", []) if isinstance(event, dict) or event else []
+    for p in points:
+        cd = p.get("customdata")
+        if isinstance(cd, list) and cd:
+            cd = cd[0]
+        if isinstance(cd, (int, float)) and not isinstance(cd, bool):
+            return int(cd)
+    return None

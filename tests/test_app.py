@@ -1,0 +1,212 @@
+"""AppTest: a smoke test and an interaction test for every page of the explorer (no browser needed)."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import ridgeviz as rv
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+TIMEOUT = 120
+
+
+def open_page(page: str | None = None, **query) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    for k, v in query.items():
+        at.query_params[k] = v
+    at.run()
+    if page:
+        at.switch_page(f"pages/{page}.py")
+        at.run()
+    return at
+
+
+def assert_clean(at: AppTest):
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def widget(at: AppTest, kind: str, key: str):
+    return next(w for w in getattr(at, kind) if w.key == key)
+
+
+# -- home -----------------------------------------------------------------------------------------------------------
+def test_home_shows_the_demo_animation():
+    at = open_page()
+    assert_clean(at)
+    assert len(at.get("plotly_chart")) == 1
+    assert "ridge" in at.title[0].value.lower()
+
+
+def test_home_sidebar_choice_is_mirrored_in_the_url():
+    at = open_page()
+    widget(at, "selectbox", "sb_name").set_value("two-points").run()
+    assert_clean(at)
+    assert at.query_params["set"] == "two-points"
+
+
+def test_link_reopens_the_same_sidebar_state_and_bad_values_are_reported():
+    at = open_page(set="square", steps="40", T="oops")
+    assert widget(at, "selectbox", "sb_name").value == "square"
+    assert widget(at, "number_input", "sb_steps").value == 40
+    assert any("T=oops" in w.value for w in at.warning)
+
+
+def test_impossible_schedule_gives_a_message_not_a_traceback():
+    at = open_page()
+    widget(at, "number_input", "sb_tmin").set_value(20.0).run()  # t_min > T = 10
+    assert not at.exception
+    assert any("T must be greater than t_min" in e.value for e in at.sidebar.error)
+
+
+# -- data and bandwidth ---------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def data_page():
+    return open_page("1_Data_and_bandwidth", set="three-points")
+
+
+def test_data_page_smoke(data_page):
+    assert_clean(data_page)
+    assert len(data_page.get("plotly_chart")) == 3
+    labels = [m.label for m in data_page.metric]
+    assert "suggested ridge dim" in labels and "√h_t (blur)" in labels
+
+
+def test_data_page_time_slider_sets_the_bandwidth(data_page):
+    from ridgeviz import bandwidth as bw
+    from ridgeviz.data import MODE_SETS
+
+    sched = rv.get_schedule("ou")
+    rules = bw.classical_bandwidths(MODE_SETS["three-points"])
+    marks = {n: (b, bw.time_for_bandwidth(sched, b)) for n, b in rules.items()}
+    t = float(bw.sweep_times(sched, 32, marks)[3])
+    widget(data_page, "select_slider", "data_t").set_value(t).run()
+    assert_clean(data_page)
+    shown = next(m.value for m in data_page.metric if m.label == "√h_t (blur)")
+    assert float(shown) == pytest.approx(float(np.sqrt(rv.get_schedule("ou").h(float(t)))), rel=2e-3)
+
+
+def test_data_page_persists_across_pages(data_page):
+    data_page.switch_page("pages/3_Trajectories.py").run()
+    data_page.switch_page("pages/1_Data_and_bandwidth.py").run()
+    assert widget(data_page, "selectbox", "sb_name").value == "three-points"
+
+
+# -- score model ----------------------------------------------------------------------------------------------------
+def test_score_model_smoke_and_injected_sliders_set_the_session_model():
+    at = open_page("2_Score_model")
+    assert_clean(at)
+    assert len(at.get("plotly_chart")) == 1
+    widget(at, "slider", "model_normal").set_value(1.0).run()
+    assert_clean(at)
+    cfg = at.session_state["model_cfg"]
+    assert (cfg.kind, cfg.normal, cfg.tangential) == ("injected", 1.0, 0.5)
+    assert at.query_params["normal"] == "1"
+
+
+def test_score_model_exact_choice():
+    at = open_page("2_Score_model")
+    widget(at, "radio", "model_kind").set_value("exact").run()
+    assert_clean(at)
+    assert at.session_state["model_cfg"].kind == "exact"
+    assert any("exact score" in s.value for s in at.success)
+
+
+# -- trajectories ---------------------------------------------------------------------------------------------------
+def test_trajectories_smoke_loads_the_demo_without_computing():
+    at = open_page("3_Trajectories")
+    assert_clean(at)
+    assert len(at.get("plotly_chart")) == 1
+    assert at.session_state["traj_result"].xs.shape[1] == 512
+
+
+def test_trajectories_step_button_and_run_with_small_settings():
+    at = open_page("3_Trajectories")
+    at.button(key="traj_next").click().run()
+    assert at.session_state["traj_frame"] == 1
+    widget(at, "number_input", "sb_steps").set_value(10).run()
+    assert any("settings changed" in w.value for w in at.warning)
+    widget(at, "number_input", "traj_particles").set_value(8)
+    widget(at, "number_input", "traj_frames").set_value(4)
+    at.button[[b.label for b in at.button].index("Run")].click().run()
+    assert_clean(at)
+    res = at.session_state["traj_result"]
+    assert res.xs.shape == (11, 8, 2) and len(res.frames) == 4
+
+
+def test_score_model_trains_a_small_mlp_and_makes_it_current():
+    pytest.importorskip("ridgeviz.training")
+    at = open_page("2_Score_model")
+    widget(at, "radio", "model_kind").set_value("mlp").run()
+    widget(at, "number_input", "mlp_steps").set_value(40)
+    widget(at, "number_input", "mlp_hidden").set_value(16)
+    at.button[[b.label for b in at.button].index("Train")].click().run()
+    assert_clean(at)
+    cfg = at.session_state["model_cfg"]
+    assert cfg.kind == "mlp" and cfg.key in at.session_state["model_objects"]
+    assert len(at.session_state["mlp_result"]["losses"]) == 40
+    assert any("MLP" in s.value for s in at.success)
+
+
+# -- random features ------------------------------------------------------------------------------------------------
+def test_random_features_page_switches_to_two_points_and_shows_the_sweep():
+    at = open_page("4_Random_features")
+    assert_clean(at)
+    assert any("Run" in i.value for i in at.info)
+    at.button(key="rf_use_two_points").click().run()
+    assert_clean(at)
+    assert widget(at, "selectbox", "sb_name").value == "two-points"
+    assert len(at.get("plotly_chart")) == 2
+    sweep = at.session_state["rf_result"]
+    assert sweep.taus[-1] == float("inf") and sweep.finals.shape[1] == 128
+
+
+def test_random_features_model_can_become_the_current_model():
+    at = open_page("4_Random_features", set="two-points")
+    at.button(key="rf_adopt").click().run()
+    assert_clean(at)
+    cfg = at.session_state["model_cfg"]
+    assert cfg.kind == "random-features" and cfg.key in at.session_state["model_objects"]
+    at.switch_page("pages/3_Trajectories.py").run()
+    assert "random-feature model" in at.caption[0].value
+
+
+# -- robustness -----------------------------------------------------------------------------------------------------
+def _guarded_script():
+    import streamlit as st
+
+    from ridgeviz import ui
+
+    class OutOfMemoryError(RuntimeError):  # the name torch.cuda uses
+        pass
+
+    with ui.guard("the GPU step"):
+        raise OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+    with ui.guard("the input"):
+        raise ValueError("particles must be an integer in [1, 4096]; got 0")
+    with ui.guard("the bug"):
+        raise KeyError("boom")
+    st.write("still alive")
+
+
+def test_guard_turns_errors_into_messages_and_the_page_goes_on():
+    at = AppTest.from_function(_guarded_script, default_timeout=TIMEOUT).run()
+    assert not at.exception
+    messages = [e.value for e in at.error]
+    assert "GPU ran out of memory" in messages[0]
+    assert messages[1] == "particles must be an integer in [1, 4096]; got 0"
+    assert "Unexpected error" in messages[2] and "KeyError" in messages[2]
+    assert at.markdown[-1].value == "still alive"
+
+
+def test_score_model_fits_a_random_feature_model_at_infinite_tau():
+    at = open_page("2_Score_model", set="two-points")
+    widget(at, "radio", "model_kind").set_value("random-features").run()
+    widget(at, "number_input", "rfm_p").set_value(32)
+    at.button[[b.label for b in at.button].index("Fit")].click().run()
+    assert_clean(at)
+    cfg = at.session_state["model_cfg"]
+    assert cfg.kind == "random-features"
+    assert at.session_state["model_objects"][cfg.key].tau == float("inf")

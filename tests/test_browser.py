@@ -1,0 +1,155 @@
+"""The explorer in a real browser: Playwright drives Debian's Chromium against a server this module starts.
+
+Open the home page and see the figure, press Play and see the frames advance, visit every page with no
+exception element, upload a bad CSV and see the error (the previous data stay), check that two browser sessions
+never see each other's uploads, and save a screenshot of every page under test-output/screenshots/.
+"""
+
+import re
+import time
+
+import pytest
+
+import browser_util as bu
+
+reason = bu.missing()
+pytestmark = [pytest.mark.skipif(reason is not None, reason=reason or ""), pytest.mark.timeout(300)]
+
+PLOT = "[data-testid=stPlotlyChart] .main-svg"
+EXCEPTION = "[data-testid=stException]"
+
+
+@pytest.fixture(scope="module")
+def server():
+    bu.SHOTS.mkdir(parents=True, exist_ok=True)
+    with bu.streamlit_server() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = bu.launch(p)
+        yield b
+        b.close()
+
+
+def new_page(browser):
+    context = browser.new_context(viewport={"width": 1400, "height": 1800})
+    return context, context.new_page()
+
+
+def slider_state(page):
+    return page.evaluate("""() => { const gd = document.querySelector('.js-plotly-plot');
+        const p = gd._fullData.find(t => t.name === 'particles');
+        return {active: gd._fullLayout.sliders[0].active, x0: p.x[0], frames: gd._transitionData._frames.length,
+                steps: gd._fullLayout.sliders[0].steps.length}; }""")
+
+
+def test_home_shows_the_animation_and_play_advances_it(server, browser):
+    context, page = new_page(browser)
+    start = time.time()
+    page.goto(server)
+    page.wait_for_selector(PLOT, timeout=90_000)
+    first_figure = time.time() - start
+    print(f"home page: first figure after {first_figure:.1f} s")
+    bu.wait_idle(page)
+    before = slider_state(page)
+    assert before["frames"] == before["steps"] >= 50 and before["active"] == 0
+    page.locator(".updatemenu-button").first.click()  # ▶ Play
+    page.wait_for_function("() => document.querySelector('.js-plotly-plot')._fullLayout.sliders[0].active >= 5",
+                           timeout=20_000)
+    after = slider_state(page)
+    assert after["active"] > before["active"] and after["x0"] != before["x0"]
+    page.wait_for_function("() => document.querySelector('.js-plotly-plot')._fullLayout.sliders[0].active >= 25",
+                           timeout=30_000)
+    page.locator(".updatemenu-button").nth(1).click()  # ❚❚ Pause
+    page.screenshot(path=str(bu.SHOTS / "home_playing.png"), full_page=True)
+    assert page.locator(EXCEPTION).count() == 0
+    context.close()
+
+
+def test_every_page_renders_without_an_exception_and_is_screenshotted(server, browser):
+    context, page = new_page(browser)
+    for name, path in bu.page_paths().items():
+        if "random_features" in name:
+            path += "?set=two-points"  # the paper's set, whose sweep ships precomputed
+        page.goto(f"{server}/{path}")
+        bu.wait_idle(page)
+        bu.wait_charts(page)
+        assert page.locator(EXCEPTION).count() == 0, name
+        page.screenshot(path=str(bu.SHOTS / f"{name}.png"), full_page=True)
+    context.close()
+
+
+def upload(page, name: str, content: bytes):
+    page.locator("[data-testid=stFileUploaderDropzoneInput]").set_input_files(
+        {"name": name, "mimeType": "text/csv", "buffer": content})
+    time.sleep(0.5)
+    bu.wait_idle(page)
+
+
+def caption_text(page) -> str:
+    return " ".join(page.locator("[data-testid=stCaptionContainer]").all_inner_texts())
+
+
+def test_bad_csv_shows_an_error_and_keeps_the_data(server, browser):
+    context, page = new_page(browser)
+    page.goto(f"{server}/Data_and_bandwidth")
+    bu.wait_idle(page)
+    assert "thirteen" in caption_text(page)
+    upload(page, "bad.csv", b"x,y\n1,2\n3,abc\n")
+    error = page.locator("[data-testid=stAlertContentError]")
+    error.first.wait_for(timeout=30_000)
+    assert re.search(r"bad\.csv: line 3, column 2 is not a number", error.first.inner_text())
+    assert "thirteen" in caption_text(page)  # the previous data stay
+    assert page.locator(EXCEPTION).count() == 0
+    page.screenshot(path=str(bu.SHOTS / "data_bad_upload.png"), full_page=True)
+    context.close()
+
+
+def test_two_sessions_do_not_see_each_others_uploads(server, browser):
+    ctx_a, a = new_page(browser)
+    ctx_b, b = new_page(browser)
+    a.goto(f"{server}/Data_and_bandwidth")
+    b.goto(f"{server}/Data_and_bandwidth")
+    bu.wait_idle(a)
+    bu.wait_idle(b)
+    upload(a, "mine.csv", b"0,0\n1,0\n0,1\n1,1\n3,3\n")
+    a.wait_for_function("() => document.body.innerText.includes('mine.csv · N = 5 points in D = 2')", timeout=60_000)
+    b.reload()
+    bu.wait_idle(b)
+    assert "mine.csv" not in b.locator("body").inner_text()
+    assert "thirteen" in caption_text(b)
+    assert a.locator(EXCEPTION).count() == 0 and b.locator(EXCEPTION).count() == 0
+    ctx_a.close()
+    ctx_b.close()
+
+
+def test_clicking_a_particle_follows_its_trajectory(server, browser):
+    context, page = new_page(browser)
+    page.goto(f"{server}/Trajectories")
+    page.wait_for_selector(PLOT, timeout=90_000)
+    bu.wait_idle(page)
+    traces = page.locator(".cartesianlayer .subplot.xy .scatterlayer .trace")
+    counts = [traces.nth(i).locator("path.point").count() for i in range(traces.count())]
+    particles = traces.nth(counts.index(max(counts))).locator("path.point")  # the 512 particles
+    for attempt in range(3):  # a click that lands while the chart is still settling can be lost; retry
+        particles.nth(7).click(force=True)
+        try:
+            page.wait_for_function("() => document.querySelector('.js-plotly-plot')._fullData"
+                                   ".some(t => t.name === 'particle 7')", timeout=20_000)
+            break
+        except Exception:
+            if attempt == 2:
+                raise
+            bu.wait_idle(page)
+    bu.wait_idle(page)
+    assert page.get_by_label("follow particle (-1: none; or click a particle)").input_value() == "7"
+    assert page.locator(EXCEPTION).count() == 0
+    page.locator(".updatemenu-button").first.click()
+    time.sleep(3)
+    page.screenshot(path=str(bu.SHOTS / "trajectories_following.png"), full_page=True)
+    context.close()

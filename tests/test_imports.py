@@ -1,0 +1,48 @@
+"""Only ridgeviz.ui (and the app's pages) may import streamlit: the library and the command line stay headless."""
+
+import json
+import pkgutil
+import subprocess
+import sys
+from pathlib import Path
+
+import ridgeviz
+
+ROOT = Path(__file__).resolve().parents[1]
+EXCLUDED = {"ridgeviz.ui", "ridgeviz.__main__"}  # the UI module itself; __main__ runs the CLI on import
+
+
+def _modules() -> list[str]:
+    names = [m.name for m in pkgutil.walk_packages(ridgeviz.__path__, prefix="ridgeviz.")]
+    return sorted({"ridgeviz", *names} - EXCLUDED)
+
+
+def test_every_library_module_is_found():
+    mods = _modules()
+    for core in ("ridgeviz.schedules", "ridgeviz.density", "ridgeviz.ridge", "ridgeviz.tracing", "ridgeviz.models",
+                 "ridgeviz.sampling", "ridgeviz.decomposition", "ridgeviz.phases", "ridgeviz.data",
+                 "ridgeviz.io", "ridgeviz.cli"):
+        assert core in mods
+    assert "ridgeviz.ui" not in mods
+
+
+def test_no_module_but_ui_imports_streamlit():
+    # one fresh interpreter; after each import, record whether streamlit has been loaded, so the first
+    # module that pulls it in is named in the failure
+    prog = (
+        "import importlib, json, sys\n"
+        f"mods = {_modules()!r}\n"
+        "bad = []\n"
+        "for name in mods:\n"
+        "    importlib.import_module(name)\n"
+        "    if 'streamlit' in sys.modules:\n"
+        "        bad.append(name)\n"
+        "        break\n"
+        "print(json.dumps({'bad': bad, 'loaded': sorted(m for m in sys.modules if m.startswith('ridgeviz'))}))\n"
+    )
+    res = subprocess.run([sys.executable, "-c", prog], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    assert out["bad"] == [], f"{out['bad'][0]} imports streamlit"
+    assert set(_modules()) <= set(out["loaded"])
+    assert "ridgeviz.ui" not in out["loaded"]

@@ -1,0 +1,154 @@
+"""Unit tests of the figure builders: frames, moving traces, phase colours, slider steps, size, static layers."""
+
+import subprocess
+import sys
+
+import numpy as np
+import plotly.io as pio
+import pytest
+
+from ridgeviz import viz
+from ridgeviz.explorer import ExplorerResult
+from ridgeviz.phases import PHASE_COLORS, PHASES
+
+MOVING = ["ridge of p_t", "trails", "particles"]
+
+
+def fake_result(K=200, M=512, F=100, N=13, seed=0) -> ExplorerResult:
+    """A synthetic result with the shapes of a real one (random walks, random phase codes, wiggly ridges)."""
+    rng = np.random.default_rng(seed)
+    times = 10.0 * (1e-4) ** (np.arange(K + 1) / K)
+    xs = np.cumsum(rng.normal(scale=0.1, size=(K + 1, M, 2)), axis=0).astype(np.float32)
+    labels = rng.integers(0, len(PHASES), size=(K + 1, M)).astype(np.int8)
+    per = rng.random((K + 1, M)).astype(np.float32)
+    band = np.vstack([per.mean(1), np.quantile(per, [0.1, 0.5, 0.9], axis=1)])
+    frames = np.unique(np.linspace(0, K, F).round().astype(int))
+    ridges = [[np.c_[np.linspace(-3, 3, 40), np.sin(np.linspace(0, 3, 40) + f)]] for f in range(len(frames))]
+    fractions = np.stack([(labels == c).mean(1) for c in range(len(PHASES))], axis=1)
+    return ExplorerResult(times=times, xs=xs, labels=labels, distance=per, error_normal=per, error_tangential=per,
+                          bands={"error_normal": band, "error_tangential": band, "distance": band},
+                          quantiles=(0.1, 0.5, 0.9), fractions=fractions, frames=frames, ridges=ridges,
+                          data=rng.normal(size=(N, 2)), bounds=(-5.0, 5.0, -5.0, 5.0), axis_labels=("x1", "x2"),
+                          rule_text="a rule", tube=0.3, distance_kind="projection", config={})
+
+
+@pytest.fixture(scope="module")
+def res():
+    return fake_result()
+
+
+@pytest.fixture(scope="module")
+def fig(res):
+    return viz.trajectory_figure(res)
+
+
+def _color_at(scale, value):
+    """The colour a Plotly colourscale assigns at ``value`` in [0, 1] (last stop at or below it)."""
+    return [c for stop, c in scale if stop <= value + 1e-12][-1]
+
+
+def test_frame_count_and_slider_steps_match_the_frames(res, fig):
+    assert len(fig.frames) == len(res.frames) == 100
+    steps = fig.layout.sliders[0].steps
+    assert len(steps) == len(fig.frames)
+    for i, (step, frame) in enumerate(zip(steps, fig.frames)):
+        assert list(step.args[0]) == [frame.name] and step.method == "animate"
+        assert step.label == f"{res.times[res.frames[i]]:.3g}"
+    assert fig.layout.updatemenus[0].buttons[0].args[0] is None  # Play
+    assert list(fig.layout.updatemenus[0].buttons[1].args[0]) == [None]  # Pause
+
+
+@pytest.mark.parametrize("cap", [2, 7, 40])
+def test_frames_are_capped(res, cap):
+    f = viz.trajectory_figure(res, max_frames=cap)
+    assert len(f.frames) == cap == len(f.layout.sliders[0].steps)
+
+
+def test_every_frame_updates_only_the_same_moving_traces(fig):
+    moving = list(fig.frames[0].traces)
+    assert [fig.data[i].name for i in moving[:3]] == MOVING and len(moving) == 6  # + 3 time markers
+    static = {i for i, tr in enumerate(fig.data) if tr.name == "training points"}
+    for frame in fig.frames:
+        assert list(frame.traces) == moving and len(frame.data) == len(moving)
+        assert not static & set(frame.traces)
+
+
+def test_particle_positions_and_colours_follow_the_result(res, fig):
+    particles = fig.frames[0].traces[2]
+    scale = fig.data[particles].marker.colorscale
+    cmin, cmax = fig.data[particles].marker.cmin, fig.data[particles].marker.cmax
+    for f in (0, 37, 99):
+        k = res.frames[f]
+        tr = fig.frames[f].data[2]
+        np.testing.assert_array_equal(np.asarray(tr.x, dtype=np.float32), res.xs[k, :, 0])
+        np.testing.assert_array_equal(np.asarray(tr.marker.color), res.labels[k])
+        colours = [_color_at(scale, (c - cmin) / (cmax - cmin)) for c in np.asarray(tr.marker.color)[:50]]
+        assert colours == [PHASE_COLORS[PHASES[c]] for c in res.labels[k, :50]]
+
+
+def test_phase_legend_entries_carry_the_phase_colours(fig):
+    legend = {tr.name: tr.marker.color for tr in fig.data if tr.name in PHASES and tr.mode == "markers"}
+    assert legend == PHASE_COLORS
+
+
+def test_trails_join_the_last_frames_of_each_trailed_particle(res):
+    f = viz.trajectory_figure(res, trail=2, trail_points=512)
+    fr = 10
+    x = np.asarray(f.frames[fr].data[1].x, dtype=np.float64)
+    segments = np.append(x, np.nan).reshape(-1, 4)[:, :3]  # 3 positions and a NaN gap per particle
+    steps = res.frames[[fr - 2, fr - 1, fr]]
+    np.testing.assert_allclose(segments[5], res.xs[steps, 5, 0], rtol=1e-6)
+
+
+def test_points_are_subsampled_and_a_followed_particle_is_kept(res):
+    f = viz.trajectory_figure(res, max_points=100, follow=511, max_frames=5)
+    shown = np.asarray(f.data[f.frames[0].traces[2]].customdata)
+    assert len(shown) <= 101 and 511 in shown
+    assert any(tr.name == "particle 511" for tr in f.data)
+    ring = f.frames[3].data[-1]  # the followed particle's current position moves with the frames
+    assert (ring.x[0], ring.y[0]) == tuple(res.xs[res.frames[viz.subsample(len(res.frames), 5)[3]], 511])
+
+
+def test_initial_frame_is_the_requested_one(res):
+    f = viz.trajectory_figure(res, frame=12, max_frames=20)
+    assert f.layout.sliders[0].active == 12
+    np.testing.assert_array_equal(np.asarray(f.data[f.frames[0].traces[2]].x), np.asarray(f.frames[12].data[2].x))
+
+
+def test_figure_json_for_512_particles_and_100_frames_is_under_5_mb(fig):
+    size = len(pio.to_json(fig, validate=False))
+    assert size < 5e6, size
+
+
+def test_svg_scatter_only_and_fixed_axis_ranges(fig):
+    assert {tr.type for tr in fig.data} == {"scatter"}
+    assert tuple(fig.layout.xaxis.range) == (-5.0, 5.0) and tuple(fig.layout.yaxis.range) == (-5.0, 5.0)
+
+
+def test_group_marks_joins_rules_with_equal_bandwidths():
+    marks = {"Scott": (1.5, 0.6), "Silverman": (1.5, 0.6), "CV": (1.2, None)}
+    assert viz.group_marks(marks) == [("Scott = Silverman", 1.5, 0.6), ("CV", 1.2, None)]
+
+
+def test_subsample_keeps_ends_and_requested_indices():
+    idx = viz.subsample(1000, 10, keep=(3,))
+    assert idx[0] == 0 and idx[-1] == 999 and 3 in idx and len(idx) == 11
+    np.testing.assert_array_equal(viz.subsample(5, 10), np.arange(5))
+
+
+def test_other_builders_accept_their_documented_inputs():
+    rng = np.random.default_rng(1)
+    t = np.geomspace(1e-3, 10, 20)
+    fig = viz.curves_figure(t, {"a": t, "b": 2 * t}, markers={"m": 1.0})
+    assert [tr.name for tr in fig.data] == ["a", "b"]
+    prof = {"times": t, "normal": t, "tangential": t, "total": t}
+    assert len(viz.error_profile_figure(prof).data) == 3
+    cloud = viz.cloud_figure(rng.normal(size=(5, 2)), rng.normal(size=(30, 2)), [np.zeros((3, 2))], (-1, 1, -1, 1))
+    assert [tr.name for tr in cloud.data] == ["samples", "ridge of p_t", "training points"]
+
+
+def test_library_modules_do_not_import_streamlit():
+    code = ("import sys, ridgeviz, ridgeviz.viz, ridgeviz.explorer, ridgeviz.bandwidth; "
+            "print('streamlit' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
