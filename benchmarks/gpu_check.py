@@ -65,7 +65,8 @@ def mlp_check(device, steps: int) -> dict:
             l_cpu = float(dsm_loss(m_cpu, x0, t, z))
             l_dev = float(dsm_loss(m_dev, x0.to(device), t.to(device), z.to(device)))
         out["one_batch_loss_relative_difference"] = abs(l_cpu - l_dev) / abs(l_cpu)
-    out["usable_on_all_devices"] = all(v["mid_error_max"] < 0.2 for k, v in out.items() if isinstance(v, dict))
+    if steps >= 4000:  # the usable bound is stated for the default number of steps
+        out["usable_on_all_devices"] = all(v["mid_error_max"] < 0.2 for v in out.values() if isinstance(v, dict))
     return out
 
 

@@ -16,7 +16,7 @@ from .bandwidth import group_marks
 from .phases import PHASE_COLORS, PHASES
 
 TRAIL_COLOR = "rgba(90, 90, 90, 0.35)"
-RIDGE_COLOR = "#D62728"
+RIDGE_COLOR = "#7B3FA0"  # purple: distinct from the phase colours and the red tangential-error curve
 DATA_COLOR = "#111111"
 BAND_FILL = {"normal": "rgba(76, 120, 168, 0.2)", "tangential": "rgba(228, 87, 86, 0.2)",
              "distance": "rgba(114, 183, 178, 0.25)"}

@@ -133,19 +133,24 @@ def test_clicking_a_particle_follows_its_trajectory(server, browser):
     page.goto(f"{server}/Trajectories")
     page.wait_for_selector(PLOT, timeout=90_000)
     bu.wait_idle(page)
-    traces = page.locator(".cartesianlayer .subplot.xy .scatterlayer .trace")
-    counts = [traces.nth(i).locator("path.point").count() for i in range(traces.count())]
-    particles = traces.nth(counts.index(max(counts))).locator("path.point")  # the 512 particles
+    followed = "() => document.querySelector('.js-plotly-plot')._fullData.some(t => t.name === 'particle 7')"
+
+    def particles():  # re-found on every try: a rerun after a click rebuilds (and reorders) the traces
+        traces = page.locator(".cartesianlayer .subplot.xy .scatterlayer .trace")
+        counts = [traces.nth(i).locator("path.point").count() for i in range(traces.count())]
+        return traces.nth(counts.index(max(counts))).locator("path.point")  # the 512 particles
+
     for attempt in range(3):  # a click that lands while the chart is still settling can be lost; retry
-        particles.nth(7).click(force=True)
+        particles().nth(7).click(force=True)
         try:
-            page.wait_for_function("() => document.querySelector('.js-plotly-plot')._fullData"
-                                   ".some(t => t.name === 'particle 7')", timeout=20_000)
+            page.wait_for_function(followed, timeout=30_000)
             break
         except Exception:
+            bu.wait_idle(page)
+            if page.evaluate(followed):
+                break
             if attempt == 2:
                 raise
-            bu.wait_idle(page)
     bu.wait_idle(page)
     assert page.get_by_label("follow particle (-1: none; or click a particle)").input_value() == "7"
     assert page.locator(EXCEPTION).count() == 0

@@ -225,7 +225,7 @@ def test_rf_command_writes_checkpoints_and_split(tmp_path):
     for label, tau in (("1", 1.0), ("inf", math.inf)):
         assert load_model(tmp_path / f"rf_two_points_tau{label}.safetensors", kind="random-features").tau == tau
     report = json.loads((tmp_path / "rf_split.json").read_text())
-    assert report["taus"] == ["1.0", "inf"] and set(report["inter_mode_mass"]) == {"1.0", "inf"}
+    assert report["taus"] == ["1", "inf"] and set(report["inter_mode_mass"]) == {"1", "inf"} == set(report["loss"])
     assert set(report["mean_error"]["inf"]) >= {"bias_normal", "optimisation_tangential", "total_normal"}
     assert len(report["times"]) == 21
     assert main(["rf", "--tau", "soon", "--out", str(tmp_path)]) == 2
