@@ -82,22 +82,23 @@ def mlp_section():
     import torch
 
     st.markdown("A time-conditioned MLP trained by denoising score matching on the sidebar's data and schedule.")
+    base = TrainConfig()  # the widgets start from the library's tested defaults
     with st.form("mlp_form"):
         c = st.columns(5)
-        hidden = ui.persistent(c[0].number_input, "hidden width", "mlp_hidden", 128, min_value=8, max_value=1024)
-        depth = ui.persistent(c[1].number_input, "hidden layers", "mlp_depth", 3, min_value=1, max_value=8)
-        prediction = ui.persistent(c[2].selectbox, "prediction", "mlp_pred", "epsilon",
+        hidden = ui.persistent(c[0].number_input, "hidden width", "mlp_hidden", base.hidden, min_value=8, max_value=1024)
+        depth = ui.persistent(c[1].number_input, "hidden layers", "mlp_depth", base.depth, min_value=1, max_value=8)
+        prediction = ui.persistent(c[2].selectbox, "prediction", "mlp_pred", base.prediction,
                                    options=["epsilon", "x0", "score"])
-        weighting = ui.persistent(c[3].selectbox, "loss weight", "mlp_weight", "h", options=["1", "h", "h2"],
+        weighting = ui.persistent(c[3].selectbox, "loss weight", "mlp_weight", base.weighting, options=["1", "h", "h2"],
                                   format_func={"1": "1", "h": "h_t", "h2": "h_t²"}.get)
         devices = ["auto", "cpu"] + (["cuda"] if torch.cuda.is_available() else [])
         device = ui.persistent(c[4].selectbox, "device", "mlp_device", "auto", options=devices)
         c = st.columns(5)
-        steps = ui.persistent(c[0].number_input, "steps", "mlp_steps", 3000, min_value=10, max_value=200_000)
-        batch = ui.persistent(c[1].number_input, "batch size", "mlp_batch", 256, min_value=8, max_value=8192)
-        lr = ui.persistent(c[2].number_input, "learning rate", "mlp_lr", 3e-3, min_value=1e-6, max_value=10.0,
+        steps = ui.persistent(c[0].number_input, "steps", "mlp_steps", base.steps, min_value=10, max_value=200_000)
+        batch = ui.persistent(c[1].number_input, "batch size", "mlp_batch", base.batch_size, min_value=8, max_value=8192)
+        lr = ui.persistent(c[2].number_input, "learning rate", "mlp_lr", base.lr, min_value=1e-6, max_value=10.0,
                            format="%.1e")
-        ema = ui.persistent(c[3].number_input, "EMA decay (0: off)", "mlp_ema", 0.0, min_value=0.0,
+        ema = ui.persistent(c[3].number_input, "EMA decay (0: off)", "mlp_ema", float(base.ema), min_value=0.0,
                             max_value=0.9999, format="%.4f")
         seed = ui.persistent(c[4].number_input, "seed", "mlp_seed", 0, min_value=0, max_value=2**31 - 1)
         train = st.form_submit_button("Train", type="primary")
