@@ -57,6 +57,30 @@ def tau_label(tau: float) -> str:
     return "inf" if math.isinf(tau) else (str(int(tau)) if tau.is_integer() else repr(tau))
 
 
+def parse_taus(text, name: str = "taus") -> tuple:
+    """Training times, sorted and unique: ``"0.1, 1; inf"`` or ``["0.1", "1", "inf"]`` -> ``(0.1, 1.0, inf)``.
+
+    Entries are numbers >= 0 (``inf``, ``infinity`` and ``∞`` allowed), separated by commas or semicolons or
+    given as separate tokens (the command line's ``--tau 0.1 1 inf``); a bad entry raises a ValueError naming
+    ``name`` and the entry.
+    """
+    tokens = [text] if isinstance(text, str) else list(text)
+    out = set()
+    for item in (s.strip().lower() for tok in tokens for s in str(tok).replace(";", ",").split(",")):
+        if not item:
+            continue
+        try:
+            v = math.inf if item == "∞" else float(item)
+        except ValueError:
+            raise ValueError(f"{name}: {item!r} is not a number (use numbers >= 0 and 'inf')") from None
+        if not v >= 0:
+            raise ValueError(f"{name}: {item!r} must be >= 0")
+        out.add(v)
+    if not out:
+        raise ValueError(f"{name}: give at least one training time")
+    return tuple(sorted(out))
+
+
 def _is_int(v, lo: int) -> bool:
     return not isinstance(v, bool) and isinstance(v, (int, np.integer)) and v >= lo
 
@@ -437,10 +461,16 @@ class BiasOptimisationSplit:
 
     times: np.ndarray
     parts: dict  # "bias_normal", "bias_tangential", "optimisation_normal", ... -> (K+1, M)
+    undefined: np.ndarray  # (K+1, M) bool: the normal space is ill-defined there (eigengap below tolerance)
 
     def mean(self) -> dict[str, np.ndarray]:
         """Mean over samples at each time: ``{name: (K+1,)}``."""
         return {k: v.mean(axis=1) for k, v in self.parts.items()}
+
+    def mean_where_defined(self) -> dict[str, float]:
+        """Mean over every point (time and sample) where the ridge is defined: ``{name: float}`` (nan if none)."""
+        ok = ~self.undefined
+        return {k: float(v[ok].mean()) if ok.any() else math.nan for k, v in self.parts.items()}
 
 
 _PART_NAMES = tuple(f"{a}_{b}" for a in ("bias", "optimisation", "total") for b in ("normal", "tangential"))
@@ -454,8 +484,8 @@ def bias_optimisation_split(model_tau, model_inf, dens, traj, dim: int) -> BiasO
         vectors = _split(model_tau, model_inf, frame, x, t)
         return tuple(vectors[name].norm(dim=-1) for name in _PART_NAMES)
 
-    _, stacked = trajectory_geometry(dens, traj, dim, distance="proxy", extra=parts)
-    return BiasOptimisationSplit(np.asarray(traj.times), dict(zip(_PART_NAMES, stacked)))
+    geo, stacked = trajectory_geometry(dens, traj, dim, distance="proxy", extra=parts)
+    return BiasOptimisationSplit(np.asarray(traj.times), dict(zip(_PART_NAMES, stacked)), geo.undefined)
 
 
 def inter_mode_mass(samples, data, radius: float | None = None) -> float:

@@ -7,10 +7,11 @@ score error along the tau model's own reverse trajectories splits as
                            architectural bias         optimisation error
 
 and each part is split into its normal and tangential norms in the ridge frame at the trajectory point
-(:func:`ridgeviz.decomposition.decompose_error`, residual distance proxy: no projection is needed here).
-Summaries average the norms over samples and over the steps where the ridge is defined. The inter-mode mass
+(:func:`ridgeviz.random_features.bias_optimisation_split`). Summaries average the norms over samples and over
+the steps where the ridge is defined. The inter-mode mass (:func:`ridgeviz.random_features.inter_mode_mass`)
 is the fraction of final samples farther than the tube width (0.1 x the data scale, as in the phase rule)
-from every training point. UI-free: the page reaches it through a cached wrapper in :mod:`ridgeviz.ui`.
+from every training point. Every tau starts from the same prior draw and noise seed. UI-free: the page
+reaches it through a cached wrapper in :mod:`ridgeviz.ui`.
 """
 
 from __future__ import annotations
@@ -24,9 +25,10 @@ import numpy as np
 import torch
 
 from .data import data_scale
-from .decomposition import decompose_error
 from .density import SmoothedEmpirical, as_numpy
 from .explorer import MAX_POINTS, ScheduleConfig, code_fingerprint, data_plane
+from .random_features import (RandomFeatureModel, bias_optimisation_split, feature_moments, fit_random_features,
+                              inter_mode_mass, parse_taus)  # noqa: F401 (parse_taus: the page imports it from here)
 from .tracing import default_bounds
 from .sampling import SAMPLERS, prior_sample, sample
 
@@ -67,40 +69,6 @@ class RFConfig:
             raise ValueError(f"tube_fraction must be positive; got {self.tube_fraction!r}")
 
 
-def parse_taus(text: str) -> tuple:
-    """``"0.1, 1, 10, inf"`` -> ``(0.1, 1.0, 10.0, inf)``; a clear ValueError names the bad entry."""
-    out = []
-    for item in str(text).replace(";", ",").split(","):
-        item = item.strip().lower()
-        if not item:
-            continue
-        if item in ("inf", "infinity", "∞"):
-            out.append(math.inf)
-            continue
-        try:
-            v = float(item)
-        except ValueError:
-            raise ValueError(f"taus: {item!r} is not a number (use numbers >= 0 and 'inf')") from None
-        if not v >= 0:
-            raise ValueError(f"taus: {item!r} must be >= 0")
-        out.append(v)
-    if not out:
-        raise ValueError("taus: give at least one training time")
-    return tuple(out)
-
-
-class _Difference:
-    """Score model ``s_a - s_b + grad log p_t``: its error against the exact score is ``s_a - s_b``."""
-
-    kind = "difference"
-
-    def __init__(self, a, b, dens):
-        self.a, self.b, self.dens, self.schedule = a, b, dens, dens.schedule
-
-    def __call__(self, x, t):
-        return self.a(x, t) - self.b(x, t) + self.dens.score(x, t)
-
-
 @dataclass
 class RFSweep:
     """Per tau (n of them, increasing, inf last): mean error norms, inter-mode mass and final samples."""
@@ -139,8 +107,6 @@ class RFSweep:
 
 def fit_models(X: np.ndarray, sched_cfg: ScheduleConfig, cfg: RFConfig) -> dict:
     """``{tau: RandomFeatureScore}`` for every tau of ``cfg`` (one set of moments, closed-form gradient flow)."""
-    from .random_features import RandomFeatureModel, feature_moments, fit_random_features
-
     X = np.array(X, dtype=np.float64)  # a writable copy (torch warns about read-only arrays)
     sched = sched_cfg.schedule()
     rf = RandomFeatureModel(X.shape[1], cfg.features, cfg.time_features, sched.T,
@@ -176,16 +142,10 @@ def rf_tau_sweep(X: np.ndarray, sched_cfg: ScheduleConfig, cfg: RFConfig, models
         traj = sample(models[tau], x_T, times, cfg.sampler, generator=g)
         if not torch.isfinite(traj.xs).all():
             raise ValueError(f"the random-feature model at tau = {tau:g} produced non-finite samples")
-        bias = decompose_error(models[math.inf], dens, traj, cfg.dim, distance="proxy")
-        opt = decompose_error(_Difference(models[tau], models[math.inf], dens), dens, traj, cfg.dim,
-                              distance="proxy")
-        ok = ~bias.undefined
-        mean = lambda a: float(a[ok].mean()) if ok.any() else float("nan")  # noqa: E731
-        final = as_numpy(traj.final)
-        nearest = np.min(np.linalg.norm(final[:, None] - X[None], axis=-1), axis=1)
-        rows.append((mean(bias.error_normal), mean(bias.error_tangential), mean(opt.error_normal),
-                     mean(opt.error_tangential), float(np.mean(nearest > tube))))
-        finals.append(plane.project(final))
+        m = bias_optimisation_split(models[tau], models[math.inf], dens, traj, cfg.dim).mean_where_defined()
+        rows.append((m["bias_normal"], m["bias_tangential"], m["optimisation_normal"],
+                     m["optimisation_tangential"], inter_mode_mass(traj.final, X, tube)))
+        finals.append(plane.project(as_numpy(traj.final)))
     report("done", 1.0)
     cols = np.array(rows).T
     data2 = plane.project(X)

@@ -67,28 +67,15 @@ def cmd_train(args) -> int:
     return 0
 
 
-def parse_taus(tokens) -> list[float]:
-    taus = []
-    for tok in tokens:
-        try:
-            v = float(tok)
-        except ValueError:
-            raise ValueError(f"--tau: {tok!r} is not a number (use numbers >= 0 and 'inf')") from None
-        if not v >= 0:
-            raise ValueError(f"--tau: {tok!r} must be >= 0")
-        taus.append(v)
-    return sorted(set(taus))
-
-
 def cmd_rf(args) -> int:
     from ..density import SmoothedEmpirical
     from ..io import save_model
-    from ..random_features import (RandomFeatureModel, feature_moments, fit_random_features, tau_label,
-                                   tau_sweep)
+    from ..random_features import (RandomFeatureModel, feature_moments, fit_random_features, parse_taus,
+                                   tau_label, tau_sweep)
 
     X, described, name = dataset_from(args)
     sched = schedule_from(args)
-    taus = parse_taus(args.tau)
+    taus = parse_taus(args.tau, name="--tau")
     rf = RandomFeatureModel(X.shape[1], args.features, args.time_features, sched.T,
                             generator=torch.Generator().manual_seed(args.seed), init_scale=args.init_scale)
     moments = feature_moments(rf, X, sched)
