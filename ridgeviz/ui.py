@@ -24,6 +24,9 @@ from . import app_io
 from . import explorer as ex
 from .data import KINDS, MODE_SETS, SKLEARN_NAMES, DatasetSpec, make_dataset
 from .schedules import GRID_KINDS, SCHEDULES
+from .threads import configure_threads
+
+configure_threads()  # one torch thread per process by default: see ridgeviz/threads.py
 
 LOG = logging.getLogger("ridgeviz.ui")
 ROOT = Path(__file__).resolve().parents[1]

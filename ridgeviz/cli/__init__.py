@@ -26,8 +26,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    from ..threads import configure_threads
+
     parser = build_parser()
     args = parser.parse_args(argv)
+    try:
+        configure_threads()
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
