@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+import time
 from pathlib import Path
 
 
@@ -9,19 +11,29 @@ def cmd_reproduce(args) -> int:
     from ..reproduce import reproduce
 
     mode = "tiny" if args.tiny else "quick" if args.quick else "full"
+    start = time.perf_counter()
     done = reproduce(args.experiments, args.out, mode=mode, seed=args.seed)
     failed = [f"{name}: {claim}" for name, ex in done.items() for claim, ok in ex.checks.items() if not ok]
-    print(f"wrote {Path(args.out) / 'report.md'}")
+    total = sum(len(ex.checks) for ex in done.values())
+    print(f"wrote {Path(args.out) / 'report.md'} ({mode}, {time.perf_counter() - start:.0f} s); "
+          f"{total - len(failed)} of {total} directional claims reproduced")
     for line in failed:
         print(f"claim not reproduced: {line}")
     return 0
+
+
+def _summary(fn) -> str:
+    """The first line of an experiment's docstring."""
+    return (fn.__doc__ or "").strip().split("\n")[0]
 
 
 def register(sub) -> None:
     from ..reproduce import EXPERIMENTS
 
     p = sub.add_parser("reproduce", help="regenerate the paper's experiments (figures, numbers, report.md)",
-                       description="Run the paper's experiments headlessly. Experiments: " + ", ".join(EXPERIMENTS))
+                       description="Run the paper's experiments headlessly. Experiments: " + ", ".join(EXPERIMENTS),
+                       epilog="\n".join(f"  {name:<12} {_summary(fn)}" for name, fn in EXPERIMENTS.items()),
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("experiments", nargs="*", metavar="EXPERIMENT",
                    help=f"which to run (default: all of {', '.join(EXPERIMENTS)})")
     p.add_argument("--out", type=Path, default=Path("reproduction"), help="output folder (default: reproduction/)")
