@@ -31,17 +31,14 @@ with st.form("traj_form"):
 with ui.guard("the trajectories"):
     cfg = TrajectoryConfig(int(particles), sampler, int(seed), int(dim), int(frames), float(tube), float(ratio))
     key = (ui.data_key(X), sched_cfg, cfg, model_cfg)
-    if run or (key != st.session_state.get("traj_key") and ui.demo_matches(X, sched_cfg, cfg, model_cfg)):
-        bar, callback = ui.progress_callback("computing trajectories")
-        st.session_state["traj_result"] = ui.trajectories(X, sched_cfg, cfg, model_cfg,
-                                                          model=ui.model_object(model_cfg), progress=callback)
-        st.session_state["traj_key"] = key
-        bar.empty()
-    res = st.session_state.get("traj_result")
+    res, stale = ui.computed(
+        "traj", key, lambda progress: ui.trajectories(X, sched_cfg, cfg, model_cfg, model=ui.model_object(model_cfg),
+                                                      progress=progress),
+        run=run, preload=lambda: ui.demo_matches(X, sched_cfg, cfg, model_cfg), label="computing trajectories")
     if res is None:
         st.info("Press **Run** to sample trajectories with these settings.")
     else:
-        if key != st.session_state.get("traj_key"):
+        if stale:
             st.warning("The settings changed since this animation was computed; press **Run** to update it.")
         n_frames = len(res.frames)
         c = st.columns([1, 1, 2, 3])

@@ -34,16 +34,13 @@ with ui.guard("the random-feature sweep"):
     cfg = RFConfig(int(features), int(K), int(seed), int(particles), int(steps), taus=parse_taus(taus_text),
                    dim=min(1, X.shape[1] - 1))
     key = (ui.data_key(X), sched_cfg, cfg)
-    if run or (key != st.session_state.get("rf_key") and ui.rf_default_matches(X, sched_cfg, cfg)):
-        bar, callback = ui.progress_callback("fitting and sampling the random-feature models")
-        st.session_state["rf_result"] = ui.rf_sweep(X, sched_cfg, cfg, progress=callback)
-        st.session_state["rf_key"] = key
-        bar.empty()
-    sweep = st.session_state.get("rf_result")
+    sweep, stale = ui.computed(
+        "rf", key, lambda progress: ui.rf_sweep(X, sched_cfg, cfg, progress=progress), run=run,
+        preload=lambda: ui.rf_default_matches(X, sched_cfg, cfg), label="fitting and sampling the random-feature models")
     if sweep is None:
         st.info("Press **Run** to fit the random-feature model at these training times.")
     else:
-        if key != st.session_state.get("rf_key"):
+        if stale:
             st.warning("The settings changed since this sweep was computed; press **Run** to update it.")
         fig = viz.rf_sweep_figure(sweep)
         st.plotly_chart(fig, key="rf_sweep_chart")

@@ -458,6 +458,22 @@ def demo_result() -> ex.ExplorerResult:
     return res
 
 
+def computed(prefix: str, key, compute, *, run: bool, preload, label: str):
+    """The page's result for ``key``, kept in the session as ``{prefix}_result`` / ``{prefix}_key``.
+
+    ``compute(progress_callback)`` runs when Run was pressed, or at once when ``key`` changed and ``preload()``
+    says a shipped precomputed result fits these settings. Returns ``(result or None, stale)``; ``stale`` means
+    the settings changed since the result was computed.
+    """
+    if run or (key != st.session_state.get(f"{prefix}_key") and preload()):
+        bar, callback = progress_callback(label)
+        st.session_state[f"{prefix}_result"] = compute(callback)
+        st.session_state[f"{prefix}_key"] = key
+        bar.empty()
+    result = st.session_state.get(f"{prefix}_result")
+    return result, result is not None and key != st.session_state.get(f"{prefix}_key")
+
+
 def progress_callback(label: str):
     """A progress bar and a ``callback(stage, fraction)`` that drives it (for long computations)."""
     bar = st.progress(0.0, text=label)
