@@ -88,7 +88,6 @@ def trajectory_geometry(dens: SmoothedEmpirical, traj: Trajectory, dim: int, *, 
     for start in range(0, K1, chunk_steps):
         rows = slice(start, min(K1, start + chunk_steps))
         frame, x, t = _frames_at(dens, traj, dim, rows)
-        n = rows.stop - rows.start
         cols["residual"].append(frame.residual)
         cols["gap"].append(frame.scaled_gap)
         cols["undef"].append(frame.undefined(gap_tol))
