@@ -140,16 +140,16 @@ def test_clicking_a_particle_follows_its_trajectory(server, browser):
         counts = [traces.nth(i).locator("path.point").count() for i in range(traces.count())]
         return traces.nth(counts.index(max(counts))).locator("path.point")  # the 512 particles
 
-    for attempt in range(3):  # a click that lands while the chart is still settling can be lost; retry
-        particles().nth(7).click(force=True)
+    for attempt in range(5):  # a click that lands while the chart is re-rendering can be lost or hit a detached node
         try:
-            page.wait_for_function(followed, timeout=30_000)
+            particles().nth(7).click(force=True, timeout=10_000)
+            page.wait_for_function(followed, timeout=20_000)
             break
         except Exception:
             bu.wait_idle(page)
             if page.evaluate(followed):
                 break
-            if attempt == 2:
+            if attempt == 4:
                 raise
     bu.wait_idle(page)
     assert page.get_by_label("follow particle (-1: none; or click a particle)").input_value() == "7"
