@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from ridgeviz import ui
+from ridgeviz.app import ui
 
 ui.page_setup("Home")
 st.title("ridgeviz: where do a diffusion model's samples go?")

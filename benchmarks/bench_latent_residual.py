@@ -27,7 +27,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import ridgeviz as rv  # noqa: E402
-from ridgeviz.latent_analysis import record_steps, ridge_deviation  # noqa: E402
+from ridgeviz.latent.analysis import record_steps, ridge_deviation  # noqa: E402
 
 
 def hwm_mib() -> float:
@@ -37,8 +37,8 @@ def hwm_mib() -> float:
 
 def latent_like(N: int, rng) -> np.ndarray:
     """N synthetic latents with the covariance of the shipped VAE's encoder means of the shipped ones."""
-    from ridgeviz.latent import encode_latents, load_vae
-    from ridgeviz.mnist import DigitsSpec, load_digits
+    from ridgeviz.data.mnist import DigitsSpec, load_digits
+    from ridgeviz.latent.vae import encode_latents, load_vae
 
     root = Path(__file__).resolve().parents[1]
     vae = load_vae(root / "assets" / "vae_mnist.safetensors")[0]
@@ -49,7 +49,7 @@ def latent_like(N: int, rng) -> np.ndarray:
 
 def accuracy(dens, xs, times, dim) -> None:
     """Fast versus reference: residual where the ridge is defined (also at d = 1, where more of it is), gap."""
-    from ridgeviz.latent_analysis import latent_frames
+    from ridgeviz.latent.analysis import latent_frames
 
     for d in sorted({dim, 1}):
         worst, gap_err, n_ok = 0.0, 0.0, 0

@@ -34,8 +34,14 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import ridgeviz as rv  # noqa: E402
-from ridgeviz.random_features import (Moments, Quadrature, RandomFeatureModel, feature_moments,  # noqa: E402
-                                      gradient_flow, monte_carlo_moments)
+from ridgeviz.models.random_features import (
+    Moments,
+    Quadrature,
+    RandomFeatureModel,
+    feature_moments,
+    gradient_flow,
+    monte_carlo_moments,
+)
 
 REFERENCE = Quadrature(panels_per_period=6, time_nodes=6, refine=10, radial_nodes=16, directions=16)
 FINER = Quadrature(panels_per_period=3, time_nodes=5, radial_nodes=10, directions=8)
@@ -59,7 +65,7 @@ def timed(fn):
 
 def midpoint_exact_noise(rf, data, sched, n_times: int) -> Moments:
     """Monte Carlo's time discretisation alone: midpoint rule in t, a fine noise rule (its bias, no variance)."""
-    import ridgeviz.random_features as rfm
+    import ridgeviz.models.random_features as rfm
 
     class Midpoint(Quadrature):
         def time_rule(self, T, K):

@@ -26,7 +26,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import ridgeviz as rv  # noqa: E402
-from ridgeviz.data import MODE_SETS  # noqa: E402
+from ridgeviz.data.datasets import MODE_SETS  # noqa: E402
 
 
 def make_data(kind: str, n: int, seed: int = 0) -> np.ndarray:

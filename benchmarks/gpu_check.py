@@ -27,8 +27,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import ridgeviz as rv  # noqa: E402
-from ridgeviz.data import MODE_SETS  # noqa: E402
-from ridgeviz.random_features import RandomFeatureModel, feature_moments, gradient_flow  # noqa: E402
+from ridgeviz.data.datasets import MODE_SETS  # noqa: E402
+from ridgeviz.models.random_features import RandomFeatureModel, feature_moments, gradient_flow  # noqa: E402
 
 
 def sync(device):
@@ -59,7 +59,7 @@ def mlp_check(device, steps: int) -> dict:
         g = torch.Generator().manual_seed(1)
         x0, t = torch.randn(256, 2, generator=g), torch.rand(256, generator=g) + 0.01
         z = torch.randn(256, 2, generator=g)
-        from ridgeviz.training import dsm_loss
+        from ridgeviz.models.training import dsm_loss
 
         with torch.no_grad():
             l_cpu = float(dsm_loss(m_cpu, x0, t, z))

@@ -2,8 +2,9 @@
 
 import streamlit as st
 
-from ridgeviz import ui, viz
-from ridgeviz.bandwidth import schedule_curves
+from ridgeviz.app import ui
+from ridgeviz.views.bandwidth import schedule_curves
+from ridgeviz.viz import figures as viz
 
 ui.page_setup("Data and bandwidth")
 st.title("Data and bandwidth")

@@ -3,8 +3,9 @@
 import numpy as np
 import streamlit as st
 
-from ridgeviz import ui, viz
-from ridgeviz.explorer import ModelConfig
+from ridgeviz.app import ui
+from ridgeviz.views.trajectories import ModelConfig
+from ridgeviz.viz import figures as viz
 
 ui.page_setup("Score model")
 st.title("Score model")
@@ -24,7 +25,7 @@ def train_live(train_cfg, every: int = 25):
     update; that interruption is turned into the trainer's ``Cancelled`` so the model so far is returned and
     kept, and the interruption is re-raised afterwards so Streamlit reruns as asked.
     """
-    from ridgeviz.training import Cancelled, train_mlp
+    from ridgeviz.models.training import Cancelled, train_mlp
 
     st.button("Cancel training", key="mlp_cancel")
     bar = st.progress(0.0, text="training")
@@ -75,7 +76,7 @@ def train_live(train_cfg, every: int = 25):
 
 def mlp_section():
     try:
-        from ridgeviz.training import TrainConfig
+        from ridgeviz.models.training import TrainConfig
     except ImportError:
         st.info("MLP training needs ridgeviz.training, which this build does not have yet.")
         return
@@ -128,7 +129,7 @@ def mlp_section():
 def rf_section():
     import math
 
-    from ridgeviz.rf_sweep import RFConfig
+    from ridgeviz.views.random_features import RFConfig
 
     st.markdown("The paper's random-feature model, its readout trained by gradient flow for a time τ (closed "
                 "form). The **Random features** page compares τ values.")
@@ -150,7 +151,7 @@ def rf_section():
 
 
 def checkpoint_section():
-    from ridgeviz import io as rio
+    from ridgeviz.models import checkpoints as rio
 
     if not hasattr(rio, "load_model"):
         st.info("Loading checkpoints needs ridgeviz.io.load_model, which this build does not have yet.")

@@ -2,9 +2,11 @@
 
 import streamlit as st
 
-from ridgeviz import SAMPLERS, ui, viz
-from ridgeviz.explorer import TrajectoryConfig
-from ridgeviz.sampling import SAMPLER_LABELS
+from ridgeviz import SAMPLERS
+from ridgeviz.app import ui
+from ridgeviz.core.sampling import SAMPLER_LABELS
+from ridgeviz.views.trajectories import TrajectoryConfig
+from ridgeviz.viz import figures as viz
 
 ui.page_setup("Trajectories")
 st.title("Trajectories")

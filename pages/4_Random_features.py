@@ -2,9 +2,10 @@
 
 import streamlit as st
 
-from ridgeviz import ui, viz
-from ridgeviz.data import DatasetSpec
-from ridgeviz.rf_sweep import RFConfig, parse_taus
+from ridgeviz.app import ui
+from ridgeviz.data.datasets import DatasetSpec
+from ridgeviz.views.random_features import RFConfig, parse_taus
+from ridgeviz.viz import figures as viz
 
 ui.page_setup("Random features")
 st.title("Random features")

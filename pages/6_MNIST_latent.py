@@ -6,15 +6,15 @@ import hashlib
 import numpy as np
 import streamlit as st
 
-from ridgeviz import ui, viz
-from ridgeviz.explorer import ScheduleConfig
-from ridgeviz.latent import SHIPPED_VAE, decode_latents, encode_latents, load_vae
-from ridgeviz.latent_analysis import PAPER_DIM
-from ridgeviz.latent_experiment import LatentConfig, gallery_panels, run_latent
-from ridgeviz.latent_viz import deviation_figure, gallery_figure, spectrum_figure
-from ridgeviz.mnist import ENV_VAR, DigitsSpec, load_digits
-from ridgeviz.sampling import SAMPLER_LABELS
-from ridgeviz.schedules import SCHEDULES
+from ridgeviz.app import ui
+from ridgeviz.core.sampling import SAMPLER_LABELS
+from ridgeviz.core.schedules import SCHEDULES, ScheduleConfig
+from ridgeviz.data.mnist import ENV_VAR, DigitsSpec, load_digits
+from ridgeviz.latent.analysis import PAPER_DIM
+from ridgeviz.latent.vae import SHIPPED_VAE, decode_latents, encode_latents, load_vae
+from ridgeviz.views.mnist import LatentConfig, gallery_panels, run_latent
+from ridgeviz.viz import figures as viz
+from ridgeviz.viz.latent import deviation_figure, gallery_figure, spectrum_figure
 
 SOURCES = {"auto": f"shipped subset (or ${ENV_VAR})", "folder": "MNIST IDX files in a folder",
            "download": "download the official MNIST files", "digits8": "scikit-learn 8x8 digits"}
@@ -44,7 +44,7 @@ def experiment(X: np.ndarray, cfg: LatentConfig, _progress=None):
 
 def train_vae_here(spec: DigitsSpec, epochs: int):
     """Train a VAE for this session (kept in st.session_state, never shared between sessions)."""
-    from ridgeviz.latent import VAETrainConfig, train_vae
+    from ridgeviz.latent.vae import VAETrainConfig, train_vae
 
     bar = st.progress(0.0, text="training the VAE")
     res = train_vae(digits(spec).pixels(), VAETrainConfig(epochs=epochs), callback=lambda e, loss, info: bar.progress(

@@ -1,5 +1,9 @@
-"""``python -m ridgeviz``: the command line (see ``ridgeviz.cli``)."""
+"""``python -m ridgeviz``: the command line."""
 
-from .cli import main
+from .utils.threads import prepare_process
+
+prepare_process()  # before anything imports torch
+
+from .cli import main  # noqa: E402
 
 raise SystemExit(main())

@@ -26,11 +26,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import ridgeviz as rv  # noqa: E402
-from ridgeviz.data import DatasetSpec, make_dataset  # noqa: E402
-from ridgeviz.io import save_model  # noqa: E402
-from ridgeviz.random_features import (RandomFeatureModel, feature_moments, fit_random_features,  # noqa: E402
-                                      tau_label)
-from ridgeviz.training import TrainConfig, train_mlp  # noqa: E402
+from ridgeviz.data.datasets import DatasetSpec, make_dataset  # noqa: E402
+from ridgeviz.models.checkpoints import save_model  # noqa: E402
+from ridgeviz.models.random_features import RandomFeatureModel, feature_moments, fit_random_features
+from ridgeviz.models.rf_analysis import tau_label
+from ridgeviz.models.training import TrainConfig, train_mlp  # noqa: E402
 
 ASSETS = ROOT / "assets"
 MLP_PATH = ASSETS / "mlp_thirteen_ou.safetensors"

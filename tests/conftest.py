@@ -19,7 +19,7 @@ import pytest
 import torch
 
 import ridgeviz as rv
-from ridgeviz.data import MODE_SETS
+from ridgeviz.data.datasets import MODE_SETS
 
 # The tests use small tensors. On a busy 2-core machine torch's second intra-op thread mostly spin-waits:
 # measured for the numerical-core tests at load ~5, 56 s with 2 threads and 25 s with 1 (the sampler tests

@@ -75,8 +75,8 @@ def test_data_page_smoke(data_page):
 
 
 def test_data_page_time_slider_sets_the_bandwidth(data_page):
-    from ridgeviz import bandwidth as bw
-    from ridgeviz.data import MODE_SETS
+    from ridgeviz.data.datasets import MODE_SETS
+    from ridgeviz.views import bandwidth as bw
 
     sched = rv.get_schedule("ou")
     rules = bw.classical_bandwidths(MODE_SETS["three-points"])
@@ -137,7 +137,7 @@ def test_trajectories_step_button_and_run_with_small_settings():
 
 
 def test_score_model_trains_a_small_mlp_and_makes_it_current():
-    pytest.importorskip("ridgeviz.training")
+    pytest.importorskip("ridgeviz.models.training")
     at = open_page("2_Score_model")
     widget(at, "radio", "model_kind").set_value("mlp").run()
     widget(at, "number_input", "mlp_steps").set_value(40)
@@ -177,7 +177,7 @@ def test_random_features_model_can_become_the_current_model():
 def _guarded_script():
     import streamlit as st
 
-    from ridgeviz import ui
+    from ridgeviz.app import ui
 
     class OutOfMemoryError(RuntimeError):  # the name torch.cuda uses
         pass

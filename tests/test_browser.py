@@ -8,9 +8,8 @@ never see each other's uploads, and save a screenshot of every page under test-o
 import re
 import time
 
-import pytest
-
 import browser_util as bu
+import pytest
 
 reason = bu.missing()
 pytestmark = [pytest.mark.skipif(reason is not None, reason=reason or ""), pytest.mark.timeout(300)]

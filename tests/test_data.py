@@ -7,9 +7,17 @@ import numpy as np
 import pytest
 from scipy.spatial.distance import pdist
 
-from ridgeviz.data import (
-    KINDS, MODE_SETS, SKLEARN_NAMES, DatasetSpec, data_scale, dataset_fingerprint, embed_in_subspace,
-    load_array_file, make_dataset, validate_array,
+from ridgeviz.data.datasets import (
+    KINDS,
+    MODE_SETS,
+    SKLEARN_NAMES,
+    DatasetSpec,
+    data_scale,
+    dataset_fingerprint,
+    embed_in_subspace,
+    load_array_file,
+    make_dataset,
+    validate_array,
 )
 
 EXPECTED_MODES = {

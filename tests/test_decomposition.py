@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import ridgeviz as rv
-from ridgeviz.decomposition import _resolve_distance, trajectory_geometry
+from ridgeviz.core.decomposition import _resolve_distance, trajectory_geometry
 
 NORMAL, TANGENTIAL = 0.4, 0.9
 

@@ -5,9 +5,9 @@ import math
 import numpy as np
 import pytest
 import torch
+from conftest import peak_rss_child, ref_derivatives, ref_hessian_extended
 
 import ridgeviz as rv
-from conftest import peak_rss_child, ref_derivatives, ref_hessian_extended
 
 TIMES = [1e-4, 1e-2, 0.5, 3.0]
 

@@ -9,27 +9,28 @@ import pytest
 import torch
 
 import ridgeviz as rv
-from ridgeviz import bandwidth as bw
-from ridgeviz import explorer as ex
-from ridgeviz.data import MODE_SETS, embed_in_subspace
-from ridgeviz.tracing import default_bounds, trace_ridges
+from ridgeviz.core.schedules import ScheduleConfig
+from ridgeviz.core.tracing import default_bounds, trace_ridges
+from ridgeviz.data.datasets import MODE_SETS, embed_in_subspace
+from ridgeviz.views import bandwidth as bw
+from ridgeviz.views import trajectories as ex
 
 SMALL = ex.TrajectoryConfig(particles=16, frames=6, ridge_grid=10)
-SHORT = ex.ScheduleConfig(steps=12)
+SHORT = ScheduleConfig(steps=12)
 
 
 # -- configs -------------------------------------------------------------------------------------------------------
 def test_schedule_config_fills_preset_defaults_so_equal_choices_are_equal():
-    assert ex.ScheduleConfig() == ex.ScheduleConfig("ou", 10.0, 1e-3, "geometric", 200)
-    assert hash(ex.ScheduleConfig()) == hash(ex.ScheduleConfig("ou", T=10.0))
-    assert ex.ScheduleConfig("edm").grid == "karras"
+    assert ScheduleConfig() == ScheduleConfig("ou", 10.0, 1e-3, "geometric", 200)
+    assert hash(ScheduleConfig()) == hash(ScheduleConfig("ou", T=10.0))
+    assert ScheduleConfig("edm").grid == "karras"
 
 
 @pytest.mark.parametrize("kwargs, field", [(dict(steps=1), "steps"), (dict(name="nope"), "schedule"),
                                            (dict(T=1e-4), "T"), (dict(grid="log"), "grid")])
 def test_schedule_config_rejects_bad_values_naming_the_field(kwargs, field):
     with pytest.raises(ValueError, match=field):
-        ex.ScheduleConfig(**kwargs)
+        ScheduleConfig(**kwargs)
 
 
 @pytest.mark.parametrize("kwargs, field", [(dict(particles=0), "particles"), (dict(sampler="rk4"), "sampler"),
@@ -197,7 +198,7 @@ def test_run_trajectories_rejects_a_ridge_dimension_too_large():
 
 # -- random-feature sweep ----------------------------------------------------------------------------------------------
 def test_parse_taus_accepts_inf_and_names_bad_entries():
-    from ridgeviz.rf_sweep import parse_taus
+    from ridgeviz.views.random_features import parse_taus
 
     assert parse_taus("0.1, 1;inf") == (0.1, 1.0, math.inf)
     with pytest.raises(ValueError, match="'abc'"):
@@ -207,7 +208,7 @@ def test_parse_taus_accepts_inf_and_names_bad_entries():
 
 
 def test_rf_sweep_split_and_inter_mode_mass_against_direct_computations():
-    from ridgeviz import rf_sweep as rs
+    from ridgeviz.views import random_features as rs
 
     X = MODE_SETS["two-points"]
     cfg = rs.RFConfig(features=128, time_features=4, particles=32, steps=30, taus=(0.5, math.inf))
@@ -237,18 +238,19 @@ def test_shipped_precomputed_views_were_made_by_this_code(name):
     """If this fails, the code changed since the app's precomputed views were made: `python -m ridgeviz.explorer`."""
     from pathlib import Path
 
-    from ridgeviz.rf_sweep import CODE, RFSweep
+    from ridgeviz.utils.provenance import code_fingerprint
+    from ridgeviz.views.random_features import CODE, RFSweep
 
     path = Path(__file__).resolve().parents[1] / "assets" / name
     if not path.exists():
         pytest.skip(f"{name} is not shipped (the app computes it on first use)")
     demo = name.startswith("demo")
     loaded = (ex.ExplorerResult if demo else RFSweep).from_npz(path)
-    assert loaded.config["code"] == ex.code_fingerprint(() if demo else CODE), \
+    assert loaded.config["code"] == code_fingerprint(ex.VIEW_CODE if demo else CODE), \
         "regenerate with: python -m ridgeviz.explorer"
 
 
 def test_run_trajectories_refuses_a_run_too_large_to_decompose():
     with pytest.raises(ValueError, match="particles x steps"):
-        ex.run_trajectories(MODE_SETS["two-points"], ex.ScheduleConfig(steps=2000),
+        ex.run_trajectories(MODE_SETS["two-points"], ScheduleConfig(steps=2000),
                             dataclasses.replace(SMALL, particles=4096))

@@ -9,7 +9,7 @@ from pathlib import Path
 import ridgeviz
 
 ROOT = Path(__file__).resolve().parents[1]
-EXCLUDED = {"ridgeviz.ui", "ridgeviz.__main__"}  # the UI module itself; __main__ runs the CLI on import
+EXCLUDED = {"ridgeviz.app.ui", "ridgeviz.__main__"}  # the UI module itself; __main__ runs the CLI on import
 
 
 def _modules() -> list[str]:
@@ -19,11 +19,11 @@ def _modules() -> list[str]:
 
 def test_every_library_module_is_found():
     mods = _modules()
-    for core in ("ridgeviz.schedules", "ridgeviz.density", "ridgeviz.ridge", "ridgeviz.tracing", "ridgeviz.models",
-                 "ridgeviz.sampling", "ridgeviz.decomposition", "ridgeviz.phases", "ridgeviz.data",
-                 "ridgeviz.io", "ridgeviz.cli"):
+    for core in ("ridgeviz.core.schedules", "ridgeviz.core.density", "ridgeviz.core.ridge", "ridgeviz.core.tracing",
+                 "ridgeviz.models.score", "ridgeviz.core.sampling", "ridgeviz.core.decomposition",
+                 "ridgeviz.core.phases", "ridgeviz.data.datasets", "ridgeviz.models.checkpoints", "ridgeviz.cli"):
         assert core in mods
-    assert "ridgeviz.ui" not in mods
+    assert "ridgeviz.app.ui" not in mods
 
 
 def test_no_module_but_ui_imports_streamlit():
@@ -45,4 +45,4 @@ def test_no_module_but_ui_imports_streamlit():
     out = json.loads(res.stdout.strip().splitlines()[-1])
     assert out["bad"] == [], f"{out['bad'][0]} imports streamlit"
     assert set(_modules()) <= set(out["loaded"])
-    assert "ridgeviz.ui" not in out["loaded"]
+    assert "ridgeviz.app.ui" not in out["loaded"]

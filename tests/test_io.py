@@ -14,10 +14,10 @@ import torch
 from safetensors.torch import save as st_save
 
 import ridgeviz as rv
-from ridgeviz.data import MODE_SETS, dataset_fingerprint
-from ridgeviz.io import check_shapes, load_checkpoint, load_model, save_checkpoint, save_model
-from ridgeviz.models import MLPScore
-from ridgeviz.random_features import Quadrature, RandomFeatureModel, fit_random_features
+from ridgeviz.data.datasets import MODE_SETS, dataset_fingerprint
+from ridgeviz.models.checkpoints import check_shapes, load_checkpoint, load_model, save_checkpoint, save_model
+from ridgeviz.models.mlp import MLPScore
+from ridgeviz.models.random_features import Quadrature, RandomFeatureModel, fit_random_features
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 X = torch.randn(9, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0)) * 2

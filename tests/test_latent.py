@@ -11,19 +11,37 @@ import torch
 
 import ridgeviz as rv
 from ridgeviz.cli import main as cli_main
-from ridgeviz.explorer import ScheduleConfig
-from ridgeviz.latent import (
-    SHIPPED_VAE, VAE, VAEConfig, VAETrainConfig, decode_latents, encode_latents, load_vae, reconstruction_error,
-    save_vae, train_vae, vae_loss,
-)
-from ridgeviz.latent_analysis import (
-    BETWEEN, CATEGORIES, OFF, ON, UNDEFINED, classify, latent_frames, nearest_training, pick_gallery, record_steps,
+from ridgeviz.core.schedules import ScheduleConfig
+from ridgeviz.data.mnist import DigitsSpec, load_digits
+from ridgeviz.latent.analysis import (
+    BETWEEN,
+    CATEGORIES,
+    OFF,
+    ON,
+    UNDEFINED,
+    classify,
+    latent_frames,
+    nearest_training,
+    pick_gallery,
+    record_steps,
     ridge_deviation,
 )
-from ridgeviz.latent_experiment import LatentConfig, gallery_panels, run_latent
-from ridgeviz.latent_viz import deviation_figure, gallery_figure, spectrum_figure
-from ridgeviz.viz import trajectory_figure
-from ridgeviz.mnist import DigitsSpec, load_digits
+from ridgeviz.latent.vae import (
+    SHIPPED_VAE,
+    VAE,
+    VAEConfig,
+    VAETrainConfig,
+    decode_latents,
+    encode_latents,
+    load_vae,
+    reconstruction_error,
+    save_vae,
+    train_vae,
+    vae_loss,
+)
+from ridgeviz.views.mnist import LatentConfig, gallery_panels, run_latent
+from ridgeviz.viz.figures import trajectory_figure
+from ridgeviz.viz.latent import deviation_figure, gallery_figure, spectrum_figure
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_MNIST = ROOT.parent / "shared" / "data" / "mnist-10k"
@@ -109,7 +127,7 @@ def test_vae_round_trip_on_a_tiny_subset(tmp_path, tiny_pixels):
 
 
 def test_load_vae_refuses_bad_checkpoints(tmp_path):
-    from ridgeviz.io import save_checkpoint
+    from ridgeviz.models.checkpoints import save_checkpoint
 
     path = save_vae(tmp_path / "v", VAE(VAEConfig(10, (6,), 2)))
     data = path.read_bytes()

@@ -7,9 +7,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ridgeviz import mnist
-from ridgeviz.mnist import (
-    DigitsSpec, MnistDownloadError, download_mnist, load_digits, read_idx, read_mnist_folder, select,
+from ridgeviz.data import mnist
+from ridgeviz.data.mnist import (
+    DigitsSpec,
+    MnistDownloadError,
+    download_mnist,
+    load_digits,
+    read_idx,
+    read_mnist_folder,
+    select,
 )
 
 SHARED_MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist-10k"

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 import ridgeviz as rv
-from ridgeviz.data import data_scale
-from ridgeviz.phases import ALIGN, NO_RIDGE, PHASES, REACH, SLIDE
+from ridgeviz.core.phases import ALIGN, NO_RIDGE, PHASES, REACH, SLIDE
+from ridgeviz.data.datasets import data_scale
 
 
 @pytest.fixture(scope="module")

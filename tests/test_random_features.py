@@ -9,11 +9,17 @@ import pytest
 import torch
 
 import ridgeviz as rv
-from ridgeviz.data import MODE_SETS
-from ridgeviz.random_features import (
-    Quadrature, RandomFeatureModel, bias_optimisation_split, feature_moments, fit_random_features, gradient_descent,
-    gradient_flow, inter_mode_mass, monte_carlo_moments, split_error, tau_label, tau_sweep,
+from ridgeviz.data.datasets import MODE_SETS
+from ridgeviz.models.random_features import (
+    Quadrature,
+    RandomFeatureModel,
+    feature_moments,
+    fit_random_features,
+    gradient_descent,
+    gradient_flow,
+    monte_carlo_moments,
 )
+from ridgeviz.models.rf_analysis import bias_optimisation_split, inter_mode_mass, split_error, tau_label, tau_sweep
 
 THREE = np.array([[-3.0, 0.0], [3.0, 0.0], [0.5, 1.0]])
 FINE = Quadrature(panels_per_period=6, time_nodes=6, refine=10, radial_nodes=16, directions=16)
@@ -130,7 +136,7 @@ def test_infinite_tau_is_the_least_squares_solution(ou):
     m = feature_moments(rf, THREE, ou, q)
     A_inf = fit_random_features(rf, THREE, ou, math.inf, moments=m).A
     # min_A sum_n w_n |A f_n - a_n|^2 over the quadrature nodes, by a dense least-squares solver
-    from ridgeviz.random_features import _node_blocks
+    from ridgeviz.models.random_features import _node_blocks
 
     blocks = list(_node_blocks(rf, torch.as_tensor(THREE), ou, q, 8192))
     F = torch.cat([b[0] for b in blocks])
@@ -217,7 +223,7 @@ def test_rf_command_writes_checkpoints_and_split(tmp_path):
     import json
 
     from ridgeviz.cli import main
-    from ridgeviz.io import load_model
+    from ridgeviz.models.checkpoints import load_model
 
     argv = ["rf", "--features", "32", "--time-features", "4", "--tau", "1", "inf", "--samples", "16",
             "--sample-steps", "20", "--out", str(tmp_path)]

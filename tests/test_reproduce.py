@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 import torch
 
-from ridgeviz.data import MODE_SETS
-from ridgeviz.random_features import Quadrature, RandomFeatureModel, feature_moments
-from ridgeviz.reproduce import EXPERIMENTS, ORDER, reproduce
-from ridgeviz.reproduce_models import WeightedQuadrature, gabriel_pairs, segment_coordinates
-from ridgeviz.schedules import get_schedule
+from ridgeviz.core.schedules import get_schedule
+from ridgeviz.data.datasets import MODE_SETS
+from ridgeviz.experiments.base import EXPERIMENTS, ORDER, reproduce
+from ridgeviz.experiments.learned import WeightedQuadrature, gabriel_pairs, segment_coordinates
+from ridgeviz.models.random_features import Quadrature, RandomFeatureModel, feature_moments
 
 ALL = list(ORDER)
 
@@ -154,7 +154,7 @@ def test_command_line_runs_and_lists_experiments(tmp_path):
     for name in EXPERIMENTS:
         assert name in res.stdout
     # importing the experiments module first must register everything too (the two modules import each other)
-    code = ("import ridgeviz.reproduce_models; from ridgeviz.reproduce import EXPERIMENTS, ORDER; "
+    code = ("import ridgeviz.experiments.learned; from ridgeviz.experiments.base import EXPERIMENTS, ORDER; "
             "assert list(EXPERIMENTS) == list(ORDER), list(EXPERIMENTS)")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, check=False).returncode == 0
     res = subprocess.run([sys.executable, "-m", "ridgeviz", "reproduce", "reach", "--tiny", "--out", str(tmp_path)],

@@ -3,13 +3,13 @@
 import numpy as np
 import pytest
 import torch
+from conftest import naive_scms, ring
 from scipy.special import i0e, i1e
 
 import ridgeviz as rv
-from conftest import naive_scms, ring
-from ridgeviz.data import DatasetSpec, make_dataset
-from ridgeviz.ridge import GAP_TOL, _eigh_descending
-from ridgeviz.tracing import chain_points
+from ridgeviz.core.ridge import GAP_TOL, _eigh_descending
+from ridgeviz.core.tracing import chain_points
+from ridgeviz.data.datasets import DatasetSpec, make_dataset
 
 
 def _points(M, D, seed=0, scale=3.0):

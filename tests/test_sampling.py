@@ -5,8 +5,8 @@ import pytest
 import torch
 
 import ridgeviz as rv
-from ridgeviz.data import MODE_SETS
-from ridgeviz.sampling import SAMPLERS
+from ridgeviz.core.sampling import SAMPLERS
+from ridgeviz.data.datasets import MODE_SETS
 
 
 def _gen(seed):

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import ridgeviz as rv
-from ridgeviz.schedules import GRID_KINDS, SCHEDULES, Schedule
+from ridgeviz.core.schedules import GRID_KINDS, SCHEDULES, Schedule
 
 PRESETS = sorted(SCHEDULES)
 

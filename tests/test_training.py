@@ -10,10 +10,10 @@ import pytest
 import torch
 
 import ridgeviz as rv
-import ridgeviz.training as training
-from ridgeviz.data import MODE_SETS
-from ridgeviz.models import MLPScore
-from ridgeviz.training import Cancelled, TrainConfig, dsm_loss, resolve_device, train_mlp
+import ridgeviz.models.training as training
+from ridgeviz.data.datasets import MODE_SETS
+from ridgeviz.models.mlp import MLPScore
+from ridgeviz.models.training import Cancelled, TrainConfig, dsm_loss, resolve_device, train_mlp
 
 THIRTEEN = MODE_SETS["thirteen"]
 MID_BOUND = 0.2  # relative RMS score error of the default 2-D model at t in [0.05, 1] (DESIGN: "usable")
@@ -162,7 +162,7 @@ def test_train_command_writes_checkpoint_and_logs(tmp_path):
     import json
 
     from ridgeviz.cli import main
-    from ridgeviz.io import load_model
+    from ridgeviz.models.checkpoints import load_model
 
     assert main(["train", "--steps", "30", "--eval-every", "10", "--out", str(tmp_path), "--quiet"]) == 0
     model = load_model(tmp_path / "mlp_thirteen_ou.safetensors", kind="mlp")

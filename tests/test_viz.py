@@ -7,9 +7,9 @@ import numpy as np
 import plotly.io as pio
 import pytest
 
-from ridgeviz import viz
-from ridgeviz.explorer import ExplorerResult
-from ridgeviz.phases import PHASE_COLORS, PHASES
+from ridgeviz.core.phases import PHASE_COLORS, PHASES
+from ridgeviz.views.trajectories import ExplorerResult
+from ridgeviz.viz import figures as viz
 
 MOVING = ["ridge of p_t", "trails", "particles"]
 
@@ -148,7 +148,7 @@ def test_other_builders_accept_their_documented_inputs():
 
 
 def test_library_modules_do_not_import_streamlit():
-    code = ("import sys, ridgeviz, ridgeviz.viz, ridgeviz.explorer, ridgeviz.bandwidth; "
+    code = ("import sys, ridgeviz, ridgeviz.viz.figures, ridgeviz.views.trajectories, ridgeviz.views.bandwidth; "
             "print('streamlit' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -26,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    from ..threads import configure_threads
+    from ..utils.threads import configure_threads
 
     parser = build_parser()
     args = parser.parse_args(argv)

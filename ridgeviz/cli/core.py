@@ -12,15 +12,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .. import data as rdata
-from ..decomposition import decompose_error
-from ..density import SmoothedEmpirical, as_numpy
-from ..models import ExactScore, InjectedErrorScore
-from ..phases import PHASES, PhaseRule, label_phases
-from ..ridge import project_to_ridge, suggest_ridge_dim
-from ..sampling import SAMPLERS, prior_sample, sample
-from ..schedules import GRID_KINDS, SCHEDULES, get_schedule
-from ..tracing import polylines_to_xy, trace_ridge
+from ..core.decomposition import decompose_error
+from ..core.density import SmoothedEmpirical, as_numpy
+from ..core.phases import PHASES, PhaseRule, label_phases
+from ..core.ridge import project_to_ridge, suggest_ridge_dim
+from ..core.sampling import SAMPLERS, prior_sample, sample
+from ..core.schedules import GRID_KINDS, SCHEDULES, Schedule, get_schedule
+from ..core.tracing import polylines_to_xy, trace_ridge
+from ..data import datasets as rdata
+from ..models.score import ExactScore, InjectedErrorScore
 
 
 def add_data_args(p) -> None:
@@ -90,8 +90,7 @@ def cmd_sample(args) -> int:
     gen = torch.Generator().manual_seed(args.seed)
     x_T = prior_sample(sched, args.particles, X.shape[1], gen)
     traj = sample(model, x_T, sched.time_grid(args.steps), args.method, generator=gen)
-    config = {"schedule": {"name": sched.name, "T": sched.T, "t_min": sched.t_min, "params": dict(sched.params),
-                           "grid": sched.grid},
+    config = {"schedule": sched.to_dict(),
               "model": {"kind": args.model, "dim": args.dim, "normal": args.normal, "tangential": args.tangential},
               "method": args.method, "steps": args.steps, "particles": args.particles, "seed": args.seed}
     arrays = {"xs": as_numpy(traj.xs), "times": traj.times, "drifts": as_numpy(traj.drifts),
@@ -101,7 +100,7 @@ def cmd_sample(args) -> int:
 
 
 def load_trajectory(path: Path):
-    from ..sampling import Trajectory
+    from ..core.sampling import Trajectory
 
     with np.load(path, allow_pickle=False) as f:
         missing = {"xs", "times", "drifts", "scores", "data", "config"} - set(f.files)
@@ -115,8 +114,7 @@ def load_trajectory(path: Path):
 
 def cmd_analyze(args) -> int:
     traj, X, config = load_trajectory(args.trajectory)
-    s = config["schedule"]
-    sched = get_schedule(s["name"], T=s["T"], t_min=s["t_min"], grid=s["grid"], **s["params"])
+    sched = Schedule.from_dict(config.get("schedule"))
     dens = SmoothedEmpirical(X, sched)
     m = config["model"]
     dim = args.dim if args.dim is not None else m["dim"]

@@ -17,12 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..explorer import ScheduleConfig
-from ..latent import SHIPPED_VAE
-from ..mnist import ENV_VAR, DigitsSpec, load_digits
-from ..sampling import SAMPLERS
-from ..schedules import SCHEDULES
-
+from ..core.sampling import SAMPLERS
+from ..core.schedules import SCHEDULES, ScheduleConfig
+from ..data.mnist import ENV_VAR, DigitsSpec, load_digits
+from ..latent.vae import SHIPPED_VAE
 
 
 def _classes(text: str) -> tuple:
@@ -45,7 +43,7 @@ def _log(quiet):
 
 
 def _vae(args, digits):
-    from ..latent import VAETrainConfig, load_vae, save_vae, train_vae
+    from ..latent.vae import VAETrainConfig, load_vae, save_vae, train_vae
 
     if not args.train_vae:
         vae, cfg = load_vae(args.vae)
@@ -62,10 +60,10 @@ def _vae(args, digits):
 
 
 def cmd_mnist(args) -> int:
-    from ..latent import decode_latents, encode_latents
-    from ..latent_experiment import LatentConfig, gallery_panels, run_latent
-    from ..latent_viz import deviation_figure, gallery_figure, spectrum_figure
-    from ..viz import trajectory_figure
+    from ..latent.vae import decode_latents, encode_latents
+    from ..views.mnist import LatentConfig, gallery_panels, run_latent
+    from ..viz.figures import trajectory_figure
+    from ..viz.latent import deviation_figure, gallery_figure, spectrum_figure
 
     start = time.perf_counter()
     args.out.mkdir(parents=True, exist_ok=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 
 def cmd_reproduce(args) -> int:
-    from ..reproduce import reproduce
+    from ..experiments.base import reproduce
 
     mode = "tiny" if args.tiny else "quick" if args.quick else "full"
     start = time.perf_counter()
@@ -28,7 +28,7 @@ def _summary(fn) -> str:
 
 
 def register(sub) -> None:
-    from ..reproduce import EXPERIMENTS
+    from ..experiments.base import EXPERIMENTS
 
     p = sub.add_parser("reproduce", help="regenerate the paper's experiments (figures, numbers, report.md)",
                        description="Run the paper's experiments headlessly. Experiments: " + ", ".join(EXPERIMENTS),

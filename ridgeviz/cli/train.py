@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..data import DatasetSpec, dataset_fingerprint, load_array_file, make_dataset
+from ..data.datasets import DatasetSpec, dataset_fingerprint, load_array_file, make_dataset
 from .core import add_data_args, schedule_from
 
 
@@ -33,8 +33,8 @@ def dataset_from(args) -> tuple[np.ndarray, dict, str]:
 
 
 def cmd_train(args) -> int:
-    from ..io import save_model
-    from ..training import TrainConfig, train_mlp
+    from ..models.checkpoints import save_model
+    from ..models.training import TrainConfig, train_mlp
 
     X, described, name = dataset_from(args)
     sched = schedule_from(args)
@@ -68,10 +68,10 @@ def cmd_train(args) -> int:
 
 
 def cmd_rf(args) -> int:
-    from ..density import SmoothedEmpirical
-    from ..io import save_model
-    from ..random_features import (RandomFeatureModel, feature_moments, fit_random_features, parse_taus,
-                                   tau_label, tau_sweep)
+    from ..core.density import SmoothedEmpirical
+    from ..models.checkpoints import save_model
+    from ..models.random_features import RandomFeatureModel, feature_moments, fit_random_features
+    from ..models.rf_analysis import parse_taus, tau_label, tau_sweep
 
     X, described, name = dataset_from(args)
     sched = schedule_from(args)

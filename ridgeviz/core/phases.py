@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .data import data_scale
+from ..data.datasets import data_scale
 from .decomposition import TrajectoryGeometry, trajectory_geometry
 from .density import SmoothedEmpirical, as_numpy
 from .ridge import GAP_TOL

@@ -16,17 +16,29 @@ import dataclasses
 import numpy as np
 import torch
 
-from .decomposition import decompose_error
-from .density import SmoothedEmpirical, as_numpy
-from .explorer import ExplorerResult, ScheduleConfig, data_plane, frame_indices
-from .latent_analysis import (
-    CATEGORIES, OFF, OFF_THRESHOLD, ON, ON_THRESHOLD, PAPER_DIM, UNDEFINED, RidgeDeviation, classify, nearest_training,
-    pick_gallery, record_steps, ridge_deviation,
+from ..core.decomposition import decompose_error
+from ..core.density import SmoothedEmpirical, as_numpy
+from ..core.phases import PHASES, PhaseRule, label_phases
+from ..core.ridge import GAP_TOL, _check_dim, suggest_ridge_dim
+from ..core.sampling import SAMPLERS, Trajectory, prior_sample, sample
+from ..core.schedules import ScheduleConfig
+from ..latent.analysis import (
+    CATEGORIES,
+    OFF,
+    OFF_THRESHOLD,
+    ON,
+    ON_THRESHOLD,
+    PAPER_DIM,
+    UNDEFINED,
+    RidgeDeviation,
+    classify,
+    nearest_training,
+    pick_gallery,
+    record_steps,
+    ridge_deviation,
 )
-from .models import ExactScore, InjectedErrorScore
-from .phases import PHASES, PhaseRule, label_phases
-from .ridge import GAP_TOL, _check_dim, suggest_ridge_dim
-from .sampling import SAMPLERS, Trajectory, prior_sample, sample
+from ..models.score import ExactScore, InjectedErrorScore
+from .trajectories import ExplorerResult, data_plane, frame_indices
 
 MODELS = ("exact", "injected", "mlp", "given")
 
@@ -117,7 +129,7 @@ def latent_train_config(steps: int = 1000, lr: float = 1e-3, *, dim: int = 1, se
     against 0.33-0.75 after 1,000 steps), so it is the default here. The training probe is kept small (4 times x
     64 points) because each evaluation needs Hessians in the latent.
     """
-    from .training import TrainConfig
+    from ..models.training import TrainConfig
 
     return TrainConfig(steps=steps, lr=lr, batch_size=1024, weight_decay=0.0, ridge_dim=dim, seed=seed,
                        device=device, eval_every=steps, eval_times=4, probe_size=64)
@@ -125,7 +137,7 @@ def latent_train_config(steps: int = 1000, lr: float = 1e-3, *, dim: int = 1, se
 
 def _model(cfg: LatentConfig, dens, dim, model, report, info: dict):
     if cfg.model == "mlp":
-        from .training import train_mlp
+        from ..models.training import train_mlp
 
         def progress(step, loss, _):
             if step % 25 == 0 or step == cfg.mlp_steps:

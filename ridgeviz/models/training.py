@@ -25,10 +25,10 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 
-from .data import dataset_fingerprint
-from .density import SmoothedEmpirical
-from .models import PREDICTIONS, MLPScore
-from .ridge import local_frame
+from ..core.density import SmoothedEmpirical
+from ..core.ridge import local_frame
+from ..data.datasets import dataset_fingerprint
+from .mlp import PREDICTIONS, MLPScore
 
 WEIGHTINGS = ("1", "h", "h2")
 TIME_SAMPLINGS = ("log-uniform", "uniform")

@@ -31,7 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
+from ..utils.paths import ASSETS
+
 SUBSET_PATH = ASSETS / "mnist_subset.npz"
 ENV_VAR = "RIDGEVIZ_MNIST_DIR"
 SOURCES = ("auto", "shipped", "folder", "download", "digits8")

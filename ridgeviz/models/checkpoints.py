@@ -24,7 +24,7 @@ _PICKLE_MAGIC = (b"\x80", b"PK\x03\x04")  # pickle protocol 2+ and torch.save's 
 
 def checkpoint_bytes(tensors: dict[str, torch.Tensor], config: dict) -> bytes:
     """Serialise ``tensors`` and a JSON-able ``config`` (must contain ``"kind"``) to safetensors bytes."""
-    from . import __version__
+    from .. import __version__
 
     if "kind" not in config:
         raise ValueError("config must name the model 'kind'")
@@ -108,24 +108,12 @@ MODEL_KINDS = ("exact", "injected", "mlp", "random-features")
 _RESERVED = ("kind", "version", "architecture", "schedule")
 
 
-def schedule_config(schedule) -> dict:
-    """A schedule as JSON-able ``{"name", "T", "t_min", "params", "grid"}``."""
-    return {"name": schedule.name, "T": schedule.T, "t_min": schedule.t_min, "params": dict(schedule.params),
-            "grid": schedule.grid}
+def schedule_from_config(cfg):
+    """Rebuild a checkpoint's schedule; ``ValueError`` if it is malformed."""
+    from ..core.schedules import Schedule
 
-
-def schedule_from_config(cfg) -> "Schedule":  # noqa: F821 (imported lazily)
-    """Rebuild a schedule from :func:`schedule_config` output; ``ValueError`` if it is malformed."""
-    from .schedules import Schedule
-
-    if not isinstance(cfg, dict) or not {"name", "T", "t_min"} <= set(cfg):
-        raise ValueError("checkpoint config has no valid 'schedule' (needs name, T, t_min)")
-    params = cfg.get("params") or {}
-    if not isinstance(params, dict) or not all(isinstance(v, (int, float)) for v in params.values()):
-        raise ValueError("checkpoint schedule 'params' must map names to numbers")
     try:
-        return Schedule(str(cfg["name"]), float(cfg["T"]), float(cfg["t_min"]),
-                        tuple(sorted((str(k), float(v)) for k, v in params.items())), str(cfg.get("grid", "geometric")))
+        return Schedule.from_dict(cfg)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"checkpoint schedule is invalid: {exc}") from None
 
@@ -138,12 +126,12 @@ def _frozen32(v: torch.Tensor) -> torch.Tensor:
 
 def _model_state(model) -> tuple[dict, dict]:
     """``(tensors, config)`` of any score model of :data:`MODEL_KINDS`."""
-    from .data import dataset_fingerprint
+    from ..data.datasets import dataset_fingerprint
 
     kind = getattr(model, "kind", None)
     if kind not in MODEL_KINDS:
         raise ValueError(f"model: cannot save a model of kind {kind!r}; savable kinds are {MODEL_KINDS}")
-    sched = schedule_config(model.schedule)
+    sched = model.schedule.to_dict()
     if kind in ("exact", "injected"):
         data = model.dens.data
         cfg = {"architecture": {"D": model.dens.D, "N": model.dens.N}, "dataset_fingerprint":
@@ -227,8 +215,8 @@ def load_model(source, kind: str | tuple[str, ...] | None = None):
 
 
 def _load_exact(tensors, arch, schedule, kind, D):
-    from .density import SmoothedEmpirical
-    from .models import ExactScore, InjectedErrorScore
+    from ..core.density import SmoothedEmpirical
+    from .score import ExactScore, InjectedErrorScore
 
     N = _arch_int(arch, "N")
     expected = {"data": (N, D)}
@@ -248,7 +236,7 @@ def _load_exact(tensors, arch, schedule, kind, D):
 
 
 def _load_mlp(tensors, arch, schedule, D):
-    from .models import MLPScore
+    from .mlp import MLPScore
 
     try:
         model = MLPScore(schedule, D, hidden=_arch_int(arch, "hidden"), depth=_arch_int(arch, "depth"),

@@ -9,7 +9,8 @@ import hashlib
 
 import numpy as np
 
-from .explorer import ExplorerResult, ScheduleConfig
+from ..core.schedules import ScheduleConfig
+from ..views.trajectories import ExplorerResult
 
 
 def data_key(X: np.ndarray) -> str:
@@ -20,7 +21,7 @@ def data_key(X: np.ndarray) -> str:
 
 def band_columns(res: ExplorerResult) -> dict:
     """Per-time table of the Trajectories curves: mean and quantiles of each band, and the phase fractions."""
-    from .phases import PHASES
+    from ..core.phases import PHASES
 
     cols = {"t": res.times}
     names = ["mean"] + [f"q{int(round(100 * q))}" for q in res.quantiles]
@@ -48,10 +49,9 @@ def shipped_checkpoints(assets) -> dict:
 def model_bytes(model) -> bytes:
     """A trained model as the bytes of a ridgeviz checkpoint (``ridgeviz.io.save_model``)."""
     import tempfile
-
     from pathlib import Path
 
-    from . import io as rio
+    from ..models import checkpoints as rio
 
     with tempfile.TemporaryDirectory() as tmp:
         path = rio.save_model(Path(tmp) / "model.safetensors", model, {})
@@ -60,7 +60,7 @@ def model_bytes(model) -> bytes:
 
 def checkpoint_warnings(model, X, sched_cfg: ScheduleConfig) -> list[str]:
     """Mismatches between a loaded model and the sidebar's data and schedule, in words."""
-    from .data import dataset_fingerprint
+    from ..data.datasets import dataset_fingerprint
 
     out = []
     fp = getattr(model, "dataset_fingerprint", None)

@@ -16,11 +16,11 @@ import numpy as np
 import torch
 from scipy.spatial import cKDTree
 
-from .density import SmoothedEmpirical
-from .explorer import Plane, data_plane, trace_ridges_projected
-from .ridge import suggest_ridge_dim
-from .schedules import Schedule
-from .tracing import default_bounds, ridge_fields
+from ..core.density import SmoothedEmpirical
+from ..core.ridge import suggest_ridge_dim
+from ..core.schedules import Schedule
+from ..core.tracing import default_bounds, ridge_fields
+from .trajectories import Plane, data_plane, trace_ridges_projected
 
 RULES = ("Scott", "Silverman", "CV (scikit-learn)")
 MEMORISATION_RATIO = 1.0 / 3.0

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -18,19 +17,20 @@ import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
 
-from .data import MODE_SETS, data_scale
-from .density import SmoothedEmpirical, as_numpy
-from .latent_analysis import CATEGORIES, OFF_THRESHOLD, ON_THRESHOLD, classify, nearest_training
-from .models import ExactScore
-from .random_features import Quadrature, RandomFeatureModel, feature_moments, fit_random_features, tau_label, tau_sweep
-from .reproduce import EXPERIMENTS, ORDER, Experiment, _line_figure
-from .ridge import local_frame, project_to_ridge
-from .sampling import prior_sample, sample
-from .schedules import get_schedule
-from .tracing import default_bounds, polylines_to_xy, trace_ridges
-from .viz import DATA_COLOR, RIDGE_COLOR, rf_sweep_figure
+from ..core.density import SmoothedEmpirical, as_numpy
+from ..core.ridge import local_frame, project_to_ridge
+from ..core.sampling import prior_sample, sample
+from ..core.schedules import get_schedule
+from ..core.tracing import default_bounds, polylines_to_xy, trace_ridges
+from ..data.datasets import MODE_SETS, data_scale
+from ..latent.analysis import CATEGORIES, OFF_THRESHOLD, ON_THRESHOLD, classify, nearest_training
+from ..models.random_features import Quadrature, RandomFeatureModel, feature_moments, fit_random_features
+from ..models.rf_analysis import tau_label, tau_sweep
+from ..models.score import ExactScore
+from ..utils.paths import ASSETS
+from ..viz.figures import DATA_COLOR, RIDGE_COLOR, rf_sweep_figure
+from .base import EXPERIMENTS, ORDER, Experiment, _line_figure
 
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
 COLORS = ("#4C78A8", "#F58518", "#54A24B", "#B279A2", "#E45756", "#72B7B2", "#111111")
 
 
@@ -93,8 +93,8 @@ def exp_opening(mode: str, seed: int) -> Experiment:
     ridge is defined); tube = 0.1 x data scale, the phase rule's default. Copies: nearest training point closer
     than 1/3 of the second nearest. Shorter DSM runs of the same network and config show memorisation set in.
     """
-    from .io import load_model
-    from .training import TrainConfig, train_mlp
+    from ..models.checkpoints import load_model
+    from ..models.training import TrainConfig, train_mlp
 
     M, steps = {"tiny": (128, 60), "quick": (512, 200), "full": (2048, 400)}[mode]
     short = {"tiny": [500], "quick": [500, 1000, 2000], "full": [250, 500, 1000, 2000, 4000]}[mode]
@@ -406,7 +406,7 @@ def exp_rf_dynamics(mode: str, seed: int) -> Experiment:
 
 def _asset_agreement(rf, X, sched, taus, moments) -> dict:
     """``{tau: |A - A_shipped| / |A_shipped|}`` against the shipped checkpoints with the same frozen weights."""
-    from .io import load_model
+    from ..models.checkpoints import load_model
 
     out = {}
     for tau in taus:

@@ -16,6 +16,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from ..utils.validation import Integer, Options, Real, check, validate_fields
+
+MAX_STEPS = 5000  # time steps of one reverse run (a sampler keeps every step)
+
 GRID_KINDS = ("geometric", "uniform", "karras")
 
 
@@ -122,6 +126,26 @@ class Schedule:
             grid = (a + u * (b - a)) ** rho
         grid[0], grid[-1] = self.T, self.t_min
         return grid
+
+    # -- serialisation ----------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        """JSON-able ``{"name", "T", "t_min", "params", "grid"}`` (the one serial form: checkpoints, files, reports)."""
+        return {"name": self.name, "T": self.T, "t_min": self.t_min, "params": dict(self.params), "grid": self.grid}
+
+    @classmethod
+    def from_dict(cls, cfg) -> "Schedule":
+        """Inverse of :meth:`to_dict`; a ``ValueError`` names what is missing or wrong."""
+        if not isinstance(cfg, dict) or not {"name", "T", "t_min"} <= set(cfg):
+            raise ValueError(f"schedule must be a dict with name, T and t_min; got {str(cfg)[:80]}")
+        params = cfg.get("params") or {}
+        if not isinstance(params, dict) or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                   for v in params.values()):
+            raise ValueError("schedule params must map names to numbers")
+        for key in ("T", "t_min"):
+            if isinstance(cfg[key], bool) or not isinstance(cfg[key], (int, float)):
+                raise ValueError(f"schedule {key} must be a number; got {cfg[key]!r}")
+        return cls(str(cfg["name"]), float(cfg["T"]), float(cfg["t_min"]),
+                   tuple(sorted((str(k), float(v)) for k, v in params.items())), str(cfg.get("grid", "geometric")))
 
     # -- diagnostics ------------------------------------------------------------------------
     def prior_variance(self) -> float:
@@ -260,3 +284,43 @@ def get_schedule(name: str = "ou", T: float | None = None, t_min: float | None =
     clean = tuple(sorted((k, float(v)) for k, v in params.items()))
     return Schedule(name, float(spec.T if T is None else T), float(spec.t_min if t_min is None else t_min),
                     clean, spec.grid if grid is None else grid)
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    """The user's schedule choice: preset ``name``, ``T``, ``t_min``, grid kind and number of ``steps``.
+
+    None (or omitted) takes the preset's default and is stored as that value, so equal choices compare equal
+    (it is a cache key). :meth:`schedule` builds the :class:`Schedule`, :meth:`times` the reverse-time grid.
+    """
+
+    name: str = "ou"
+    T: float | None = None
+    t_min: float | None = None
+    grid: str | None = None
+    steps: int = 200
+
+    def __post_init__(self):
+        check("schedule", self.name, Options(tuple(SCHEDULES)))
+        preset = SCHEDULES[self.name]
+        object.__setattr__(self, "grid", check("grid", preset.grid if self.grid is None else self.grid,
+                                               Options(GRID_KINDS)))
+        for key in ("T", "t_min"):
+            value = getattr(self, key)
+            object.__setattr__(self, key, getattr(preset, key) if value is None else check(key, value, Real()))
+        validate_fields(self, {"steps": Integer(2, MAX_STEPS)})
+        self.schedule()  # validates T and t_min against the preset
+
+    @classmethod
+    def of(cls, schedule: Schedule, steps: int = 200) -> "ScheduleConfig":
+        """The config of a preset schedule with default parameters (``ValueError`` for custom parameters)."""
+        if schedule.params:
+            raise ValueError(f"schedule: custom parameters {dict(schedule.params)} have no ScheduleConfig")
+        return cls(schedule.name, schedule.T, schedule.t_min, schedule.grid, steps)
+
+    def schedule(self) -> Schedule:
+        return get_schedule(self.name, T=self.T, t_min=self.t_min, grid=self.grid)
+
+    def times(self) -> np.ndarray:
+        """The reverse-time grid ``(steps + 1,)``, T -> t_min."""
+        return self.schedule().time_grid(self.steps)

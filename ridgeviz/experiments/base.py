@@ -20,13 +20,13 @@ import plotly.graph_objects as go
 import torch
 from scipy.integrate import solve_ivp
 
-from .data import MODE_SETS, embed_in_subspace
-from .decomposition import decompose_error
-from .density import SmoothedEmpirical, as_numpy
-from .models import ExactScore, InjectedErrorScore
-from .phases import label_phases
-from .sampling import Trajectory, prior_sample, sample
-from .schedules import get_schedule
+from ..core.decomposition import decompose_error
+from ..core.density import SmoothedEmpirical, as_numpy
+from ..core.phases import label_phases
+from ..core.sampling import Trajectory, prior_sample, sample
+from ..core.schedules import get_schedule
+from ..data.datasets import MODE_SETS, embed_in_subspace
+from ..models.score import ExactScore, InjectedErrorScore
 
 
 @dataclass
@@ -289,12 +289,12 @@ def exp_mnist(mode: str, seed: int) -> Experiment:
     """
     from dataclasses import replace
 
-    from .explorer import ScheduleConfig
-    from .latent import SHIPPED_VAE, decode_latents, encode_latents, load_vae
-    from .latent_analysis import CATEGORIES, OFF, ON, PAPER_DIM, classify, pick_gallery
-    from .latent_experiment import LatentConfig, gallery_panels, run_latent
-    from .latent_viz import deviation_figure, gallery_figure, spectrum_figure
-    from .mnist import DigitsSpec, load_digits
+    from ..core.schedules import ScheduleConfig
+    from ..data.mnist import DigitsSpec, load_digits
+    from ..latent.analysis import CATEGORIES, OFF, ON, PAPER_DIM, classify, pick_gallery
+    from ..latent.vae import SHIPPED_VAE, decode_latents, encode_latents, load_vae
+    from ..views.mnist import LatentConfig, gallery_panels, run_latent
+    from ..viz.latent import deviation_figure, gallery_figure, spectrum_figure
 
     samples, steps, mlp_steps = {"tiny": (100, 100, 1000), "quick": (500, 100, 2000), "full": (2000, 200, 20000)}[mode]
     digits = load_digits(DigitsSpec("auto" if mode == "full" else "shipped", classes=(1,)))
@@ -440,7 +440,7 @@ def reproduce(names, out, mode: str = "full", seed: int = 0, progress=print) -> 
         rows.append([name, f"{len(ex.checks) - len(failed)} / {len(ex.checks)}", f"{seconds:.1f}"])
         progress(f"{name}: {seconds:.1f} s, {rows[-1][1]} checks pass" + "".join(f"\n  FAIL: {c}" for c in failed))
         done[name] = ex
-    from .reproduce_models import device_for
+    from .learned import device_for
 
     static = importlib.util.find_spec("kaleido") is not None
     passed = sum(ok for e in done.values() for ok in e.checks.values())
@@ -461,4 +461,4 @@ def reproduce(names, out, mode: str = "full", seed: int = 0, progress=print) -> 
     return done
 
 
-from . import reproduce_models  # noqa: E402,F401 (registers its experiments; it imports Experiment from here)
+from . import learned as reproduce_models  # noqa: E402,F401 (registers its experiments; it imports Experiment from here)

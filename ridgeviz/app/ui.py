@@ -14,23 +14,23 @@ import dataclasses
 import hashlib
 import json
 import logging
-from pathlib import Path
 
 import numpy as np
 import streamlit as st
 
-from . import bandwidth as bw
-from . import app_io
-from . import explorer as ex
-from .data import KINDS, MODE_SETS, SKLEARN_NAMES, DatasetSpec, make_dataset
-from .schedules import GRID_KINDS, SCHEDULES
-from .threads import configure_threads
+from ..core.schedules import GRID_KINDS, SCHEDULES, ScheduleConfig
+from ..data.datasets import KINDS, MODE_SETS, SKLEARN_NAMES, DatasetSpec, make_dataset
+from ..utils.paths import ASSETS
+from ..utils.provenance import code_fingerprint
+from ..utils.threads import configure_threads
+from ..views import bandwidth as bw
+from ..views import trajectories as ex
+from . import io as app_io
 
 configure_threads()  # one torch thread per process by default: see ridgeviz/threads.py
 
 LOG = logging.getLogger("ridgeviz.ui")
-ROOT = Path(__file__).resolve().parents[1]
-DEMO_PATH = ROOT / "assets" / "demo_thirteen_ou.npz"
+DEMO_PATH = ASSETS / "demo_thirteen_ou.npz"
 DEFAULT_SPEC = DatasetSpec("preset", "thirteen")
 _, DEFAULT_SCHEDULE, DEFAULT_TRAJ, DEFAULT_MODEL = ex.demo_inputs()
 UPLOAD = "upload"
@@ -112,7 +112,7 @@ def _init(key: str, default, options=None):
 
 
 # -- shared sidebar ----------------------------------------------------------------------------------------------
-def sidebar() -> tuple[np.ndarray, object, ex.ScheduleConfig]:
+def sidebar() -> tuple[np.ndarray, object, ScheduleConfig]:
     """Dataset and schedule choices; returns ``(X (N, D), data source, ScheduleConfig)``."""
     with st.sidebar:
         st.header("Data")
@@ -154,7 +154,7 @@ def _data_widgets():
     return spec
 
 
-def _schedule_widgets() -> ex.ScheduleConfig:
+def _schedule_widgets() -> ScheduleConfig:
     names = sorted(SCHEDULES)
     name = persistent(st.selectbox, "schedule", "sb_sched", "ou", options=names,
                       format_func=lambda n: f"{n}: {SCHEDULES[n].description}")
@@ -171,7 +171,7 @@ def _schedule_widgets() -> ex.ScheduleConfig:
     grid = persistent(st.selectbox, "time grid", "sb_grid", preset.grid, options=list(GRID_KINDS))
     steps = persistent(st.number_input, "steps", "sb_steps", 200, min_value=2, max_value=2000, step=10)
     try:
-        cfg = ex.ScheduleConfig(name, float(T), float(t_min), grid, int(steps))
+        cfg = ScheduleConfig(name, float(T), float(t_min), grid, int(steps))
     except ValueError as exc:
         st.error(str(exc))
         cfg = store().get("last_schedule", DEFAULT_SCHEDULE)
@@ -243,7 +243,7 @@ def current_data(source) -> np.ndarray:
 def accept_upload(uploaded) -> bool:
     """Validate an uploaded file and make it this session's data (True if it is new); a bad file raises
     ``ValueError`` and the previous data stay."""
-    from .data import load_array_file
+    from ..data.datasets import load_array_file
 
     raw = uploaded.getvalue()
     digest = hashlib.sha256(raw).hexdigest()
@@ -301,7 +301,7 @@ def model_download(cfg: ex.ModelConfig) -> None:
                            file_name=f"model_{cfg.kind}.json", mime="application/json", on_click="ignore",
                            key="model_download")
         return
-    from . import io as rio
+    from ..models import checkpoints as rio
 
     if not hasattr(rio, "save_model"):
         st.info("Saving trained models needs ridgeviz.io.save_model, which this build does not have yet.")
@@ -328,7 +328,7 @@ def adopt_model(kind: str, model, label: str = "") -> ex.ModelConfig:
 
 
 def shipped_checkpoints() -> dict:
-    return app_io.shipped_checkpoints(ROOT / "assets")
+    return app_io.shipped_checkpoints(ASSETS)
 
 
 checkpoint_warnings = app_io.checkpoint_warnings
@@ -337,7 +337,7 @@ checkpoint_warnings = app_io.checkpoint_warnings
 @st.cache_resource(show_spinner=False)
 def load_shipped(path: str):
     """A shipped checkpoint, loaded once per server (read-only, the same for every session)."""
-    from . import io as rio
+    from ..models import checkpoints as rio
 
     return rio.load_model(path)
 
@@ -348,7 +348,7 @@ def weights_key(blob: bytes) -> str:
 
 def follow_selected() -> None:
     """``on_select`` callback of the Trajectories chart: follow the clicked particle (runs before the widgets)."""
-    from .viz import selected_particle
+    from ..viz.figures import selected_particle
 
     picked = selected_particle(st.session_state.get("traj_chart"))
     if picked is not None:
@@ -403,7 +403,7 @@ def _demo_file():
     """The demo result from disk if it is there and was made by this code with the current defaults, else None."""
     if not DEMO_PATH.exists():
         return None
-    return _checked_demo(str(DEMO_PATH), DEMO_PATH.stat().st_mtime, ex.code_fingerprint())
+    return _checked_demo(str(DEMO_PATH), DEMO_PATH.stat().st_mtime, code_fingerprint(ex.VIEW_CODE))
 
 
 @st.cache_resource(show_spinner=False)
@@ -433,14 +433,14 @@ def trajectories(X, sched_cfg, traj_cfg, model_cfg, model=None, progress=None) -
 
 @st.cache_resource(show_spinner=False)
 def _demo_figure(mtime: float):
-    from . import viz
+    from ..viz import figures as viz
 
     return viz.trajectory_figure(_demo_file(), **HOME_FIGURE)
 
 
 def demo_figure():
     """The home page's animation (built once per server from the demo file)."""
-    from . import viz
+    from ..viz import figures as viz
 
     if _demo_file() is not None:
         return _demo_figure(DEMO_PATH.stat().st_mtime)
@@ -485,18 +485,18 @@ def progress_callback(label: str):
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def bandwidth_sweep(X, sched_cfg: ex.ScheduleConfig, dim: int) -> bw.BandwidthSweep:
+def bandwidth_sweep(X, sched_cfg: ScheduleConfig, dim: int) -> bw.BandwidthSweep:
     return bw.bandwidth_sweep(X, sched_cfg.schedule(), dim)
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
-def density_view(X, sched_cfg: ex.ScheduleConfig, t: float, dim: int, bounds: tuple) -> bw.DensityView:
+def density_view(X, sched_cfg: ScheduleConfig, t: float, dim: int, bounds: tuple) -> bw.DensityView:
     return bw.density_view(X, sched_cfg.schedule(), t, dim, bounds=bounds)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def error_profile(X, sched_cfg, model_cfg, dim, _model=None) -> dict:
-    from .density import SmoothedEmpirical
+    from ..core.density import SmoothedEmpirical
 
     dens = SmoothedEmpirical(X, sched_cfg.schedule())
     model = _model if _model is not None else ex.closed_form_model(model_cfg, dens)
@@ -513,26 +513,26 @@ default_time = bw.default_time
 
 
 # -- random features ---------------------------------------------------------------------------------------------
-RF_SWEEP_PATH = ROOT / "assets" / "rf_sweep_two_points.npz"
+RF_SWEEP_PATH = ASSETS / "rf_sweep_two_points.npz"
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
 def rf_models(X, sched_cfg, cfg) -> dict:
     """``{tau: RandomFeatureScore}``; shared read-only (keyed by the data's content and the configs)."""
-    from . import rf_sweep as rs
+    from ..views import random_features as rs
 
     return rs.fit_models(X, sched_cfg, cfg)
 
 
 def _rf_sweep(X, sched_cfg, cfg, _progress=None):
-    from . import rf_sweep as rs
+    from ..views import random_features as rs
 
     return _results().get(("rf", app_io.data_key(X), sched_cfg, cfg), lambda: rs.rf_tau_sweep(
         X, sched_cfg, cfg, rf_models(X, sched_cfg, cfg), callback=_progress))
 
 
 def rf_default_matches(X, sched_cfg, cfg) -> bool:
-    from . import rf_sweep as rs
+    from ..views import random_features as rs
 
     return (RF_SWEEP_PATH.exists() and np.array_equal(X, MODE_SETS["two-points"]) and sched_cfg == DEFAULT_SCHEDULE
             and cfg == rs.RFConfig())
@@ -540,12 +540,12 @@ def rf_default_matches(X, sched_cfg, cfg) -> bool:
 
 def rf_sweep(X, sched_cfg, cfg, progress=None):
     """The Random features sweep: the shipped file for the paper's default, else computed (cached)."""
-    from . import rf_sweep as rs
+    from ..views import random_features as rs
 
     if rf_default_matches(X, sched_cfg, cfg):
         try:
             sweep = _rf_from_disk(str(RF_SWEEP_PATH), RF_SWEEP_PATH.stat().st_mtime)
-            if sweep.config.get("code") == ex.code_fingerprint(rs.CODE):
+            if sweep.config.get("code") == code_fingerprint(rs.CODE):
                 return sweep
             LOG.warning("%s was made by other code; recomputing (regenerate: python -m ridgeviz.explorer)",
                         RF_SWEEP_PATH)
@@ -556,7 +556,7 @@ def rf_sweep(X, sched_cfg, cfg, progress=None):
 
 @st.cache_resource(show_spinner=False)
 def _rf_from_disk(path: str, mtime: float):
-    from . import rf_sweep as rs
+    from ..views import random_features as rs
 
     return rs.RFSweep.from_npz(path)
 

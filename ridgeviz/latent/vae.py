@@ -18,18 +18,18 @@ import dataclasses
 import math
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .io import check_shapes, load_checkpoint, save_checkpoint
+from ..models.checkpoints import check_shapes, load_checkpoint, save_checkpoint
+from ..utils.paths import ASSETS
 
 KIND = "vae"
 #: The pretrained VAE (float16 weights) trained on the shipped subset by ``scripts/make_mnist_assets.py``.
-SHIPPED_VAE = Path(__file__).resolve().parent.parent / "assets" / "vae_mnist.safetensors"
+SHIPPED_VAE = ASSETS / "vae_mnist.safetensors"
 
 
 def resolve_device(device="auto") -> torch.device:

@@ -35,8 +35,8 @@ import numpy as np
 import torch
 from scipy.linalg import lapack
 
-from .density import SmoothedEmpirical, as_numpy
-from .ridge import GAP_TOL, _check_dim, local_frame
+from ..core.density import SmoothedEmpirical, as_numpy
+from ..core.ridge import GAP_TOL, _check_dim, local_frame
 
 PAPER_DIM = 25  # the paper's ridge dimension in the 32-dimensional latent
 ON_THRESHOLD, OFF_THRESHOLD = 0.5, 0.6  # the paper's thresholds on the batch-max-normalised residual

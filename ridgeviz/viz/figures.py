@@ -12,8 +12,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .bandwidth import group_marks
-from .phases import PHASE_COLORS, PHASES
+from ..core.phases import PHASE_COLORS, PHASES
+from ..views.bandwidth import group_marks
 
 TRAIL_COLOR = "rgba(90, 90, 90, 0.35)"
 RIDGE_COLOR = "#7B3FA0"  # purple: distinct from the phase colours and the red tangential-error curve

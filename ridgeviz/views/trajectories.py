@@ -11,7 +11,6 @@ traced in R^D from seeds on that plane and projected back (``trace_ridges_projec
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import math
 from dataclasses import dataclass
@@ -19,34 +18,20 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .decomposition import decompose_error
-from .density import SmoothedEmpirical, as_numpy
-from .models import ExactScore, InjectedErrorScore
-from .phases import PHASES, PhaseRule, label_phases
-from .ridge import GAP_TOL, local_frame, project_to_ridge
-from .sampling import SAMPLERS, prior_sample, sample
-from .schedules import GRID_KINDS, SCHEDULES, Schedule, get_schedule
-from .tracing import chain_points, default_bounds, trace_ridges
+from ..core.decomposition import decompose_error
+from ..core.density import SmoothedEmpirical, as_numpy
+from ..core.phases import PHASES, PhaseRule, label_phases
+from ..core.ridge import GAP_TOL, local_frame, project_to_ridge
+from ..core.sampling import SAMPLERS, prior_sample, sample
+from ..core.schedules import ScheduleConfig
+from ..core.tracing import chain_points, default_bounds, trace_ridges
+from ..models.score import ExactScore, InjectedErrorScore
+from ..utils.provenance import code_fingerprint
 
 RESULT_FORMAT = 1
 MAX_POINTS = 2_000_000  # trajectory points (particles x (steps + 1)) one Trajectories run may decompose
-_CODE = ("schedules", "density", "ridge", "tracing", "models", "sampling", "decomposition", "phases", "data",
-         "explorer")
-
-
-def code_fingerprint(extra: tuple = ()) -> str:
-    """SHA-256 (16 hex digits) of the source of the modules a precomputed view depends on (plus ``extra``).
-
-    Stored with the shipped precomputed views, so a file computed by other code is recomputed, not shown.
-    """
-    from pathlib import Path
-
-    here = Path(__file__).resolve().parent
-    h = hashlib.sha256()
-    for name in _CODE + tuple(extra):
-        path = here / f"{name}.py"
-        h.update(path.read_bytes() if path.exists() else b"")
-    return h.hexdigest()[:16]
+# what the shipped precomputed views depend on: a change to any of these files makes them stale
+VIEW_CODE = ("ridgeviz.core", "ridgeviz.models.score", "ridgeviz.data.datasets", "ridgeviz.views.trajectories")
 
 
 def _positive_int(name: str, value, lo: int = 1, hi: int | None = None) -> int:
@@ -61,43 +46,6 @@ def _finite(name: str, value, positive: bool = False) -> float:
     if positive and value <= 0:
         raise ValueError(f"{name} must be > 0; got {value!r}")
     return float(value)
-
-
-@dataclass(frozen=True)
-class ScheduleConfig:
-    """The shared schedule choice: preset name, ``T``, ``t_min``, grid kind and steps.
-
-    None (or omitted) takes the preset's default and is stored as that value, so equal choices compare equal.
-    """
-
-    name: str = "ou"
-    T: float | None = None
-    t_min: float | None = None
-    grid: str | None = None
-    steps: int = 200
-
-    def __post_init__(self):
-        if self.name not in SCHEDULES:
-            raise ValueError(f"schedule: unknown name {self.name!r}; choose one of {sorted(SCHEDULES)}")
-        if self.grid is not None and self.grid not in GRID_KINDS:
-            raise ValueError(f"grid: unknown kind {self.grid!r}; choose one of {GRID_KINDS}")
-        preset = SCHEDULES[self.name]
-        for key, default in (("T", preset.T), ("t_min", preset.t_min), ("grid", preset.grid)):
-            value = getattr(self, key)
-            if value is None:
-                value = default
-            elif key != "grid":
-                value = _finite(key, value)
-            object.__setattr__(self, key, value)
-        _positive_int("steps", self.steps, 2, 5000)
-        self.schedule()  # validates T and t_min against the preset
-
-    def schedule(self) -> Schedule:
-        return get_schedule(self.name, T=self.T, t_min=self.t_min, grid=self.grid)
-
-    def times(self) -> np.ndarray:
-        """The reverse-time grid ``(steps + 1,)``, T -> t_min."""
-        return self.schedule().time_grid(self.steps)
 
 
 @dataclass(frozen=True)
@@ -385,7 +333,7 @@ def run_trajectories(X: np.ndarray, sched_cfg: ScheduleConfig, cfg: TrajectoryCo
         distance_kind=dec.distance_kind,
         config={"schedule": dataclasses.asdict(sched_cfg), "trajectories": dataclasses.asdict(cfg),
                 "model": dataclasses.asdict(model_cfg), "phases": list(PHASES), "gap_tol": GAP_TOL,
-                "code": code_fingerprint()})
+                "code": code_fingerprint(VIEW_CODE)})
 
 
 def error_profile(model, dens: SmoothedEmpirical, times, dim: int, n: int = 256, seed: int = 0) -> dict:
@@ -415,7 +363,7 @@ def error_profile(model, dens: SmoothedEmpirical, times, dim: int, n: int = 256,
 
 def demo_inputs() -> tuple[np.ndarray, ScheduleConfig, TrajectoryConfig, ModelConfig]:
     """The home page's demo: the 13-point set, OU, 512 particles, EM, 200 steps, the injected-error model."""
-    from .data import MODE_SETS
+    from ..data.datasets import MODE_SETS
 
     return MODE_SETS["thirteen"].copy(), ScheduleConfig(), TrajectoryConfig(), ModelConfig()
 
@@ -435,8 +383,8 @@ if __name__ == "__main__":  # python -m ridgeviz.explorer [DIR]: regenerate the 
     import sys
     from pathlib import Path
 
-    from .data import MODE_SETS
-    from .rf_sweep import RFConfig, rf_tau_sweep
+    from ..data.datasets import MODE_SETS
+    from .random_features import RFConfig, rf_tau_sweep
 
     out = Path(sys.argv[1] if len(sys.argv) > 1 else "assets")
     write_demo(out / "demo_thirteen_ou.npz")

@@ -1,0 +1,1 @@
+"""``python -m ridgeviz reproduce``: the paper's experiments, each check beside a negative control, and the report."""

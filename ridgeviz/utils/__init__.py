@@ -1,0 +1,1 @@
+"""The bottom layer: parameter validation, work limits, code fingerprints, devices and threads."""
