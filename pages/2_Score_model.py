@@ -4,7 +4,7 @@ import numpy as np
 import streamlit as st
 
 from ridgeviz.app import ui
-from ridgeviz.views.trajectories import ModelConfig
+from ridgeviz.models.factory import ModelConfig
 from ridgeviz.viz import figures as viz
 
 ui.page_setup("Score model")

@@ -10,8 +10,9 @@ import torch
 
 import ridgeviz as rv
 from ridgeviz.core.schedules import ScheduleConfig
-from ridgeviz.core.tracing import default_bounds, trace_ridges
+from ridgeviz.core.tracing import data_plane, default_bounds, trace_ridges, trace_ridges_projected
 from ridgeviz.data.datasets import MODE_SETS, embed_in_subspace
+from ridgeviz.models.factory import ModelConfig
 from ridgeviz.views import bandwidth as bw
 from ridgeviz.views import trajectories as ex
 
@@ -52,9 +53,9 @@ def test_frame_indices_are_increasing_capped_and_keep_both_ends(n, cap):
 # -- the plane of high-dimensional data ------------------------------------------------------------------------------
 def test_data_plane_is_identity_in_2d_and_an_isometry_of_an_embedded_plane():
     X2 = MODE_SETS["thirteen"]
-    np.testing.assert_array_equal(ex.data_plane(X2).project(X2), X2)
+    np.testing.assert_array_equal(data_plane(X2).project(X2), X2)
     XD, _ = embed_in_subspace(X2, 9, seed=3)
-    plane = ex.data_plane(XD)
+    plane = data_plane(XD)
     uv = plane.project(XD)
     d2 = np.linalg.norm(X2[:, None] - X2[None], axis=-1)
     duv = np.linalg.norm(uv[:, None] - uv[None], axis=-1)
@@ -68,12 +69,12 @@ def test_projected_ridge_of_embedded_data_matches_the_2d_ridge():
     XD, _ = embed_in_subspace(X2, 5, seed=1)
     t = 0.3
     lines2 = trace_ridges(rv.SmoothedEmpirical(X2, sched), [t], 1, grid=14)[0]
-    plane = ex.data_plane(XD)
+    plane = data_plane(XD)
     # the 2-D reference, expressed in the plane's coordinates by the (orthogonal) map fitted on the data
     A, *_ = np.linalg.lstsq(np.c_[X2, np.ones(len(X2))], plane.project(XD), rcond=None)
     ref = np.vstack(lines2) @ A[:2] + A[2]
     bounds = default_bounds(plane.project(XD))
-    lines = ex.trace_ridges_projected(rv.SmoothedEmpirical(XD, sched), [t], 1, plane, bounds, grid=14)[0]
+    lines = trace_ridges_projected(rv.SmoothedEmpirical(XD, sched), [t], 1, plane, bounds, grid=14)[0]
     pts = np.vstack(lines)
     gap = np.min(np.linalg.norm(pts[:, None] - ref[None], axis=-1), axis=1)
     assert len(pts) > 20 and np.quantile(gap, 0.9) < 0.25
@@ -174,7 +175,7 @@ def test_run_trajectories_matches_a_direct_sampler_call_and_labels_it():
 
 
 def test_explorer_result_round_trips_through_npz():
-    res = ex.run_trajectories(MODE_SETS["two-points"], SHORT, SMALL, model_cfg=ex.ModelConfig("exact"))
+    res = ex.run_trajectories(MODE_SETS["two-points"], SHORT, SMALL, model_cfg=ModelConfig("exact"))
     back = ex.ExplorerResult.from_npz(io.BytesIO(res.to_npz_bytes()))
     for f in dataclasses.fields(res):
         a, b = getattr(res, f.name), getattr(back, f.name)

@@ -20,6 +20,7 @@ import streamlit as st
 
 from ..core.schedules import GRID_KINDS, SCHEDULES, ScheduleConfig
 from ..data.datasets import KINDS, MODE_SETS, SKLEARN_NAMES, DatasetSpec, make_dataset
+from ..models.factory import ModelConfig, build_model
 from ..utils.paths import ASSETS
 from ..utils.provenance import code_fingerprint
 from ..utils.threads import configure_threads
@@ -263,14 +264,14 @@ def data_caption(X: np.ndarray, source) -> str:
 
 
 # -- models -------------------------------------------------------------------------------------------------------
-def model_config() -> ex.ModelConfig:
+def model_config() -> ModelConfig:
     """This session's model choice (from the URL on first use)."""
     if "model_cfg" not in st.session_state:
         cfg = DEFAULT_MODEL
         qp = store().pop("qp_model", None)
         if qp and qp.get("model") in ("exact", "injected"):
             try:
-                cfg = ex.ModelConfig(qp["model"], normal=float(qp.get("normal", 0.5)),
+                cfg = ModelConfig(qp["model"], normal=float(qp.get("normal", 0.5)),
                                      tangential=float(qp.get("tangential", 0.5)))
             except ValueError as exc:
                 st.warning(f"Ignored the link's model parameters: {exc}")
@@ -278,13 +279,13 @@ def model_config() -> ex.ModelConfig:
     return st.session_state["model_cfg"]
 
 
-def set_model(cfg: ex.ModelConfig) -> None:
+def set_model(cfg: ModelConfig) -> None:
     """Make ``cfg`` this session's model (used by the Trajectories page) and update the link."""
     st.session_state["model_cfg"] = cfg
     _write_query_params()
 
 
-def model_object(cfg: ex.ModelConfig):
+def model_object(cfg: ModelConfig):
     """The trained model for ``cfg`` held by this session (None for the closed-form models)."""
     if cfg.kind in ("exact", "injected"):
         return None
@@ -294,7 +295,7 @@ def model_object(cfg: ex.ModelConfig):
     return obj
 
 
-def model_download(cfg: ex.ModelConfig) -> None:
+def model_download(cfg: ModelConfig) -> None:
     """A download button for the current model: a checkpoint for trained models, the JSON config otherwise."""
     if cfg.kind in ("exact", "injected"):
         st.download_button("Download this model (JSON config)", json.dumps(dataclasses.asdict(cfg), indent=2),
@@ -312,7 +313,7 @@ def model_download(cfg: ex.ModelConfig) -> None:
                        on_click="ignore", key="model_download")
 
 
-def adopt_model(kind: str, model, label: str = "") -> ex.ModelConfig:
+def adopt_model(kind: str, model, label: str = "") -> ModelConfig:
     """Keep a trained or loaded ``model`` in this session and make it the current model."""
     import uuid
 
@@ -321,7 +322,7 @@ def adopt_model(kind: str, model, label: str = "") -> ex.ModelConfig:
     objects.clear()  # one trained model at a time per session keeps memory bounded
     objects[key] = model
     dim = getattr(getattr(model, "config", None), "ridge_dim", 1)
-    cfg = ex.ModelConfig(kind, dim=int(dim), normal=0.0, tangential=0.0, key=key)
+    cfg = ModelConfig(kind, dim=int(dim), normal=0.0, tangential=0.0, key=key)
     st.session_state["model_label"] = label
     set_model(cfg)
     return cfg
@@ -499,8 +500,7 @@ def error_profile(X, sched_cfg, model_cfg, dim, _model=None) -> dict:
     from ..core.density import SmoothedEmpirical
 
     dens = SmoothedEmpirical(X, sched_cfg.schedule())
-    model = _model if _model is not None else ex.closed_form_model(model_cfg, dens)
-    ex.check_model(model, dens)
+    model = build_model(model_cfg, dens, _model)
     times = np.geomspace(sched_cfg.schedule().t_min, sched_cfg.schedule().T, 40)
     return ex.error_profile(model, dens, times, dim)
 

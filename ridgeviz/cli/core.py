@@ -20,7 +20,7 @@ from ..core.sampling import SAMPLERS, prior_sample, sample
 from ..core.schedules import GRID_KINDS, SCHEDULES, Schedule, get_schedule
 from ..core.tracing import polylines_to_xy, trace_ridge
 from ..data import datasets as rdata
-from ..models.score import ExactScore, InjectedErrorScore
+from ..models.factory import ModelConfig, build_model
 
 
 def add_data_args(p) -> None:
@@ -74,19 +74,11 @@ def cmd_ridge(args) -> int:
     return 0
 
 
-def build_model(dens, kind: str, dim: int, normal: float, tangential: float):
-    if kind == "exact":
-        return ExactScore(dens)
-    if kind == "injected":
-        return InjectedErrorScore(dens, dim, normal, tangential)
-    raise ValueError(f"--model: unknown model {kind!r}; choose exact or injected")
-
-
 def cmd_sample(args) -> int:
     X = load_data(args)
     sched = schedule_from(args)
     dens = SmoothedEmpirical(X, sched)
-    model = build_model(dens, args.model, args.dim, args.normal, args.tangential)
+    model = build_model(ModelConfig(args.model, args.dim, args.normal, args.tangential), dens)
     gen = torch.Generator().manual_seed(args.seed)
     x_T = prior_sample(sched, args.particles, X.shape[1], gen)
     traj = sample(model, x_T, sched.time_grid(args.steps), args.method, generator=gen)
@@ -118,7 +110,7 @@ def cmd_analyze(args) -> int:
     dens = SmoothedEmpirical(X, sched)
     m = config["model"]
     dim = args.dim if args.dim is not None else m["dim"]
-    model = build_model(dens, m["kind"], dim, m["normal"], m["tangential"])
+    model = build_model(ModelConfig(m["kind"], dim, m["normal"], m["tangential"]), dens)
     dec = decompose_error(model, dens, traj, dim, distance=args.distance)
     rule = PhaseRule(tube=args.tube, slide_ratio=args.slide_ratio)
     ph = label_phases(dens, traj, dim, rule=rule, geometry=dec)

@@ -1,13 +1,16 @@
-"""Drawing the 2-D ridge: polylines from SCMS-projected seeds, and residual / eigengap fields on a grid.
+"""Drawing the ridge: polylines from SCMS-projected seeds, residual / eigengap fields, and 2-D views of R^D.
 
 Tracing many times at once is one batched SCMS run (each walker carries its own t), which is what makes a
 ridge polyline per animation frame affordable. Converged points are linked by a minimum spanning tree over
 a radius graph; the tree is cut into chains between its leaves and junctions, so branches (three modes
 meeting) and gaps (separate ridges) come out as separate polylines, and a chain whose ends meet is closed.
+Data with D > 2 are drawn in the plane of their first two principal axes (:class:`Plane`); the ridge is then
+traced in R^D from seeds on that plane and projected back (:func:`trace_ridges_projected`).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -169,3 +172,72 @@ def ridge_fields(dens: SmoothedEmpirical, t: float, dim: int = 1, *, bounds=None
     return RidgeField(xs, ys, as_numpy(lp).reshape(shape), res.reshape(shape),
                       (res * as_numpy(frame.h)).reshape(shape), as_numpy(frame.scaled_gap).reshape(shape),
                       as_numpy(frame.undefined(gap_tol)).astype(bool).reshape(shape))
+
+
+# -- a 2-D view of R^D ------------------------------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class Plane:
+    """A 2-D view of R^D: ``coords = (x - mean) @ basis``; identity for D = 2."""
+
+    mean: np.ndarray  # (D,)
+    basis: np.ndarray  # (D, 2) orthonormal columns
+    labels: tuple[str, str]
+
+    def project(self, x: np.ndarray) -> np.ndarray:
+        """``x: (..., D)`` -> ``(..., 2)``."""
+        return (np.asarray(x, dtype=np.float64) - self.mean) @ self.basis
+
+    def lift(self, uv: np.ndarray) -> np.ndarray:
+        """``uv: (S, 2)`` -> points of the plane in R^D, ``(S, D)``."""
+        return self.mean + np.asarray(uv, dtype=np.float64) @ self.basis.T
+
+
+def data_plane(X: np.ndarray) -> Plane:
+    """Identity view for 2-D data; the first two principal axes of ``X: (N, D)`` otherwise (signs fixed)."""
+    X = np.asarray(X, dtype=np.float64)
+    N, D = X.shape
+    if D < 2:
+        raise ValueError(f"data: the 2-D views need at least 2 dimensions; got D = {D}")
+    if D == 2:
+        return Plane(np.zeros(2), np.eye(2), ("x1", "x2"))
+    mean = X.mean(0)
+    _, sv, vh = np.linalg.svd(X - mean, full_matrices=False)
+    basis = vh[:2].T if len(vh) >= 2 else np.eye(D)[:, :2]
+    basis = basis * np.where(basis[np.abs(basis).argmax(0), [0, 1]] < 0, -1.0, 1.0)
+    share = sv[:2] ** 2 / max(float((sv ** 2).sum()), 1e-300)
+    return Plane(mean, basis, (f"PC1 ({100 * share[0]:.0f}% of variance)", f"PC2 ({100 * share[1]:.0f}%)"))
+
+
+def trace_ridges_projected(dens: SmoothedEmpirical, times, dim: int, plane: Plane, bounds, grid: int = 20,
+                           min_density: float = 1e-3) -> list[list[np.ndarray]]:
+    """Ridge polylines at each time in plane coordinates, for any D.
+
+    For D = 2 with the identity plane this is :func:`ridgeviz.tracing.trace_ridges`. Otherwise seeds on a
+    ``grid x grid`` lattice of the plane are lifted to R^D, moved onto ``R_t^dim`` by SCMS, projected back, and
+    chained; only converged on-ridge points where ``p_t`` has mass are kept (as in ``trace_ridges``).
+    """
+    times = np.atleast_1d(np.asarray(times, dtype=np.float64))
+    if dens.D == 2 and np.allclose(plane.basis, np.eye(2)) and not plane.mean.any():
+        return trace_ridges(dens, times, dim, bounds=bounds, grid=grid)
+    u, v = np.linspace(bounds[0], bounds[1], grid), np.linspace(bounds[2], bounds[3], grid)
+    seeds = plane.lift(np.stack(np.meshgrid(u, v), -1).reshape(-1, 2))
+    S = len(seeds)
+    t_all = np.repeat(times, S)
+    proj = project_to_ridge(dens, np.tile(seeds, (len(times), 1)), torch.as_tensor(t_all), dim, tol=1e-5,
+                            max_iter=200)
+    keep = as_numpy(proj.on_ridge).astype(bool)
+    pts = as_numpy(proj.points)
+    uv = plane.project(pts)
+    keep &= (uv[:, 0] >= bounds[0]) & (uv[:, 0] <= bounds[1]) & (uv[:, 1] >= bounds[2]) & (uv[:, 1] <= bounds[3])
+    logp = np.full(len(pts), -np.inf)
+    if keep.any():
+        logp[keep] = as_numpy(dens.log_prob(pts[keep], torch.as_tensor(t_all[keep])))
+    link = 2.5 * max(bounds[1] - bounds[0], bounds[3] - bounds[2]) / (grid - 1)
+    out = []
+    for f in range(len(times)):
+        sl = slice(f * S, (f + 1) * S)
+        k = keep[sl].copy()
+        if k.any():
+            k &= logp[sl] >= logp[sl][k].max() + math.log(min_density)
+        out.append(chain_points(uv[sl][k], link))
+    return out

@@ -19,8 +19,7 @@ from scipy.spatial import cKDTree
 from ..core.density import SmoothedEmpirical
 from ..core.ridge import suggest_ridge_dim
 from ..core.schedules import Schedule
-from ..core.tracing import default_bounds, ridge_fields
-from .trajectories import Plane, data_plane, trace_ridges_projected
+from ..core.tracing import Plane, data_plane, default_bounds, ridge_fields, trace_ridges_projected
 
 RULES = ("Scott", "Silverman", "CV (scikit-learn)")
 MEMORISATION_RATIO = 1.0 / 3.0

@@ -22,6 +22,7 @@ from ..core.phases import PHASES, PhaseRule, label_phases
 from ..core.ridge import GAP_TOL, _check_dim, suggest_ridge_dim
 from ..core.sampling import SAMPLERS, Trajectory, prior_sample, sample
 from ..core.schedules import ScheduleConfig
+from ..core.tracing import data_plane
 from ..latent.analysis import (
     CATEGORIES,
     OFF,
@@ -38,7 +39,7 @@ from ..latent.analysis import (
     ridge_deviation,
 )
 from ..models.score import ExactScore, InjectedErrorScore
-from .trajectories import ExplorerResult, data_plane, frame_indices
+from .trajectories import ExplorerResult, frame_indices
 
 MODELS = ("exact", "injected", "mlp", "given")
 

@@ -27,12 +27,12 @@ import torch
 from ..core.density import SmoothedEmpirical, as_numpy
 from ..core.sampling import SAMPLERS, prior_sample, sample
 from ..core.schedules import ScheduleConfig
-from ..core.tracing import default_bounds
+from ..core.tracing import data_plane, default_bounds
 from ..data.datasets import data_scale
 from ..models.random_features import RandomFeatureModel, feature_moments, fit_random_features
 from ..models.rf_analysis import bias_optimisation_split, inter_mode_mass, parse_taus  # noqa: F401 (parse_taus: the page imports it from here)
 from ..utils.provenance import code_fingerprint
-from .trajectories import MAX_POINTS, VIEW_CODE, data_plane
+from .trajectories import MAX_POINTS, VIEW_CODE
 
 DEFAULT_TAUS = (0.1, 1.0, 10.0, 100.0, 1000.0, math.inf)
 CODE = VIEW_CODE + ("ridgeviz.models.random_features", "ridgeviz.views.random_features")  # the shipped sweep's

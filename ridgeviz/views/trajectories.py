@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,81 +20,19 @@ import torch
 from ..core.decomposition import decompose_error
 from ..core.density import SmoothedEmpirical, as_numpy
 from ..core.phases import PHASES, PhaseRule, label_phases
-from ..core.ridge import GAP_TOL, local_frame, project_to_ridge
+from ..core.ridge import GAP_TOL, local_frame
 from ..core.sampling import SAMPLERS, prior_sample, sample
 from ..core.schedules import ScheduleConfig
-from ..core.tracing import chain_points, default_bounds, trace_ridges
-from ..models.score import ExactScore, InjectedErrorScore
+from ..core.tracing import data_plane, default_bounds, trace_ridges_projected
+from ..models.factory import ModelConfig, build_model
 from ..utils.provenance import code_fingerprint
+from ..utils.validation import POSITIVE, SEED, Integer, Options, validate_fields
 
 RESULT_FORMAT = 1
 MAX_POINTS = 2_000_000  # trajectory points (particles x (steps + 1)) one Trajectories run may decompose
 # what the shipped precomputed views depend on: a change to any of these files makes them stale
-VIEW_CODE = ("ridgeviz.core", "ridgeviz.models.score", "ridgeviz.data.datasets", "ridgeviz.views.trajectories")
-
-
-def _positive_int(name: str, value, lo: int = 1, hi: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < lo or (hi and value > hi):
-        raise ValueError(f"{name} must be an integer in [{lo}, {hi or 'inf'}]; got {value!r}")
-    return int(value)
-
-
-def _finite(name: str, value, positive: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number; got {value!r}")
-    if positive and value <= 0:
-        raise ValueError(f"{name} must be > 0; got {value!r}")
-    return float(value)
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """Which score model: ``exact``, ``injected`` (normal / tangential magnitudes) or a trained one.
-
-    ``key`` identifies trained or loaded weights (a hash of their bytes), so results computed with different
-    weights never share a cache entry; it is empty for the closed-form models.
-    """
-
-    kind: str = "injected"
-    dim: int = 1
-    normal: float = 0.5
-    tangential: float = 0.5
-    key: str = ""
-
-    def __post_init__(self):
-        if self.kind not in ("exact", "injected", "mlp", "random-features", "checkpoint"):
-            raise ValueError(f"model kind: unknown {self.kind!r}")
-        _positive_int("dim", self.dim, 0)
-        _finite("normal", self.normal)
-        _finite("tangential", self.tangential)
-
-    def label(self) -> str:
-        if self.kind == "injected":
-            return f"exact + injected error (normal {self.normal:g}, tangential {self.tangential:g})"
-        return {"exact": "exact score (memorises)", "mlp": "MLP score network",
-                "random-features": "random-feature model", "checkpoint": "loaded checkpoint"}[self.kind]
-
-
-def check_model(model, dens: SmoothedEmpirical) -> None:
-    """Refuse a trained model that does not fit this data and schedule (different D or schedule)."""
-    D = getattr(model, "D", None)
-    if D is not None and D != dens.D:
-        raise ValueError(f"model: it was made for D = {D} dimensions; the data have D = {dens.D}")
-    sched = getattr(model, "schedule", None)
-    if sched is not None and sched != dens.schedule:
-        raise ValueError(f"model: it was made for the schedule {sched.name!r} (T={sched.T:g}, t_min={sched.t_min:g});"
-                         " choose that schedule in the sidebar, or train a model for this one")
-
-
-def closed_form_model(cfg: ModelConfig, dens: SmoothedEmpirical):
-    """The exact or injected-error model for ``cfg`` (trained kinds come from the caller)."""
-    if cfg.kind == "exact":
-        return ExactScore(dens)
-    if cfg.kind == "injected":
-        if cfg.dim >= dens.D:
-            raise ValueError(f"dim: the ridge dimension must be < D = {dens.D}; got {cfg.dim}")
-        return InjectedErrorScore(dens, dim=cfg.dim, normal=cfg.normal, tangential=cfg.tangential)
-    raise ValueError(f"model kind {cfg.kind!r} needs trained weights; none are loaded")
+VIEW_CODE = ("ridgeviz.core", "ridgeviz.models.score", "ridgeviz.models.factory", "ridgeviz.data.datasets",
+             "ridgeviz.views.trajectories")
 
 
 @dataclass(frozen=True)
@@ -112,15 +49,9 @@ class TrajectoryConfig:
     ridge_grid: int = 20
 
     def __post_init__(self):
-        _positive_int("particles", self.particles, 1, 4096)
-        if self.sampler not in SAMPLERS:
-            raise ValueError(f"sampler: unknown {self.sampler!r}; choose one of {sorted(SAMPLERS)}")
-        _positive_int("seed", self.seed, 0)
-        _positive_int("dim", self.dim, 0)
-        _positive_int("frames", self.frames, 2, 400)
-        _positive_int("ridge_grid", self.ridge_grid, 4, 64)
-        _finite("tube_fraction", self.tube_fraction, positive=True)
-        _finite("slide_ratio", self.slide_ratio, positive=True)
+        validate_fields(self, {"particles": Integer(1, 4096), "sampler": Options(tuple(SAMPLERS)), "seed": SEED,
+                               "dim": Integer(0, None), "frames": Integer(2, 400), "ridge_grid": Integer(4, 64),
+                               "tube_fraction": POSITIVE, "slide_ratio": POSITIVE})
 
     def rule(self) -> PhaseRule:
         return PhaseRule(tube_fraction=self.tube_fraction, slide_ratio=self.slide_ratio)
@@ -133,74 +64,6 @@ def frame_indices(n_steps: int, max_frames: int) -> np.ndarray:
     if n_steps <= max_frames:
         return np.arange(n_steps)
     return np.unique(np.linspace(0, n_steps - 1, max_frames).round().astype(int))
-
-
-@dataclass(frozen=True, eq=False)
-class Plane:
-    """A 2-D view of R^D: ``coords = (x - mean) @ basis``; identity for D = 2."""
-
-    mean: np.ndarray  # (D,)
-    basis: np.ndarray  # (D, 2) orthonormal columns
-    labels: tuple[str, str]
-
-    def project(self, x: np.ndarray) -> np.ndarray:
-        """``x: (..., D)`` -> ``(..., 2)``."""
-        return (np.asarray(x, dtype=np.float64) - self.mean) @ self.basis
-
-    def lift(self, uv: np.ndarray) -> np.ndarray:
-        """``uv: (S, 2)`` -> points of the plane in R^D, ``(S, D)``."""
-        return self.mean + np.asarray(uv, dtype=np.float64) @ self.basis.T
-
-
-def data_plane(X: np.ndarray) -> Plane:
-    """Identity view for 2-D data; the first two principal axes of ``X: (N, D)`` otherwise (signs fixed)."""
-    X = np.asarray(X, dtype=np.float64)
-    N, D = X.shape
-    if D < 2:
-        raise ValueError(f"data: the 2-D views need at least 2 dimensions; got D = {D}")
-    if D == 2:
-        return Plane(np.zeros(2), np.eye(2), ("x1", "x2"))
-    mean = X.mean(0)
-    _, sv, vh = np.linalg.svd(X - mean, full_matrices=False)
-    basis = vh[:2].T if len(vh) >= 2 else np.eye(D)[:, :2]
-    basis = basis * np.where(basis[np.abs(basis).argmax(0), [0, 1]] < 0, -1.0, 1.0)
-    share = sv[:2] ** 2 / max(float((sv ** 2).sum()), 1e-300)
-    return Plane(mean, basis, (f"PC1 ({100 * share[0]:.0f}% of variance)", f"PC2 ({100 * share[1]:.0f}%)"))
-
-
-def trace_ridges_projected(dens: SmoothedEmpirical, times, dim: int, plane: Plane, bounds, grid: int = 20,
-                           min_density: float = 1e-3) -> list[list[np.ndarray]]:
-    """Ridge polylines at each time in plane coordinates, for any D.
-
-    For D = 2 with the identity plane this is :func:`ridgeviz.tracing.trace_ridges`. Otherwise seeds on a
-    ``grid x grid`` lattice of the plane are lifted to R^D, moved onto ``R_t^dim`` by SCMS, projected back, and
-    chained; only converged on-ridge points where ``p_t`` has mass are kept (as in ``trace_ridges``).
-    """
-    times = np.atleast_1d(np.asarray(times, dtype=np.float64))
-    if dens.D == 2 and np.allclose(plane.basis, np.eye(2)) and not plane.mean.any():
-        return trace_ridges(dens, times, dim, bounds=bounds, grid=grid)
-    u, v = np.linspace(bounds[0], bounds[1], grid), np.linspace(bounds[2], bounds[3], grid)
-    seeds = plane.lift(np.stack(np.meshgrid(u, v), -1).reshape(-1, 2))
-    S = len(seeds)
-    t_all = np.repeat(times, S)
-    proj = project_to_ridge(dens, np.tile(seeds, (len(times), 1)), torch.as_tensor(t_all), dim, tol=1e-5,
-                            max_iter=200)
-    keep = as_numpy(proj.on_ridge).astype(bool)
-    pts = as_numpy(proj.points)
-    uv = plane.project(pts)
-    keep &= (uv[:, 0] >= bounds[0]) & (uv[:, 0] <= bounds[1]) & (uv[:, 1] >= bounds[2]) & (uv[:, 1] <= bounds[3])
-    logp = np.full(len(pts), -np.inf)
-    if keep.any():
-        logp[keep] = as_numpy(dens.log_prob(pts[keep], torch.as_tensor(t_all[keep])))
-    link = 2.5 * max(bounds[1] - bounds[0], bounds[3] - bounds[2]) / (grid - 1)
-    out = []
-    for f in range(len(times)):
-        sl = slice(f * S, (f + 1) * S)
-        k = keep[sl].copy()
-        if k.any():
-            k &= logp[sl] >= logp[sl][k].max() + math.log(min_density)
-        out.append(chain_points(uv[sl][k], link))
-    return out
 
 
 @dataclass
@@ -289,7 +152,7 @@ def run_trajectories(X: np.ndarray, sched_cfg: ScheduleConfig, cfg: TrajectoryCo
                      model_cfg: ModelConfig | None = None, quantiles=(0.1, 0.5, 0.9), callback=None) -> ExplorerResult:
     """Sample ``cfg.particles`` reverse trajectories and label, decompose and draw them.
 
-    ``model`` follows the score contract (built from ``model_cfg`` by :func:`closed_form_model` when None).
+    ``model`` follows the score contract (built from ``model_cfg`` by :func:`build_model` when None).
     ``callback(stage: str, fraction: float)`` reports progress. Returns an :class:`ExplorerResult`.
     """
     X = np.asarray(X, dtype=np.float64)
@@ -302,9 +165,7 @@ def run_trajectories(X: np.ndarray, sched_cfg: ScheduleConfig, cfg: TrajectoryCo
     if cfg.dim >= dens.D:
         raise ValueError(f"dim: the ridge dimension must be < D = {dens.D}; got {cfg.dim}")
     model_cfg = model_cfg or ModelConfig()
-    if model is None:
-        model = closed_form_model(model_cfg, dens)
-    check_model(model, dens)
+    model = build_model(model_cfg, dens, model)
     report = callback or (lambda stage, frac: None)
     times = sched_cfg.times()
     g = torch.Generator().manual_seed(cfg.seed)
