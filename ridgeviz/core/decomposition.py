@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from .density import SmoothedEmpirical, as_numpy
+from ..utils.limits import frame_points
 from .ridge import GAP_TOL, _check_dim, local_frame, project_to_ridge
 from .sampling import Trajectory
 
@@ -81,6 +82,7 @@ def trajectory_geometry(dens: SmoothedEmpirical, traj: Trajectory, dim: int, *, 
     dim = _check_dim(dens, dim)
     kind = _resolve_distance(distance, dens.D)
     K1, M, _ = traj.xs.shape
+    chunk_steps = max(1, min(chunk_steps, frame_points(dens.D) // max(M, 1)))  # memory bounded at any D
     cols = {k: [] for k in ("distance", "residual", "gap", "undef", "dn", "dt", "sn", "st")}
     extras = []
     steps = (traj.xs[1:] - traj.xs[:-1]).to(dens.dtype).to(dens.device)

@@ -18,7 +18,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..utils.limits import density_cost, require
+from ..utils.validation import Array, Device, Instance, Integer, check
 from .schedules import Schedule
+
+T_SLACK = 1e-9  # relative tolerance on t <= T (a time grid's end point may be rounded)
 
 
 @dataclass
@@ -44,24 +48,28 @@ class SmoothedEmpirical:
     chunk_elements : bound on the elements of the largest temporary per chunk
         (``m * N`` for the softmax, ``m * N * D`` for the Hessian); 2**21 float64 = 16 MiB (below glibc's
         mmap threshold, so buffers are reused instead of page-faulted afresh: 2x faster than 64 MiB for 2-D SCMS).
+
+    Inputs are validated (:mod:`ridgeviz.utils.validation`): data and queries real, finite and at most
+    ``1e150`` in magnitude; times ``t`` in ``(0, T]``. Times below the schedule's ``t_min`` are allowed (the
+    density is defined for every t > 0; ``t_min`` only ends the samplers' grids); times above ``T`` are refused
+    (the vp-cosine and rectified-flow schedules end there). A result that still overflows float64 (a tiny
+    bandwidth at a far query) raises a ``ValueError`` instead of returning NaN or inf.
     """
 
     def __init__(self, data, schedule: Schedule, *, dtype=torch.float64, device=None,
                  chunk_elements: int = 2**21):
-        if not isinstance(schedule, Schedule):
-            raise ValueError(f"schedule must be a ridgeviz Schedule; got {type(schedule).__name__}")
-        x = data if isinstance(data, torch.Tensor) else torch.tensor(np.asarray(data))
-        if x.ndim != 2 or x.shape[0] < 1 or x.shape[1] < 1:
-            raise ValueError(f"data must be a 2-D array (N, D) with N >= 1; got shape {tuple(x.shape)}")
-        x = x.to(dtype=dtype, device=device if device is not None else x.device)
-        if not torch.isfinite(x).all():
-            raise ValueError("data contains non-finite values (NaN or inf)")
-        if chunk_elements < 1:
-            raise ValueError(f"chunk_elements must be >= 1; got {chunk_elements}")
+        check("schedule", schedule, Instance(Schedule, "a ridgeviz Schedule"))
+        x = torch.as_tensor(check("data", data, Array((None, None), at_least=(1, 1))))
+        check("dtype", dtype, Instance(torch.dtype, "a torch floating-point dtype"))
+        if not dtype.is_floating_point:
+            raise ValueError(f"dtype must be a torch floating-point dtype; got {dtype}")
+        x = x.to(dtype=dtype, device=x.device if device is None else check("device", device, Device()))
+        self.chunk_elements = check("chunk_elements", chunk_elements, Integer(1, None))
         self.data = x
         self.schedule = schedule
-        self.chunk_elements = int(chunk_elements)
         self._sqnorm = (x * x).sum(-1)
+        if not torch.isfinite(self._sqnorm).all():
+            raise ValueError("data: squared norms overflow; rescale the data (or use float64)")
 
     @property
     def N(self) -> int:
@@ -81,21 +89,18 @@ class SmoothedEmpirical:
 
     # -- inputs ----------------------------------------------------------------------------
     def as_points(self, x) -> torch.Tensor:
-        """Queries as a ``(M, D)`` tensor in this density's dtype and device."""
-        x = torch.as_tensor(x, dtype=self.dtype, device=self.device)
-        if x.ndim != 2 or x.shape[1] != self.D:
-            raise ValueError(f"x must have shape (M, {self.D}); got {tuple(x.shape)}")
-        return x
+        """Queries as a ``(M, D)`` tensor in this density's dtype and device (validated: real, finite)."""
+        x = check("x", x, Array((None, self.D)))
+        return torch.as_tensor(x).to(dtype=self.dtype, device=self.device)
+
+    def times(self, t, M: int) -> torch.Tensor:
+        """``t`` (a number or an ``(M,)`` array) as an ``(M,)`` tensor, validated to lie in ``(0, T]``."""
+        t = check("t", t, Array((M,), scalar=True, lo=0.0, lo_open=True, hi=self.schedule.T * (1 + T_SLACK)))
+        return torch.as_tensor(t).to(dtype=self.dtype, device=self.device)
 
     def coefficients(self, t, M: int) -> tuple[torch.Tensor, torch.Tensor]:
         """``(alpha_t, h_t)`` as ``(M,)`` tensors for ``t`` a float or an ``(M,)`` array."""
-        t = torch.as_tensor(t, dtype=self.dtype, device=self.device)
-        if t.ndim == 0:
-            t = t.expand(M)
-        if t.shape != (M,):
-            raise ValueError(f"t must be a number or have shape ({M},); got {tuple(t.shape)}")
-        if not torch.isfinite(t).all() or (t <= 0).any():
-            raise ValueError("t must be finite and > 0")
+        t = self.times(t, M)
         return self.schedule.alpha(t), self.schedule.h(t)
 
     # -- the one pass ----------------------------------------------------------------------
@@ -104,6 +109,8 @@ class SmoothedEmpirical:
         x = self.as_points(x)
         M, D = x.shape
         a, h = self.coefficients(t, M)
+        require(density_cost(M, self.N, D, hessian=hessian, weights=weights), f"the density at {M} points",
+                "the number of query points")
         per_row = self.N * (D if hessian else 1)
         m = max(1, min(M, self.chunk_elements // per_row))
         # outputs are allocated once and filled chunk by chunk: keeping every chunk's small results alive between
@@ -114,6 +121,7 @@ class SmoothedEmpirical:
             for buf, part in zip(out, self._chunk(x[i:i + m], a[i:i + m], h[i:i + m], hessian, weights)):
                 if buf is not None:
                     buf[i:i + m] = part
+        _check_finite(out, x, h)
         return DensityEval(*out)
 
     def _chunk(self, x, a, h, hessian, weights):
@@ -158,6 +166,14 @@ class SmoothedEmpirical:
     def posterior_weights(self, x, t) -> torch.Tensor:
         """Posterior weights ``w_i(x, t)``: ``(M, N)``, rows sum to one."""
         return self.evaluate(x, t, weights=True).weights
+
+
+def _check_finite(outputs, x, h) -> None:
+    """A ``ValueError`` instead of NaN/inf outputs (float overflow: far queries at a tiny bandwidth)."""
+    if all(o is None or bool(torch.isfinite(o).all()) for o in outputs):
+        return
+    raise ValueError(f"x, t: the density overflows float64 at these queries (|x| up to {float(x.abs().max()):.3g}, "
+                     f"smallest h_t {float(h.min()):.3g}); rescale the data and queries or use larger times")
 
 
 def as_numpy(x) -> np.ndarray:

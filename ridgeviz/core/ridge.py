@@ -12,11 +12,14 @@ The normal space is only defined where the eigengap ``l_d - l_{d+1}`` is large; 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from ..utils.limits import frame_cost, frame_points, require
+from ..utils.validation import POSITIVE, Array, Integer, Real, check
 from .density import SmoothedEmpirical
 
 # Scale-free eigengap h_t (l_d - l_{d+1}) below which the normal space is undefined. Measured on the two-point
@@ -27,9 +30,14 @@ GAP_TOL = 0.05
 
 
 def _check_dim(dens: SmoothedEmpirical, dim: int) -> int:
-    if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or not 0 <= dim < dens.D:
-        raise ValueError(f"dim must be an integer with 0 <= dim < D = {dens.D}; got {dim!r}")
-    return int(dim)
+    return check("dim", dim, Integer(0, dens.D - 1))
+
+
+def _chunks(dens: SmoothedEmpirical, M: int):
+    """Slices of at most :func:`~ridgeviz.utils.limits.frame_points` points: ridge work holds four ``(n, D, D)``
+    buffers, so it goes by chunks of points whose size shrinks with D and memory stays bounded at any D."""
+    m = frame_points(dens.D)
+    return [slice(i, i + m) for i in range(0, M, m)] or [slice(0, 0)]
 
 
 @dataclass
@@ -91,6 +99,8 @@ def local_frame(dens: SmoothedEmpirical, x, t, dim: int) -> LocalFrame:
     """Eigen-decompose the Hessian of ``log p_t`` at ``x: (M, D)`` (``t`` float or (M,))."""
     dim = _check_dim(dens, dim)
     x = dens.as_points(x)
+    require(frame_cost(x.shape[0], dens.N, dens.D), f"the ridge frame at {x.shape[0]} points",
+            "the number of points (or compute the frame in chunks)", time=False)
     ev = dens.evaluate(x, t, hessian=True)
     vals, vecs = _eigh_descending(ev.hessian)
     _, h = dens.coefficients(t, x.shape[0])
@@ -120,8 +130,10 @@ def _eigh_descending(H: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def ridge_residual(dens: SmoothedEmpirical, x, t, dim: int) -> torch.Tensor:
-    """``r(x, t) = |P_perp grad log p_t(x)|``: (M,). Multiply by ``h_t`` for a length."""
-    return local_frame(dens, x, t, dim).residual
+    """``r(x, t) = |P_perp grad log p_t(x)|``: (M,). Multiply by ``h_t`` for a length. Computed in chunks."""
+    x = dens.as_points(x)
+    t = dens.times(t, x.shape[0])
+    return torch.cat([local_frame(dens, x[c], t[c], dim).residual for c in _chunks(dens, x.shape[0])])
 
 
 @dataclass
@@ -153,11 +165,17 @@ def project_to_ridge(dens: SmoothedEmpirical, x, t, dim: int, *, tol: float = 1e
     the normal space). Points still moving after ``max_iter`` are reported with ``converged = False``.
     """
     dim = _check_dim(dens, dim)
-    if not tol > 0 or max_iter < 1:
-        raise ValueError(f"tol must be > 0 and max_iter >= 1; got tol={tol}, max_iter={max_iter}")
+    tol, max_iter = check("tol", tol, POSITIVE), check("max_iter", max_iter, Integer(1, 100_000))
+    gap_tol = check("gap_tol", gap_tol, Real())
     x = dens.as_points(x).clone()
     M = x.shape[0]
-    t_all = torch.as_tensor(t, dtype=dens.dtype, device=dens.device).expand(M).clone()
+    t_all = dens.times(t, M).clone()
+    chunks = _chunks(dens, M)
+    if len(chunks) > 1:  # independent points: project chunk by chunk so memory stays bounded at any D
+        parts = [project_to_ridge(dens, x[c], t_all[c], dim, tol=tol, max_iter=max_iter, gap_tol=gap_tol)
+                 for c in chunks]
+        return RidgeProjection(*(torch.cat([getattr(p, f.name) for p in parts])
+                                 for f in dataclasses.fields(RidgeProjection)))
     converged = torch.zeros(M, dtype=torch.bool, device=x.device)
     iters = torch.zeros(M, dtype=torch.long, device=x.device)
     # gap, scaled gap, l_{d+1}, residual at the final points (a converged point stops moving: its last frame is final)
@@ -193,9 +211,11 @@ def suggest_ridge_dim(dens: SmoothedEmpirical, x, t) -> tuple[int, np.ndarray]:
     Returns ``(d, gaps)`` with ``gaps[k-1] = median(l_k - l_{k+1})``, ``k = 1..D-1``, and ``d`` the
     argmax (1 <= d < D); for D = 1 the only choice is d = 0.
     """
+    x = check("x", dens.as_points(x), Array((None, dens.D), at_least=(1, 1)))
+    t = dens.times(t, x.shape[0])
     if dens.D == 1:
         return 0, np.zeros(0)
-    lam = local_frame(dens, x, t, 0).eigenvalues
+    lam = torch.cat([local_frame(dens, x[c], t[c], 0).eigenvalues for c in _chunks(dens, x.shape[0])])
     h = dens.coefficients(t, lam.shape[0])[1]
     gaps = (h[:, None] * (lam[:, :-1] - lam[:, 1:])).median(dim=0).values.cpu().numpy()
     return int(np.argmax(gaps)) + 1, gaps

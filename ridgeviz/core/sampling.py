@@ -13,6 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..utils.limits import Cost, require
+from ..utils.validation import Array, Integer, Options, check
+
 
 @dataclass
 class Trajectory:
@@ -38,7 +41,10 @@ class Trajectory:
 
 
 def _score(model, x, t):
-    return torch.as_tensor(model(x, t), dtype=x.dtype, device=x.device)
+    s = torch.as_tensor(model(x, t), dtype=x.dtype, device=x.device)
+    if s.shape != x.shape:
+        raise ValueError(f"model: returned scores of shape {tuple(s.shape)} for points of shape {tuple(x.shape)}")
+    return s
 
 
 def _noise(shape, generator, like):
@@ -94,8 +100,8 @@ SAMPLER_LABELS = {"em": "reverse SDE (Euler-Maruyama)", "euler": "probability-fl
 def prior_sample(schedule, M: int, D: int, generator: torch.Generator | None = None,
                  dtype=torch.float64, device=None) -> torch.Tensor:
     """Draw ``x_T ~ N(0, h_T I)``: ``(M, D)``."""
-    if M < 1 or D < 1:
-        raise ValueError(f"M and D must be >= 1; got M={M}, D={D}")
+    M, D = check("M", M, Integer(1, None)), check("D", D, Integer(1, None))
+    require(Cost(8.0 * M * D), f"a prior draw of {M} x {D} numbers", "M", time=False)
     z = torch.randn((M, D), generator=generator, dtype=torch.float64)
     return (schedule.sigma(torch.tensor(schedule.T, dtype=torch.float64)) * z).to(dtype=dtype, device=device)
 
@@ -107,8 +113,7 @@ def sample(model, x_T, times, method: str = "em", *, generator: torch.Generator 
     ``model`` follows the score contract; its ``schedule`` attribute is used unless ``schedule`` is given.
     ``callback(k, t, x)`` is called after each step. Randomness comes only from ``generator``.
     """
-    if method not in SAMPLERS:
-        raise ValueError(f"method: unknown sampler {method!r}; choose one of {sorted(SAMPLERS)}")
+    check("method", method, Options(tuple(SAMPLERS)))
     sched = schedule if schedule is not None else getattr(model, "schedule", None)
     if sched is None:
         raise ValueError("schedule: the model has no schedule; pass schedule=")
@@ -117,13 +122,16 @@ def sample(model, x_T, times, method: str = "em", *, generator: torch.Generator 
         raise ValueError(f"times must be a 1-D finite array of at least 2 times; got shape {times.shape}")
     if not np.all(np.diff(times) < 0) or times[-1] <= 0:
         raise ValueError("times must be strictly decreasing and positive (from T down to t_min)")
-    x = torch.as_tensor(x_T).to(torch.float64)
-    if x.ndim != 2 or not torch.isfinite(x).all():
-        raise ValueError(f"x_T must be a finite (M, D) array; got shape {tuple(x.shape)}")
+    x = torch.as_tensor(check("x_T", x_T, Array((None, None)))).to(torch.float64)
+    require(Cost(3 * 8.0 * len(times) * x.numel()), f"a trajectory of {len(times)} times x {x.shape[0]} samples",
+            "the number of steps or samples", time=False)
     step = SAMPLERS[method]
     xs, drifts, scores = [x], [], []
     for k in range(len(times) - 1):
         x, drift, s = step(model, sched, x, float(times[k]), float(times[k + 1]), generator)
+        if not (torch.isfinite(s).all() and torch.isfinite(x).all()):
+            what = "the model returned non-finite scores" if not torch.isfinite(s).all() else "the step produced non-finite positions"
+            raise ValueError(f"model: {what} at step {k} (t = {times[k]:.4g} -> {times[k + 1]:.4g}); sampling stopped")
         xs.append(x)
         drifts.append(drift)
         scores.append(s)

@@ -16,9 +16,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ..utils.validation import Integer, Options, Real, check, validate_fields
+from ..utils.validation import Instance, Integer, Options, Real, check, validate_fields
 
 MAX_STEPS = 5000  # time steps of one reverse run (a sampler keeps every step)
+MAX_GRID_STEPS = 10**6  # steps of one time grid (8 MB); what a sampler may run is bounded by the work budget
+# times: t_min >= 1e-9 keeps 1/h_t^2 (the Hessian's scale) within float64 for every preset; T <= 1e6
+T_MIN_LO, T_HI = 1e-9, 1e6
+RHO = Real(0.1, 100.0)  # Karras grid exponent (1/rho and t^rho stay representable)
 
 GRID_KINDS = ("geometric", "uniform", "karras")
 
@@ -47,25 +51,26 @@ class Schedule:
     grid: str = "geometric"
 
     def __post_init__(self):
-        if self.name not in SCHEDULES:
-            raise ValueError(f"name: unknown schedule {self.name!r}; choose one of {sorted(SCHEDULES)}")
-        for key in ("T", "t_min"):
-            v = getattr(self, key)
-            if not isinstance(v, (int, float)) or not math.isfinite(v):
-                raise ValueError(f"{key} must be a finite number; got {v!r}")
-        if self.t_min <= 0:
-            raise ValueError(f"t_min must be > 0; got {self.t_min}")
-        if self.T <= self.t_min:
-            raise ValueError(f"T must be greater than t_min={self.t_min}; got T={self.T}")
-        if self.grid not in GRID_KINDS:
-            raise ValueError(f"grid: unknown time-grid kind {self.grid!r}; choose one of {GRID_KINDS}")
+        validate_fields(self, {"name": Options(tuple(SCHEDULES)), "t_min": Real(T_MIN_LO, T_HI),
+                               "grid": Options(GRID_KINDS)})
+        validate_fields(self, {"T": Real(self.t_min, T_HI, lo_open=True)})
         spec = SCHEDULES[self.name]
         for key, value in self.params:
             if key not in spec.defaults:
                 raise ValueError(f"{key}: not a parameter of schedule {self.name!r} (has {sorted(spec.defaults)})")
-            if not math.isfinite(value):
-                raise ValueError(f"{key} must be finite; got {value!r}")
+            check(key, value, spec.domains.get(key, Real()))
         spec.validate(self)
+        self._check_representable()
+
+    def _check_representable(self) -> None:
+        """alpha, h, f and g^2 finite at both ends, with alpha_T > 0 and h_{t_min} > 0 (else: which end to move)."""
+        for key, t in (("T", self.T), ("t_min", self.t_min)):
+            with np.errstate(all="ignore"):
+                values = [float(v(np.float64(t))) for v in (self.alpha, self.h, self.f, self.g2)]
+            if not all(math.isfinite(v) for v in values) or values[0] <= 0 or values[1] <= 0:
+                raise ValueError(f"{key}: schedule {self.name!r} is not representable in float64 at {key} = {t:g} "
+                                 f"(alpha = {values[0]:.3g}, h = {values[1]:.3g}); choose a "
+                                 f"{'smaller T' if key == 'T' else 'larger t_min'}")
 
     # -- parameters -------------------------------------------------------------------------
     def param(self, key: str) -> float:
@@ -109,13 +114,9 @@ class Schedule:
         ``t_k = (T^(1/rho) + k/K (t_min^(1/rho) - T^(1/rho)))^rho`` (Karras et al.'s sigma grid
         applied to t; identical to it for the EDM schedule, where sigma = t).
         """
-        kind = kind or self.grid
-        if not isinstance(steps, (int, np.integer)) or steps < 1:
-            raise ValueError(f"steps must be a positive integer; got {steps!r}")
-        if kind not in GRID_KINDS:
-            raise ValueError(f"kind: unknown time-grid kind {kind!r}; choose one of {GRID_KINDS}")
-        if not rho > 0:
-            raise ValueError(f"rho must be > 0; got {rho}")
+        kind = check("kind", kind or self.grid, Options(GRID_KINDS))
+        steps = check("steps", steps, Integer(1, MAX_GRID_STEPS))
+        rho = check("rho", rho, RHO)
         u = np.arange(steps + 1, dtype=np.float64) / steps
         if kind == "geometric":
             grid = self.T * (self.t_min / self.T) ** u
@@ -135,17 +136,14 @@ class Schedule:
     @classmethod
     def from_dict(cls, cfg) -> "Schedule":
         """Inverse of :meth:`to_dict`; a ``ValueError`` names what is missing or wrong."""
-        if not isinstance(cfg, dict) or not {"name", "T", "t_min"} <= set(cfg):
-            raise ValueError(f"schedule must be a dict with name, T and t_min; got {str(cfg)[:80]}")
-        params = cfg.get("params") or {}
-        if not isinstance(params, dict) or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                                                   for v in params.values()):
-            raise ValueError("schedule params must map names to numbers")
-        for key in ("T", "t_min"):
-            if isinstance(cfg[key], bool) or not isinstance(cfg[key], (int, float)):
-                raise ValueError(f"schedule {key} must be a number; got {cfg[key]!r}")
-        return cls(str(cfg["name"]), float(cfg["T"]), float(cfg["t_min"]),
-                   tuple(sorted((str(k), float(v)) for k, v in params.items())), str(cfg.get("grid", "geometric")))
+        check("schedule", cfg, Instance(dict, "a dict with name, T and t_min"))
+        missing = sorted({"name", "T", "t_min"} - set(cfg))
+        if missing:
+            raise ValueError(f"schedule: missing {', '.join(missing)} (a schedule needs name, T and t_min)")
+        params = check("schedule params", cfg.get("params") or {}, Instance(dict, "a dict of numbers"))
+        return cls(str(cfg["name"]), check("T", cfg["T"], Real()), check("t_min", cfg["t_min"], Real()),
+                   tuple(sorted((str(k), check(str(k), v, Real())) for k, v in params.items())),
+                   str(cfg.get("grid", "geometric")))
 
     # -- diagnostics ------------------------------------------------------------------------
     def prior_variance(self) -> float:
@@ -182,6 +180,7 @@ class _Preset:
     grid: str = "geometric"
     validate: object = lambda s: None
     description: str = ""
+    domains: dict = field(default_factory=dict)  # parameter name -> Constraint
 
 
 def _exp(t, x):
@@ -200,8 +199,8 @@ def _ve_h(s, t):
 
 
 def _ve_validate(s):
-    if not 0 < s.param("sigma_min") < s.param("sigma_max"):
-        raise ValueError("sigma_min must satisfy 0 < sigma_min < sigma_max")
+    if not s.param("sigma_min") < s.param("sigma_max"):
+        raise ValueError(f"sigma_min must be < sigma_max = {s.param('sigma_max')}; got {s.param('sigma_min')}")
 
 
 # VP with linear beta(t) = beta_min + t (beta_max - beta_min).
@@ -216,8 +215,8 @@ def _vpl_beta(s, t):
 
 
 def _vp_validate(s):
-    if not 0 <= s.param("beta_min") < s.param("beta_max"):
-        raise ValueError("beta_min must satisfy 0 <= beta_min < beta_max")
+    if not s.param("beta_min") < s.param("beta_max"):
+        raise ValueError(f"beta_min must be < beta_max = {s.param('beta_max')}; got {s.param('beta_min')}")
 
 
 # VP cosine (Nichol & Dhariwal): alpha_bar = cos^2(pi/2 (t+s)/(1+s)) / cos^2(pi/2 s/(1+s)).
@@ -254,14 +253,17 @@ SCHEDULES: dict[str, _Preset] = {
                   lambda s, t: 2 * _exp(t, -2 * t), description="Ornstein-Uhlenbeck (the paper's)"),
     "ve": _Preset({"sigma_min": 0.01, "sigma_max": 20.0}, 1.0, 1e-3, lambda s, t: 0 * t, _ve_h,
                   lambda s, t: 0 * t, lambda s, t: 2 * math.log(s.param("sigma_max") / s.param("sigma_min")) * _ve_h(s, t),
-                  validate=_ve_validate, description="variance exploding, geometric sigma"),
+                  validate=_ve_validate, description="variance exploding, geometric sigma",
+                  domains={"sigma_min": Real(1e-6, 1e6), "sigma_max": Real(1e-6, 1e6)}),
     "edm": _Preset({}, 80.0, 2e-3, lambda s, t: 0 * t, lambda s, t: t * t, lambda s, t: 0 * t,
                    lambda s, t: 2 * t, grid="karras", description="EDM / Karras: alpha = 1, sigma = t"),
     "vp-linear": _Preset({"beta_min": 0.1, "beta_max": 20.0}, 1.0, 1e-3, _vpl_log_alpha, _one_minus_alpha2,
                          lambda s, t: -0.5 * _vpl_beta(s, t), _minus_2f_alpha2, validate=_vp_validate,
-                         description="variance preserving, linear beta"),
+                         description="variance preserving, linear beta",
+                         domains={"beta_min": Real(0.0, 1e3), "beta_max": Real(0.0, 1e3)}),
     "vp-cosine": _Preset({"s": 0.008}, 0.99, 1e-3, _vpc_log_alpha, _one_minus_alpha2, _vpc_f, _minus_2f_alpha2,
-                         validate=_t_below_one, description="variance preserving, cosine alpha_bar"),
+                         validate=_t_below_one, description="variance preserving, cosine alpha_bar",
+                         domains={"s": Real(0.0, 1.0)}),
     "rectified-flow": _Preset({}, 0.999, 1e-3, lambda s, t: _lib(t).log1p(-t), lambda s, t: t * t,
                               lambda s, t: -1 / (1 - t), lambda s, t: 2 * t, validate=_t_below_one,
                               description="rectified flow: alpha = 1 - t, sigma = t"),
@@ -275,15 +277,11 @@ def get_schedule(name: str = "ou", T: float | None = None, t_min: float | None =
     >>> s = get_schedule("ou"); s.T, s.t_min
     (10.0, 0.001)
     """
-    if name not in SCHEDULES:
-        raise ValueError(f"name: unknown schedule {name!r}; choose one of {sorted(SCHEDULES)}")
-    spec = SCHEDULES[name]
-    for key, value in (("T", T), ("t_min", t_min), *params.items()):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float, np.floating))):
-            raise ValueError(f"{key} must be a number; got {value!r}")
-    clean = tuple(sorted((k, float(v)) for k, v in params.items()))
-    return Schedule(name, float(spec.T if T is None else T), float(spec.t_min if t_min is None else t_min),
-                    clean, spec.grid if grid is None else grid)
+    spec = SCHEDULES[check("name", name, Options(tuple(SCHEDULES)))]
+    T, t_min = (default if v is None else check(key, v, Real()) for key, v, default in
+                (("T", T, spec.T), ("t_min", t_min, spec.t_min)))
+    clean = tuple(sorted((k, check(k, v, Real())) for k, v in params.items()))
+    return Schedule(name, T, t_min, clean, spec.grid if grid is None else grid)
 
 
 @dataclass(frozen=True)
