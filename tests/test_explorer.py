@@ -138,7 +138,7 @@ def test_bandwidth_sweep_marks_are_on_the_slider_and_fields_are_consistent():
     X = MODE_SETS["three-points"]
     sweep = bw.bandwidth_sweep(X, sched, 1, n_times=8, grid=10)
     assert np.all(np.diff(sweep.times) > 0) and len(sweep.ridges) == len(sweep.times)
-    for name, (b, t) in sweep.marks.items():
+    for b, t in sweep.marks.values():
         assert t in sweep.times.tolist() and float(bw.kde_bandwidth(sched, t)) == pytest.approx(b)
     np.testing.assert_allclose(sweep.sqrt_h, np.sqrt(sched.h(sweep.times)))
     view = bw.density_view(X, sched, 0.3, 1, n=12)
