@@ -1,4 +1,4 @@
-"""Tests for the explorer's computations (ridgeviz.views.trajectories, ridgeviz.views.bandwidth, ridgeviz.views.random_features) against slow references."""
+"""The views' computations (ridgeviz.views: trajectories, bandwidth, random features) against slow references."""
 
 import dataclasses
 import io
@@ -247,7 +247,7 @@ def test_rf_sweep_split_and_inter_mode_mass_against_direct_computations():
 
 @pytest.mark.parametrize("name", ["demo_thirteen_ou.npz", "rf_sweep_two_points.npz"])
 def test_shipped_precomputed_views_were_made_by_this_code(name):
-    """If this fails, the code changed since the app's precomputed views were made: `python -m ridgeviz assets views`."""
+    """If this fails, the code changed since the precomputed views were made: `python -m ridgeviz assets views`."""
     from pathlib import Path
 
     from ridgeviz.utils.provenance import code_fingerprint

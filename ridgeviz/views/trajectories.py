@@ -229,7 +229,7 @@ def demo_inputs() -> tuple[np.ndarray, ScheduleConfig, TrajectoryConfig, ModelCo
     return MODE_SETS["thirteen"].copy(), ScheduleConfig(), TrajectoryConfig(), ModelConfig()
 
 
-if __name__ == "__main__":  # transitional: python -m ridgeviz.views.trajectories assets == python -m ridgeviz assets views
+if __name__ == "__main__":  # transitional, same as: python -m ridgeviz assets views
     import sys
 
     from .assets import build_assets
