@@ -9,9 +9,10 @@ import pytest
 import torch
 
 import ridgeviz as rv
+from ridgeviz.core.scale import data_scale
 from ridgeviz.core.schedules import ScheduleConfig
 from ridgeviz.core.tracing import data_plane, default_bounds, trace_ridges, trace_ridges_projected
-from ridgeviz.data.datasets import MODE_SETS, data_scale, embed_in_subspace
+from ridgeviz.data.datasets import MODE_SETS, embed_in_subspace
 from ridgeviz.models.factory import ModelConfig
 from ridgeviz.views import bandwidth as bw
 from ridgeviz.views import trajectories as ex

@@ -24,7 +24,7 @@ _PICKLE_MAGIC = (b"\x80", b"PK\x03\x04")  # pickle protocol 2+ and torch.save's 
 
 def checkpoint_bytes(tensors: dict[str, torch.Tensor], config: dict) -> bytes:
     """Serialise ``tensors`` and a JSON-able ``config`` (must contain ``"kind"``) to safetensors bytes."""
-    from .. import __version__
+    from ..utils.version import __version__
 
     if "kind" not in config:
         raise ValueError("config must name the model 'kind'")

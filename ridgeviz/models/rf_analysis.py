@@ -87,7 +87,7 @@ def inter_mode_mass(samples, data, radius: float | None = None) -> float:
 
     Default radius: ``0.1 x`` the data scale (the phase rule's default tube width), e.g. 0.3 for (+-3, 0).
     """
-    from ..data.datasets import data_scale
+    from ..core.scale import data_scale
 
     s = torch.as_tensor(samples, dtype=torch.float64).cpu()
     d = torch.tensor(np.asarray(data.cpu() if isinstance(data, torch.Tensor) else data, dtype=np.float64))

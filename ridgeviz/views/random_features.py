@@ -21,9 +21,9 @@ import torch
 
 from ..core.density import SmoothedEmpirical
 from ..core.sampling import SAMPLERS
+from ..core.scale import data_scale
 from ..core.schedules import ScheduleConfig
 from ..core.tracing import data_plane, default_bounds
-from ..data.datasets import data_scale
 from ..models.random_features import RandomFeatureModel, feature_moments, fit_random_features
 from ..models.rf_analysis import tau_sweep
 from ..utils.provenance import code_fingerprint
