@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .density import SmoothedEmpirical, as_numpy
 from ..utils.limits import frame_points
+from .density import SmoothedEmpirical, as_numpy
 from .ridge import GAP_TOL, _check_dim, local_frame, project_to_ridge
 from .sampling import Trajectory
 

@@ -130,7 +130,7 @@ def sample(model, x_T, times, method: str = "em", *, generator: torch.Generator 
     for k in range(len(times) - 1):
         x, drift, s = step(model, sched, x, float(times[k]), float(times[k + 1]), generator)
         if not (torch.isfinite(s).all() and torch.isfinite(x).all()):
-            what = "the model returned non-finite scores" if not torch.isfinite(s).all() else "the step produced non-finite positions"
+            what = "returned non-finite scores" if not torch.isfinite(s).all() else "gave non-finite positions"
             raise ValueError(f"model: {what} at step {k} (t = {times[k]:.4g} -> {times[k + 1]:.4g}); sampling stopped")
         xs.append(x)
         drifts.append(drift)

@@ -167,9 +167,9 @@ class Array(Constraint):
     """A real array of the given ``shape`` (a tuple of sizes, ``None`` for any size); values finite, in range.
 
     A torch tensor stays a tensor (integer tensors become float64; float dtypes and the device are kept); anything
-    else becomes a writable float64 NumPy array (not copied when it already is one). ``scalar``: a single number is broadcast to ``shape`` (all sizes fixed).
-    ``at_least``: the least size of each axis (e.g. ``(2, 1)``). ``lo``/``hi`` (``lo_open``/``hi_open`` exclude the ends) and
-    ``max_abs`` bound the values.
+    else becomes a writable float64 NumPy array (not copied when it already is one). ``scalar``: a single number
+    is broadcast to ``shape`` (all sizes fixed). ``at_least``: the least size of each axis (e.g. ``(2, 1)``).
+    ``lo``/``hi`` (``lo_open``/``hi_open`` exclude the ends) and ``max_abs`` bound the values.
     """
 
     shape: tuple | None = None
@@ -223,7 +223,9 @@ class Array(Constraint):
                 raise Got(f"a value {high:.6g}")
 
     def describe(self) -> str:
-        what = "a finite real array" if self.shape is None else f"a finite real array of shape {_shape_text(self.shape)}"
+        what = "a finite real array"
+        if self.shape is not None:
+            what += f" of shape {_shape_text(self.shape)}"
         if self.scalar:
             what = "a finite number or " + what
         if self.at_least is not None:
