@@ -22,8 +22,6 @@ from ..utils.limits import density_cost, require
 from ..utils.validation import Array, Device, Instance, Integer, check
 from .schedules import Schedule
 
-T_SLACK = 1e-9  # relative tolerance on t <= T (a time grid's end point may be rounded)
-
 
 @dataclass
 class DensityEval:
@@ -95,8 +93,7 @@ class SmoothedEmpirical:
 
     def times(self, t, M: int) -> torch.Tensor:
         """``t`` (a number or an ``(M,)`` array) as an ``(M,)`` tensor, validated to lie in ``(0, T]``."""
-        t = check("t", t, Array((M,), scalar=True, lo=0.0, lo_open=True, hi=self.schedule.T * (1 + T_SLACK)))
-        return torch.as_tensor(t).to(dtype=self.dtype, device=self.device)
+        return torch.as_tensor(self.schedule.check_times(t, M)).to(dtype=self.dtype, device=self.device)
 
     def coefficients(self, t, M: int) -> tuple[torch.Tensor, torch.Tensor]:
         """``(alpha_t, h_t)`` as ``(M,)`` tensors for ``t`` a float or an ``(M,)`` array."""

@@ -16,13 +16,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ..utils.validation import Instance, Integer, Options, Real, check, validate_fields
+from ..utils.validation import Array, Instance, Integer, Options, Real, check, validate_fields
 
 MAX_STEPS = 5000  # time steps of one reverse run (a sampler keeps every step)
 MAX_GRID_STEPS = 10**6  # steps of one time grid (8 MB); what a sampler may run is bounded by the work budget
 # times: t_min >= 1e-9 keeps 1/h_t^2 (the Hessian's scale) within float64 for every preset; T <= 1e6
 T_MIN_LO, T_HI = 1e-9, 1e6
 RHO = Real(0.1, 100.0)  # Karras grid exponent (1/rho and t^rho stay representable)
+T_SLACK = 1e-9  # relative tolerance on t <= T (a time grid's end point may be rounded)
 
 GRID_KINDS = ("geometric", "uniform", "karras")
 
@@ -105,6 +106,14 @@ class Schedule:
     def snr(self, t):
         """Signal-to-noise ratio ``alpha_t^2 / h_t``."""
         return self.alpha(t) ** 2 / self.h(t)
+
+    def check_times(self, t, M: int, name: str = "t"):
+        """``t``, a number or an ``(M,)`` array, as an ``(M,)`` array (tensor if given one) of times in ``(0, T]``.
+
+        The models accept times below ``t_min`` (every ``t > 0`` is defined; ``t_min`` only ends the samplers'
+        grids) but none above ``T`` (vp-cosine and rectified-flow end there); ``ValueError`` names ``name``.
+        """
+        return check(name, t, Array((M,), scalar=True, lo=0.0, lo_open=True, hi=self.T * (1 + T_SLACK)))
 
     # -- grids ------------------------------------------------------------------------------
     def time_grid(self, steps: int, kind: str | None = None, rho: float = 7.0) -> np.ndarray:

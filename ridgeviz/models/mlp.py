@@ -4,10 +4,28 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
 
+from ..core.schedules import Schedule
+from ..utils.limits import Cost, mlp_parameters, require
+from ..utils.validation import Array, Instance, Integer, Options, Real, check
+
 PREDICTIONS = ("epsilon", "x0", "score")
+#: What an architecture may be (the constructor and the checkpoint reader check the same declaration).
+ARCHITECTURE = {"D": Integer(1, 65536), "hidden": Integer(1, 65536), "depth": Integer(1, 256),
+                "time_features": Integer(2, 4096), "prediction": Options(PREDICTIONS),
+                "data_var": Real(0.0, 1e300, lo_open=True)}
+
+
+def check_architecture(arch: dict) -> dict:
+    """Validate an architecture ``{D, hidden, depth, time_features, prediction, data_var}`` and its weights' memory
+    (the work budget) before any module is built; returns the converted values."""
+    out = {key: check(key, arch.get(key), c) for key, c in ARCHITECTURE.items()}
+    if out["time_features"] % 2:
+        raise ValueError(f"time_features must be even (sin and cos pairs); got {out['time_features']}")
+    p = mlp_parameters(out["D"], out["hidden"], out["depth"], out["time_features"])
+    require(Cost(4.0 * p), f"an MLP with {p:,} weights", "hidden or depth", time=False)
+    return out
 
 
 class MLPScore(torch.nn.Module):
@@ -32,18 +50,12 @@ class MLPScore(torch.nn.Module):
     def __init__(self, schedule, D: int, *, hidden: int = 128, depth: int = 4, time_features: int = 16,
                  prediction: str = "epsilon", data_var: float = 1.0, generator: torch.Generator | None = None):
         super().__init__()
-        for key, v, lo in (("D", D, 1), ("hidden", hidden, 1), ("depth", depth, 1),
-                           ("time_features", time_features, 2)):
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
-                raise ValueError(f"{key} must be an integer >= {lo}; got {v!r}")
-        if time_features % 2:
-            raise ValueError(f"time_features must be even (sin and cos pairs); got {time_features}")
-        if prediction not in PREDICTIONS:
-            raise ValueError(f"prediction must be one of {PREDICTIONS}; got {prediction!r}")
-        if not (math.isfinite(data_var) and data_var > 0):
-            raise ValueError(f"data_var must be positive and finite; got {data_var!r}")
-        self.schedule, self.D, self.prediction = schedule, int(D), prediction
-        self.hidden, self.depth, self.time_features = int(hidden), int(depth), int(time_features)
+        check("schedule", schedule, Instance(Schedule, "a ridgeviz Schedule"))
+        arch = check_architecture({"D": D, "hidden": hidden, "depth": depth, "time_features": time_features,
+                                   "prediction": prediction, "data_var": data_var})
+        self.schedule, self.D, self.prediction = schedule, arch["D"], arch["prediction"]
+        self.hidden, self.depth, self.time_features = arch["hidden"], arch["depth"], arch["time_features"]
+        data_var = arch["data_var"]
         self.register_buffer("data_var", torch.tensor(float(data_var), dtype=torch.float32))
         freqs = math.pi * torch.arange(1, time_features // 2 + 1, dtype=torch.float32)
         self.register_buffer("freqs", freqs, persistent=False)
@@ -92,14 +104,9 @@ class MLPScore(torch.nn.Module):
         return out
 
     def forward(self, x, t) -> torch.Tensor:
-        x = torch.as_tensor(x)
+        x = torch.as_tensor(check("x", x, Array((None, self.D))))
         dev = self.freqs.device
-        M = x.shape[0]
-        if x.ndim != 2 or x.shape[1] != self.D:
-            raise ValueError(f"x must have shape (M, {self.D}); got {tuple(x.shape)}")
-        tt = torch.as_tensor(t, dtype=torch.float64).reshape(-1).expand(M)
-        if not torch.isfinite(tt).all() or (tt <= 0).any():
-            raise ValueError("t must be finite and > 0")
+        tt = torch.as_tensor(self.schedule.check_times(t, x.shape[0]))
         with torch.no_grad():
             s = self.score(x.to(dev, torch.float32), tt.to(dev, torch.float32))
         return s.to(device=x.device, dtype=torch.float64)

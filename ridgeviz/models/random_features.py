@@ -45,13 +45,13 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 
+from ..core.schedules import Schedule
 from ..data.datasets import dataset_fingerprint
+from ..utils.limits import Cost, require
+from ..utils.validation import NON_NEGATIVE, POSITIVE, SEED, Array, Instance, Integer, Real, check, validate_fields
 
 RCOND = 1e-6
-
-
-def _is_int(v, lo: int) -> bool:
-    return not isinstance(v, bool) and isinstance(v, (int, np.integer)) and v >= lo
+TAU = Real(0.0, None, inf=True)  # training time: >= 0, inf for the least-squares limit
 
 
 class RandomFeatureModel:
@@ -66,15 +66,13 @@ class RandomFeatureModel:
 
     def __init__(self, D: int, features: int, time_features: int, T: float, *, generator=None,
                  init_scale: float = 1.0, device=None):
-        for name, v, lo in (("D", D, 1), ("features", features, 1), ("time_features", time_features, 0)):
-            if not _is_int(v, lo):
-                raise ValueError(f"{name} must be an integer >= {lo}; got {v!r}")
-        if isinstance(T, bool) or not isinstance(T, (int, float)) or not (math.isfinite(T) and T > 0):
-            raise ValueError(f"T must be a positive finite number; got {T!r}")
-        if not (math.isfinite(init_scale) and init_scale >= 0):
-            raise ValueError(f"init_scale must be finite and >= 0; got {init_scale!r}")
-        self.D, self.p, self.K, self.T = int(D), int(features), int(time_features), float(T)
-        q = 2 * self.K + 1
+        D, features, time_features = (check(k, v, Integer(lo, 2**20)) for k, v, lo in
+                                      (("D", D, 1), ("features", features, 1), ("time_features", time_features, 0)))
+        T, init_scale = check("T", T, Real(0, 1e6, lo_open=True)), check("init_scale", init_scale, Real(0, 1e6))
+        q = 2 * time_features + 1
+        require(Cost(8.0 * features * (2 * D + q + 1)), f"random features with p = {features}", "p (features)",
+                time=False)
+        self.D, self.p, self.K, self.T = D, features, time_features, T
         generator = generator if generator is not None else torch.Generator().manual_seed(0)
 
         def draw(*shape, std):
@@ -133,21 +131,18 @@ class RandomFeatureScore:
     kind = "random-features"
 
     def __init__(self, rf: RandomFeatureModel, A: torch.Tensor, schedule, tau: float = math.inf):
-        if tuple(A.shape) != (rf.D, rf.p):
-            raise ValueError(f"A must have shape ({rf.D}, {rf.p}); got {tuple(A.shape)}")
-        self.rf, self.A, self.schedule, self.tau = rf, A.to(torch.float64).to(rf.device), schedule, float(tau)
+        check("schedule", schedule, Instance(Schedule, "a ridgeviz Schedule"))
+        A = torch.as_tensor(check("A", A, Array((rf.D, rf.p))))
+        self.rf, self.A, self.schedule = rf, A.to(torch.float64).to(rf.device), schedule
+        self.tau = check("tau", tau, TAU)
 
     def mean(self, x, t) -> torch.Tensor:
         """``m_A(x, t) = A f(x, t)``, the model's estimate of ``alpha_t E[x_0 | x_t = x]``: ``(M, D)``."""
         return self.rf.features(x, t) @ self.A.T
 
     def __call__(self, x, t) -> torch.Tensor:
-        x = torch.as_tensor(x, dtype=torch.float64)
-        if x.ndim != 2 or x.shape[1] != self.rf.D:
-            raise ValueError(f"x must have shape (M, {self.rf.D}); got {tuple(x.shape)}")
-        tt = torch.as_tensor(t, dtype=torch.float64, device=self.rf.device).reshape(-1).expand(x.shape[0])
-        if not torch.isfinite(tt).all() or (tt <= 0).any():
-            raise ValueError("t must be finite and > 0 (the score (m_A - x)/h_t is singular at t = 0)")
+        x = torch.as_tensor(check("x", x, Array((None, self.rf.D)))).to(torch.float64)
+        tt = torch.as_tensor(self.schedule.check_times(t, x.shape[0])).to(torch.float64).to(self.rf.device)
         h = self.schedule.h(tt)
         xd = x.to(self.rf.device)
         return ((self.mean(xd, tt) - xd) / h[:, None]).to(x.device)
@@ -183,12 +178,19 @@ class Quadrature:
     seed: int = 0
 
     def __post_init__(self):
-        if not (math.isfinite(self.panels_per_period) and self.panels_per_period > 0):
-            raise ValueError(f"panels_per_period must be > 0; got {self.panels_per_period!r}")
-        for name, lo in (("time_nodes", 1), ("min_panels", 1), ("refine", 0), ("radial_nodes", 1),
-                         ("directions", 1), ("seed", 0)):
-            if not _is_int(getattr(self, name), lo):
-                raise ValueError(f"{name} must be an integer >= {lo}; got {getattr(self, name)!r}")
+        validate_fields(self, {"panels_per_period": Real(0, 1e3, lo_open=True), "time_nodes": Integer(1, 64),
+                               "min_panels": Integer(1, 10**6), "refine": Integer(0, 64),
+                               "radial_nodes": Integer(1, 256), "directions": Integer(1, 4096), "seed": SEED})
+
+    def cost(self, N: int, D: int, p: int, K: int, chunk_nodes: int) -> Cost:
+        """Memory and work of :func:`feature_moments` for ``N`` points in ``D`` dimensions, ``p`` features and
+        ``K`` frequencies: the per-point noise nodes ``(n_t, n_z, D)`` with the rotations that make them, the node
+        blocks ``(chunk_nodes, p)`` and ``U`` (p, p); ``2 p^2 + 2 p D`` operations per node."""
+        n_t = max(self.min_panels, math.ceil(self.panels_per_period * K)) * self.time_nodes + self.refine + 1
+        dirs = 2 if D == 1 else self.directions if D == 2 else 2 * D * math.ceil(self.directions / (2 * D))
+        n_z = self.radial_nodes * dirs
+        noise = n_t * n_z * D + 3 * n_t * dirs * D
+        return Cost(8.0 * (noise + 4 * chunk_nodes * p + 2 * p * p), N * n_t * n_z * (2.0 * p * p + 2.0 * p * D))
 
     def time_rule(self, T: float, K: int) -> tuple[np.ndarray, np.ndarray]:
         """Nodes and weights on ``[0, T]``: ``(n_t,)`` each, weights summing to T."""
@@ -249,10 +251,7 @@ class Moments:
 
 
 def _check_fit_inputs(rf: RandomFeatureModel, data, schedule) -> torch.Tensor:
-    x = data if isinstance(data, torch.Tensor) else torch.tensor(np.asarray(data, dtype=np.float64))
-    x = x.to(torch.float64).to(rf.device)
-    if x.ndim != 2 or x.shape[1] != rf.D or x.shape[0] < 1 or not torch.isfinite(x).all():
-        raise ValueError(f"data must be a finite (N, {rf.D}) array; got shape {tuple(x.shape)}")
+    x = torch.as_tensor(check("data", data, Array((None, rf.D), at_least=(1, 1)))).to(torch.float64).to(rf.device)
     if not math.isclose(schedule.T, rf.T, rel_tol=1e-12):
         raise ValueError(f"T: the features' period T = {rf.T} must equal the schedule's T = {schedule.T}")
     return x
@@ -287,6 +286,9 @@ def feature_moments(rf: RandomFeatureModel, data, schedule, quadrature: Quadratu
     ``chunk_nodes`` nodes so memory stays at ``chunk_nodes * p`` floats.
     """
     x = _check_fit_inputs(rf, data, schedule)
+    if isinstance(quadrature, Quadrature):
+        require(quadrature.cost(x.shape[0], rf.D, rf.p, rf.K, chunk_nodes), "the feature moments",
+                "p (features), K (time features) or the quadrature", time=False)
     U = torch.zeros(rf.p, rf.p, dtype=torch.float64, device=rf.device)
     V = torch.zeros(rf.D, rf.p, dtype=torch.float64, device=rf.device)
     c, nodes = 0.0, 0
@@ -319,9 +321,7 @@ def monte_carlo_moments(rf: RandomFeatureModel, data, schedule, n_times: int, n_
     interval and training point (independent for each point). Same code path and cost per node as
     :func:`feature_moments`, so the two compare by node count; a baseline for the benchmark and the tests.
     """
-    for name, v in (("n_times", n_times), ("n_noise", n_noise)):
-        if not _is_int(v, 1):
-            raise ValueError(f"{name} must be an integer >= 1; got {v!r}")
+    n_times, n_noise = check("n_times", n_times, Integer(1, 10**7)), check("n_noise", n_noise, Integer(1, 10**7))
     rule = _MonteCarloRule(n_times, n_noise, generator)
     m = feature_moments(rf, data, schedule, rule, chunk_nodes=chunk_nodes)
     m.quadrature = {"monte_carlo": {"n_times": n_times, "n_noise": n_noise}}
@@ -337,10 +337,7 @@ def gradient_flow(moments: Moments, A0: torch.Tensor, tau: float, rcond: float =
     Written as ``A0 Q e^{-2 tau L} Q^T + V Q g(L) Q^T`` with ``g(l) = (1 - e^{-2 tau l})/l`` (``1/l`` at
     tau = inf); eigenvalues ``<= rcond * max`` are set to zero (those directions keep ``A0``).
     """
-    if isinstance(tau, bool) or not isinstance(tau, (int, float)) or not tau >= 0 or math.isnan(tau):
-        raise ValueError(f"tau must be a number >= 0 (inf allowed); got {tau!r}")
-    if not (math.isfinite(rcond) and rcond >= 0):
-        raise ValueError(f"rcond must be finite and >= 0; got {rcond!r}")
+    tau, rcond = check("tau", tau, TAU), check("rcond", rcond, NON_NEGATIVE)
     lam, Q = moments.spectrum()
     keep = lam > rcond * lam.max()
     lam_k = torch.where(keep, lam, torch.ones_like(lam))
@@ -383,10 +380,7 @@ def gradient_descent(rf: RandomFeatureModel, data, schedule, tau: float, *, lr: 
     Materialises every node's features, so it is meant for small ``p`` (refuses more than
     ``max_nodes_features`` floats).
     """
-    if not (math.isfinite(tau) and tau > 0):
-        raise ValueError(f"tau must be finite and > 0 for gradient descent; got {tau!r}")
-    if not (math.isfinite(lr) and lr > 0):
-        raise ValueError(f"lr must be > 0; got {lr!r}")
+    tau, lr = check("tau", tau, POSITIVE), check("lr", lr, POSITIVE)
     x = _check_fit_inputs(rf, data, schedule)
     blocks = list(_node_blocks(rf, x, schedule, quadrature, 8192))
     F = torch.cat([b[0] for b in blocks])

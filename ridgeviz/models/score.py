@@ -6,13 +6,14 @@ any model is "model minus exact" on the same inputs, so the decomposition treats
 
 from __future__ import annotations
 
-import math
-
-import numpy as np
 import torch
 
 from ..core.density import SmoothedEmpirical
 from ..core.ridge import GAP_TOL, _check_dim, local_frame
+from ..utils.validation import Array, Instance, Real, check
+
+# injected error sizes, in score units (1/length): far beyond any score the density has, yet finite in every step
+MAGNITUDE = Real(-1e6, 1e6)
 
 
 class ExactScore:
@@ -21,7 +22,7 @@ class ExactScore:
     kind = "exact"
 
     def __init__(self, dens: SmoothedEmpirical):
-        self.dens = dens
+        self.dens = check("dens", dens, Instance(SmoothedEmpirical, "a SmoothedEmpirical density"))
         self.schedule = dens.schedule
 
     def __call__(self, x, t) -> torch.Tensor:
@@ -54,20 +55,21 @@ class InjectedErrorScore:
 
     def __init__(self, dens: SmoothedEmpirical, dim: int = 1, normal: float = 0.0, tangential: float = 0.0,
                  *, direction=None, normal_direction=None, gap_tol: float = GAP_TOL):
+        check("dens", dens, Instance(SmoothedEmpirical, "a SmoothedEmpirical density"))
         self.dim = _check_dim(dens, dim)
-        for key, value in (("normal", normal), ("tangential", tangential)):
-            if not isinstance(value, (int, float, np.floating)) or not math.isfinite(value):
-                raise ValueError(f"{key} must be a finite number; got {value!r}")
-        self.dens, self.schedule, self.gap_tol = dens, dens.schedule, gap_tol
-        self.normal, self.tangential = float(normal), float(tangential)
+        self.dens, self.schedule, self.gap_tol = dens, dens.schedule, check("gap_tol", gap_tol, Real())
+        self.normal, self.tangential = (check(k, v, MAGNITUDE) for k, v in (("normal", normal),
+                                                                             ("tangential", tangential)))
         axes = _principal_axes(dens.data)
         self.direction = self._direction(direction, axes[:, 0], "direction")
         self.normal_direction = self._direction(normal_direction, axes[:, -1], "normal_direction")
 
     def _direction(self, v, default, name):
-        v = default if v is None else torch.as_tensor(v, dtype=self.dens.dtype, device=self.dens.device)
-        if v.shape != (self.dens.D,) or not torch.isfinite(v).all() or v.norm() == 0:
-            raise ValueError(f"{name} must be a non-zero finite vector of length D = {self.dens.D}")
+        if v is not None:
+            v = torch.as_tensor(check(name, v, Array((self.dens.D,)))).to(self.dens.dtype).to(self.dens.device)
+        v = default if v is None else v
+        if v.norm() == 0 or not torch.isfinite(v.norm()):
+            raise ValueError(f"{name} must be a non-zero vector of length D = {self.dens.D}")
         return v / v.norm()
 
     def error(self, x, t) -> torch.Tensor:

@@ -28,8 +28,10 @@ import torch
 from ..core.density import SmoothedEmpirical
 from ..core.ridge import local_frame
 from ..data.datasets import dataset_fingerprint
-from ..utils.device import resolve_device
-from .mlp import PREDICTIONS, MLPScore
+from ..utils.device import DEVICES, resolve_device
+from ..utils.limits import mlp_cost, require
+from ..utils.validation import NON_NEGATIVE, SEED, Instance, Integer, Options, Real, check, validate_fields
+from .mlp import ARCHITECTURE, PREDICTIONS, MLPScore
 
 WEIGHTINGS = ("1", "h", "h2")
 TIME_SAMPLINGS = ("log-uniform", "uniform")
@@ -71,23 +73,16 @@ class TrainConfig:
     ridge_dim: int = 1
 
     def __post_init__(self):
-        for name, lo in (("hidden", 1), ("depth", 1), ("time_features", 2), ("steps", 1), ("batch_size", 1),
-                         ("seed", 0), ("eval_every", 1), ("eval_times", 1), ("probe_size", 1), ("ridge_dim", 0)):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
-                raise ValueError(f"{name} must be an integer >= {lo}; got {v!r}")
+        validate_fields(self, {
+            "hidden": ARCHITECTURE["hidden"], "depth": ARCHITECTURE["depth"],
+            "time_features": ARCHITECTURE["time_features"], "prediction": Options(PREDICTIONS),
+            "steps": Integer(1, 10**7), "batch_size": Integer(1, 2**20), "seed": SEED, "eval_every": Integer(1, None),
+            "eval_times": Integer(1, 1000), "probe_size": Integer(1, 100_000), "ridge_dim": Integer(0, None),
+            "weighting": Options(WEIGHTINGS), "time_sampling": Options(TIME_SAMPLINGS),
+            "lr_schedule": Options(LR_SCHEDULES), "device": Options(DEVICES), "lr": Real(0, 10, lo_open=True),
+            "weight_decay": Real(0, 10), "grad_clip": NON_NEGATIVE, "ema": Real(0, 1, hi_open=True)})
         if self.time_features % 2:
             raise ValueError(f"time_features must be even; got {self.time_features}")
-        for name, allowed in (("prediction", PREDICTIONS), ("weighting", WEIGHTINGS),
-                              ("time_sampling", TIME_SAMPLINGS), ("lr_schedule", LR_SCHEDULES),
-                              ("device", ("auto", "cpu", "cuda"))):
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"{name} must be one of {allowed}; got {getattr(self, name)!r}")
-        for name, ok in (("lr", lambda v: v > 0), ("weight_decay", lambda v: v >= 0),
-                         ("grad_clip", lambda v: v >= 0), ("ema", lambda v: 0 <= v < 1)):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not ok(v):
-                raise ValueError(f"{name} has an invalid value {v!r}")
 
 
 @dataclass
@@ -189,10 +184,11 @@ def train_mlp(data, schedule, config: TrainConfig = TrainConfig(), *, callback=N
     ``"diverged"`` and the weights of the last evaluation. Batches are drawn on the CPU from ``seed``, so a seed
     gives the same batches on any device.
     """
-    cfg = config
+    cfg = check("config", config, Instance(TrainConfig, "a TrainConfig"))
     dens = SmoothedEmpirical(data, schedule)
-    if not cfg.ridge_dim < dens.D:
-        raise ValueError(f"ridge_dim must be < D = {dens.D}; got {cfg.ridge_dim}")
+    check("ridge_dim", cfg.ridge_dim, Integer(0, dens.D - 1))
+    require(mlp_cost(dens.D, cfg.hidden, cfg.depth, cfg.time_features, batch=cfg.batch_size),
+            f"training an MLP with batch size {cfg.batch_size}", "hidden, depth or the batch size", time=False)
     device = resolve_device(cfg.device)
     gen = torch.Generator().manual_seed(cfg.seed)
     probe = _Probe(dens, cfg, torch.Generator().manual_seed(cfg.seed + 1))

@@ -239,25 +239,19 @@ class Array(Constraint):
 
 @dataclass(frozen=True)
 class Device(Constraint):
-    """A torch device that exists here: ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda[:k]"``."""
+    """A device that exists here, resolved by :func:`ridgeviz.utils.device.resolve_device` (``"auto"``, ``"cpu"``,
+    ``"cuda[:k]"``); returns a ``torch.device``."""
 
     def convert(self, value):
-        import torch
+        from .device import resolve_device
 
-        if value == "auto":
-            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
         try:
-            dev = torch.device(value)
-        except (RuntimeError, TypeError):
-            raise ValueError from None
-        if dev.type == "cuda" and not (torch.cuda.is_available() and (dev.index or 0) < torch.cuda.device_count()):
-            raise Got(f"{value!r}, but no such CUDA device is available")
-        if dev.type not in ("cpu", "cuda"):
-            raise Got(f"{value!r} (only CPU and CUDA devices are supported)")
-        return dev
+            return resolve_device(value)
+        except ValueError as exc:
+            raise Got(f"{value!r} ({str(exc).split('; ')[-1]})" if "available" in str(exc) else repr(value)) from None
 
     def describe(self) -> str:
-        return "'auto', 'cpu' or 'cuda[:k]' (an available device)"
+        return "'auto', 'cpu', 'cuda' or 'cuda:k' (an available device)"
 
 
 POSITIVE = Real(0.0, None, lo_open=True)
