@@ -57,7 +57,7 @@ class SmoothedEmpirical:
     def __init__(self, data, schedule: Schedule, *, dtype=torch.float64, device=None,
                  chunk_elements: int = 2**21):
         check("schedule", schedule, Instance(Schedule, "a ridgeviz Schedule"))
-        x = torch.as_tensor(check("data", data, Array((None, None), at_least=(1, 1))))
+        x = torch.as_tensor(check("data", data, Array((None, None), at_least=(1, 1), label="(N, D)")))
         check("dtype", dtype, Instance(torch.dtype, "a torch floating-point dtype"))
         if not dtype.is_floating_point:
             raise ValueError(f"dtype must be a torch floating-point dtype; got {dtype}")
@@ -88,7 +88,7 @@ class SmoothedEmpirical:
     # -- inputs ----------------------------------------------------------------------------
     def as_points(self, x) -> torch.Tensor:
         """Queries as a ``(M, D)`` tensor in this density's dtype and device (validated: real, finite)."""
-        x = check("x", x, Array((None, self.D)))
+        x = check("x", x, Array((None, self.D), label=f"(M, {self.D})"))
         return torch.as_tensor(x).to(dtype=self.dtype, device=self.device)
 
     def times(self, t, M: int) -> torch.Tensor:

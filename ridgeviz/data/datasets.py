@@ -2,21 +2,19 @@
 
 Everything returned is a float64 array of shape ``(N, D)``: N training points in R^D, the ``x_1..x_N`` of the
 smoothed empirical density ``p_t(x) = (1/N) sum_i N(x; alpha_t x_i, h_t I)``. Generated sets are described by a
-frozen, hashable :class:`DatasetSpec` (a cache key) and are deterministic given its ``seed``. User data goes
-through :func:`validate_array` (and :func:`load_array_file` for .csv/.npy/.npz), which refuse bad input with a
-``ValueError`` that names the input and says what is wrong. This module never imports streamlit.
+frozen, hashable :class:`DatasetSpec` (a cache key) and are deterministic given its ``seed``. User data
+(uploads and files) is read and validated by :mod:`ridgeviz.data.uploads`. This module never imports streamlit.
 """
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-import io
 import math
-import numbers
-import os
-import zipfile
 
 import numpy as np
+
+from ..utils.validation import Array, Integer, Options, Real, check, validate_fields
+from .uploads import load_array_file, validate_array  # re-exported: their old home
 
 __all__ = [
     "MODE_SETS", "KINDS", "SKLEARN_NAMES", "DatasetSpec", "make_dataset", "embed_in_subspace",
@@ -55,6 +53,7 @@ KINDS = ("preset", "noisy", "sklearn", "ring", "highdim")
 SKLEARN_NAMES = ("moons", "circles", "blobs", "swiss-roll")
 _MAX_N = 100_000
 _MAX_DIM = 1024
+_SIZE = Real(0.0, 1e6)  # a noise level, in output units
 _SWISS_SCALE = 4.0 / (4.5 * math.pi)  # make_swiss_roll's radius is at most 4.5 pi: maps the roll into [-4, 4]^2
 
 
@@ -85,40 +84,13 @@ class DatasetSpec:
     radius: float = 3.0
 
     def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise ValueError(f"kind must be one of {list(KINDS)}; got {self.kind!r}")
+        validate_fields(self, {"kind": Options(KINDS)})
+        names = {"ring": ("ring", ""), "sklearn": SKLEARN_NAMES}.get(self.kind, tuple(MODE_SETS))
+        validate_fields(self, {"name": Options(names), "n": Integer(2, _MAX_N), "dim": Integer(2, _MAX_DIM),
+                               "seed": Integer(0, 2**32 - 1), "noise": _SIZE, "offsubspace_noise": _SIZE,
+                               "radius": Real(0, 1e6, lo_open=True)})
         if self.kind == "ring":
-            if self.name not in ("ring", ""):
-                raise ValueError(f"name must be 'ring' (or '') for kind 'ring'; got {self.name!r}")
             object.__setattr__(self, "name", "ring")  # one canonical cache key
-        else:
-            allowed = SKLEARN_NAMES if self.kind == "sklearn" else tuple(MODE_SETS)
-            if self.name not in allowed:
-                raise ValueError(f"name must be one of {list(allowed)} for kind {self.kind!r}; got {self.name!r}")
-        self._set_int("n", 2, _MAX_N)
-        self._set_int("dim", 2, _MAX_DIM)
-        self._set_int("seed", 0, 2**32 - 1)
-        self._set_float("noise", allow_zero=True)
-        self._set_float("offsubspace_noise", allow_zero=True)
-        self._set_float("radius", allow_zero=False)
-
-    def _set_int(self, field: str, lo: int, hi: int) -> None:
-        value = getattr(self, field)
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-            raise ValueError(f"{field} must be an integer; got {value!r}")
-        if not lo <= value <= hi:
-            raise ValueError(f"{field} must be between {lo} and {hi}; got {value}")
-        object.__setattr__(self, field, int(value))  # numpy ints -> int, so equal specs hash equal
-
-    def _set_float(self, field: str, *, allow_zero: bool) -> None:
-        value = getattr(self, field)
-        if isinstance(value, bool) or not isinstance(value, numbers.Real):
-            raise ValueError(f"{field} must be a real number; got {value!r}")
-        if not math.isfinite(value):
-            raise ValueError(f"{field} must be finite; got {value}")
-        if value < 0 or (value == 0 and not allow_zero):
-            raise ValueError(f"{field} must be {'>= 0' if allow_zero else '> 0'}; got {value}")
-        object.__setattr__(self, field, float(value))
 
 
 def make_dataset(spec: DatasetSpec) -> np.ndarray:
@@ -180,14 +152,9 @@ def embed_in_subspace(points: np.ndarray, dim: int, seed: int,
     points: (N, d) with d <= dim.
     Returns: X (N, dim) = points @ basis.T + noise_perp, and basis (dim, d) with orthonormal columns.
     """
-    points = np.asarray(points, dtype=np.float64)
-    if points.ndim != 2:
-        raise ValueError(f"points must be a 2-D array (N, d); got shape {points.shape}")
+    points = check("points", points, Array((None, None)))
     d = points.shape[1]
-    if isinstance(dim, bool) or not isinstance(dim, numbers.Integral) or dim < d:
-        raise ValueError(f"dim must be an integer >= the points' dimension {d}; got {dim!r}")
-    if not (math.isfinite(offsubspace_noise) and offsubspace_noise >= 0):
-        raise ValueError(f"offsubspace_noise must be finite and >= 0; got {offsubspace_noise}")
+    dim, offsubspace_noise = check("dim", dim, Integer(d, 2**16)), check("offsubspace_noise", offsubspace_noise, _SIZE)
     rng = np.random.default_rng(seed)
     q, r = np.linalg.qr(rng.standard_normal((int(dim), d)))
     basis = q * np.where(np.diag(r) < 0, -1.0, 1.0)
@@ -196,168 +163,6 @@ def embed_in_subspace(points: np.ndarray, dim: int, seed: int,
         E = offsubspace_noise * rng.standard_normal(X.shape)
         X = X + (E - (E @ basis) @ basis.T)
     return np.ascontiguousarray(X), np.ascontiguousarray(basis)
-
-
-def validate_array(arr, *, name: str = "data", max_points: int = 200_000, max_dim: int = 4096) -> np.ndarray:
-    """Check user data and return it as a float64 C-contiguous copy of shape (N, D).
-
-    Requires a real numeric dtype (integer or float; not bool, complex, string or object), exactly two
-    dimensions, 2 <= N <= max_points, 1 <= D <= max_dim, and every value finite. Each failure raises a
-    ``ValueError`` whose message starts with ``name`` and says what was found.
-    """
-    try:
-        a = np.asarray(arr)
-    except (ValueError, TypeError) as exc:  # e.g. ragged nested lists
-        raise ValueError(f"{name} could not be read as an array: {exc}") from None
-    kind = a.dtype.kind
-    if kind == "b":
-        raise ValueError(f"{name} must be numeric; got a boolean array (dtype {a.dtype})")
-    if kind == "c":
-        raise ValueError(f"{name} must be real-valued; got complex dtype {a.dtype}")
-    if kind not in "iuf":
-        raise ValueError(f"{name} must be numeric; got dtype {a.dtype} (strings, objects and records are refused)")
-    if a.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D array (N, D); got shape {a.shape}")
-    n, d = a.shape
-    if n < 2:
-        raise ValueError(f"{name} must have at least 2 rows (points); got {n}")
-    if d < 1:
-        raise ValueError(f"{name} must have at least 1 column (dimension); got 0")
-    if n > max_points:
-        raise ValueError(f"{name} has {n} points (rows); the limit is {max_points}")
-    if d > max_dim:
-        raise ValueError(f"{name} has {d} dimensions (columns); the limit is {max_dim}")
-    out = np.array(a, dtype=np.float64, order="C", copy=True)
-    bad = ~np.isfinite(out)
-    if bad.any():
-        row = int(np.argmax(bad.any(axis=1)))
-        raise ValueError(f"{name} contains {int(bad.sum())} non-finite values (NaN or inf), first at row {row}")
-    return out
-
-
-def load_array_file(path_or_bytes, filename: str, *, max_bytes: int = 50 * 2**20) -> np.ndarray:
-    """Read a .csv, .npy or .npz file into a validated (N, D) float64 array.
-
-    path_or_bytes: a filesystem path, raw bytes (e.g. ``UploadedFile.getvalue()``) or a binary file object.
-    filename: used only for its extension and in messages.
-    .csv: comma separated numbers; one leading header row of non-numeric names is skipped; ``#`` comments and
-    blank lines are ignored; any other text cell is an error naming its line and column.
-    .npy: loaded with ``allow_pickle=False`` (object/pickled arrays are refused).
-    .npz: the array named "data", else the only array in the archive.
-    Files larger than ``max_bytes`` are refused before they are parsed. The result goes through
-    :func:`validate_array` with ``name=filename``.
-    """
-    ext = os.path.splitext(str(filename))[1].lower()
-    if ext not in (".csv", ".npy", ".npz"):
-        raise ValueError(f"{filename}: unsupported file extension {ext or '(none)'!r}; use .csv, .npy or .npz")
-    raw = _read_limited(path_or_bytes, filename, max_bytes)
-    if ext == ".csv":
-        arr = _parse_csv(raw, filename)
-    else:
-        arr = _load_numpy(raw, filename, ext)
-    return validate_array(arr, name=filename)
-
-
-def _read_limited(src, filename: str, max_bytes: int) -> bytes:
-    """Return the file's bytes, refusing more than ``max_bytes`` (checked before reading where possible)."""
-    if isinstance(src, (bytes, bytearray, memoryview)):
-        raw, size = bytes(src), len(src)
-    elif isinstance(src, (str, os.PathLike)):
-        size = os.path.getsize(src)
-        if size > max_bytes:
-            raise ValueError(f"{filename} is {size} bytes; the limit is {max_bytes} bytes")
-        with open(src, "rb") as fh:
-            raw = fh.read(max_bytes + 1)
-    elif hasattr(src, "read"):
-        raw = src.read(max_bytes + 1)
-        size = f"more than {max_bytes}"
-    else:
-        raise ValueError(f"{filename}: expected a path, bytes or a binary file object; got {type(src).__name__}")
-    if len(raw) > max_bytes:
-        raise ValueError(f"{filename} is {size} bytes; the limit is {max_bytes} bytes")
-    return raw
-
-
-def _is_number(cell: str) -> bool:
-    try:
-        float(cell)
-    except ValueError:
-        return False
-    return True
-
-
-def _parse_csv(raw: bytes, filename: str) -> np.ndarray:
-    """Parse comma-separated numbers with an optional header row of names; text cells are errors, not NaN."""
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"{filename} is not UTF-8 text: {exc}") from None
-    stripped = ((i, ln.split("#", 1)[0]) for i, ln in enumerate(text.splitlines(), start=1))
-    content = [(i, ln) for i, ln in stripped if ln.strip()]  # (line number, text) without comments/blanks
-    if not content:
-        raise ValueError(f"{filename} contains no data rows")
-    first_line, first = content[0]
-    cells = [c.strip() for c in first.split(",")]
-    skip = 0
-    if not all(_is_number(c) for c in cells):
-        if any(_is_number(c) for c in cells):
-            bad = next(j for j, c in enumerate(cells, start=1) if not _is_number(c))
-            raise ValueError(f"{filename}: line {first_line}, column {bad} is not a number: {cells[bad - 1]!r} "
-                             "(a header row must contain only names)")
-        skip = 1  # a header of names
-    body = [ln for _, ln in content[skip:]]
-    if not body:
-        raise ValueError(f"{filename} contains a header but no data rows")
-    try:
-        return np.loadtxt(io.StringIO("\n".join(body)), delimiter=",", dtype=np.float64, ndmin=2)
-    except ValueError:
-        raise ValueError(_csv_error(content[skip:], filename)) from None
-
-
-def _csv_error(rows: list[tuple[int, str]], filename: str) -> str:
-    """Locate the first unreadable cell (slow path, used only to word the error)."""
-    width = None
-    for line_no, ln in rows:
-        cells = [c.strip() for c in ln.split(",")]
-        for j, c in enumerate(cells, start=1):
-            if not _is_number(c):
-                what = "is empty" if c == "" else f"is not a number: {c!r}"
-                if any(sep in c for sep in (";", "\t", " ")):
-                    what += " (values must be separated by commas)"
-                return f"{filename}: line {line_no}, column {j} {what}"
-        width = len(cells) if width is None else width
-        if len(cells) != width:
-            return f"{filename}: line {line_no} has {len(cells)} columns; earlier rows have {width}"
-    return f"{filename} could not be parsed as comma-separated numbers"
-
-
-def _load_numpy(raw: bytes, filename: str, ext: str) -> np.ndarray:
-    """np.load without pickles; .npz picks the array named 'data' or the only array."""
-    magic = b"\x93NUMPY" if ext == ".npy" else b"PK"
-    if not raw.startswith(magic):
-        hint = " (it looks like a Python pickle, which is refused)" if raw[:1] == b"\x80" else ""
-        raise ValueError(f"{filename} is not a valid {ext} file{hint}")
-    try:
-        obj = np.load(io.BytesIO(raw), allow_pickle=False)
-        if ext == ".npy":
-            return obj
-        with obj:
-            keys = list(obj.files)
-            if "data" in keys:
-                return obj["data"]
-            if len(keys) == 1:
-                return obj[keys[0]]
-            raise ValueError(f"{filename} holds {len(keys)} arrays {keys}; expected one, or one named 'data'")
-    except ValueError as exc:
-        msg = str(exc)
-        if msg.startswith(filename):
-            raise
-        if "pickle" in msg.lower() or "object arrays" in msg.lower():
-            raise ValueError(f"{filename} contains a pickled or object array, which is refused for safety; "
-                             "save plain numbers with np.save(..., allow_pickle=False)") from None
-        raise ValueError(f"{filename} could not be read as {ext}: {msg}") from None
-    except (OSError, EOFError, zipfile.BadZipFile) as exc:
-        raise ValueError(f"{filename} could not be read as {ext}: {exc}") from None
 
 
 def dataset_fingerprint(X: np.ndarray) -> str:

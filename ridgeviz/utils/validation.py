@@ -169,7 +169,8 @@ class Array(Constraint):
     A torch tensor stays a tensor (integer tensors become float64; float dtypes and the device are kept); anything
     else becomes a writable float64 NumPy array (not copied when it already is one). ``scalar``: a single number
     is broadcast to ``shape`` (all sizes fixed). ``at_least``: the least size of each axis (e.g. ``(2, 1)``).
-    ``lo``/``hi`` (``lo_open``/``hi_open`` exclude the ends) and ``max_abs`` bound the values.
+    ``lo``/``hi`` (``lo_open``/``hi_open`` exclude the ends) and ``max_abs`` bound the values. ``label`` names the
+    shape in messages (``"(N, D)"``).
     """
 
     shape: tuple | None = None
@@ -180,6 +181,7 @@ class Array(Constraint):
     lo_open: bool = False
     hi_open: bool = False
     max_abs: float | None = MAX_ABS
+    label: str | None = None  # how the shape reads in messages, e.g. "(N, D)"
 
     def convert(self, value):
         import torch
@@ -212,7 +214,9 @@ class Array(Constraint):
     def _check_values(self, x, lib) -> None:
         bad = ~lib.isfinite(x)
         if bad.any():
-            raise Got(f"{int(bad.sum())} non-finite values (NaN or inf)")
+            first = tuple(int(i) for i in (lib.argwhere(bad) if lib is np else bad.nonzero())[0])
+            where = f", first at row {first[0]}" if len(first) == 2 else f", first at index {first}" if first else ""
+            raise Got(f"{int(bad.sum())} non-finite values (NaN or inf){where}")
         if x.numel() if lib is not np else x.size:
             low, high = float(x.min()), float(x.max())
             if self.max_abs is not None and max(-low, high) > self.max_abs:
@@ -223,18 +227,13 @@ class Array(Constraint):
                 raise Got(f"a value {high:.6g}")
 
     def describe(self) -> str:
-        what = "a finite real array"
-        if self.shape is not None:
-            what += f" of shape {_shape_text(self.shape)}"
-        if self.scalar:
-            what = "a finite number or " + what
+        shape = "" if self.shape is None else (self.label or _shape_text(self.shape)) + " "
+        what = ("a number or " if self.scalar else "") + f"a real {shape}array"
         if self.at_least is not None:
-            what += f" (sizes at least {_shape_text(self.at_least)})"
+            what += f" of size at least {self.label or ''}{_shape_text(self.at_least)}".replace(")(", ") = (")
         if self.lo is not None or self.hi is not None:
-            what += f", values in {_range_text(self.lo, self.hi, self.lo_open, self.hi_open)}"
-        elif self.max_abs is not None:
-            what += f", |values| <= {self.max_abs:g}"
-        return what
+            return what + f" with values in {_range_text(self.lo, self.hi, self.lo_open, self.hi_open)}"
+        return what + " with finite values" + (f" of magnitude <= {self.max_abs:g}" if self.max_abs else "")
 
 
 @dataclass(frozen=True)
