@@ -98,7 +98,7 @@ def test_train_vae_is_seeded_learns_and_stops(tiny_pixels):
 
 
 @pytest.mark.parametrize("bad,message", [
-    (np.full((4, 784), 2.0), r"in \[0, 1\]"), (np.zeros(784), "2-D array"), (np.full((4, 784), np.nan), "finite"),
+    (np.full((4, 784), 2.0), r"in \[0, 1\]"), (np.zeros(784), r"\(N, P\) array"), (np.full((4, 784), np.nan), "finite"),
 ])
 def test_train_vae_bad_pixels(bad, message):
     with pytest.raises(ValueError, match=message):

@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from ..utils.paths import ASSETS
+from ..utils.validation import Integer, Optional, Options, Tuple, validate_fields
 
 SUBSET_PATH = ASSETS / "mnist_subset.npz"
 ENV_VAR = "RIDGEVIZ_MNIST_DIR"
@@ -224,21 +225,9 @@ class DigitsSpec:
     n: int | None = None
 
     def __post_init__(self):
-        if self.source not in SOURCES:
-            raise ValueError(f"source must be one of {list(SOURCES)}; got {self.source!r}")
-        if self.split not in SPLITS:
-            raise ValueError(f"split must be one of {list(SPLITS)}; got {self.split!r}")
-        try:
-            classes = tuple(sorted({int(c) for c in self.classes}))
-        except (TypeError, ValueError):
-            raise ValueError(f"classes must be digits 0..9; got {self.classes!r}") from None
-        if any(c < 0 or c > 9 for c in classes) or any(isinstance(c, bool) for c in self.classes):
-            raise ValueError(f"classes must be digits 0..9; got {self.classes!r}")
-        object.__setattr__(self, "classes", classes)
-        if self.n is not None:
-            if isinstance(self.n, bool) or not isinstance(self.n, (int, np.integer)) or self.n < 1:
-                raise ValueError(f"n must be a positive integer or None; got {self.n!r}")
-            object.__setattr__(self, "n", int(self.n))
+        validate_fields(self, {"source": Options(SOURCES), "split": Options(tuple(SPLITS)),
+                               "classes": Tuple(Integer(0, 9), 0, 100), "n": Optional(Integer(1, 10**7))})
+        object.__setattr__(self, "classes", tuple(sorted(set(self.classes))))
         if self.folder is not None:
             object.__setattr__(self, "folder", str(self.folder))
 

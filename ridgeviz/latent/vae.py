@@ -26,18 +26,16 @@ from torch.nn import functional as F
 
 from ..models.checkpoints import check_shapes, load_checkpoint, save_checkpoint
 from ..utils.device import resolve_device
+from ..utils.limits import Cost, require
 from ..utils.paths import ASSETS
+from ..utils.validation import POSITIVE, SEED, Array, Integer, Options, Tuple, check, validate_fields
 
 KIND = "vae"
 #: The pretrained VAE (float16 weights) trained on the shipped subset by ``scripts/make_mnist_assets.py``.
 SHIPPED_VAE = ASSETS / "vae_mnist.safetensors"
 
 
-def _positive_int(obj, name):
-    value = getattr(obj, name)
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer; got {value!r}")
-    object.__setattr__(obj, name, int(value))
+WIDTH = Integer(1, 65536)  # a layer width
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,12 +47,10 @@ class VAEConfig:
     latent_dim: int = 32
 
     def __post_init__(self):
-        _positive_int(self, "input_dim")
-        _positive_int(self, "latent_dim")
-        hidden = tuple(self.hidden)
-        if not hidden or any(isinstance(h, bool) or not isinstance(h, (int, np.integer)) or h < 1 for h in hidden):
-            raise ValueError(f"hidden must be a non-empty tuple of positive integers; got {self.hidden!r}")
-        object.__setattr__(self, "hidden", tuple(int(h) for h in hidden))
+        validate_fields(self, {"input_dim": WIDTH, "latent_dim": WIDTH, "hidden": Tuple(WIDTH, 1, 16)})
+        sizes = (self.input_dim, *self.hidden, 2 * self.latent_dim)
+        weights = 2 * sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:]))  # encoder and a decoder as large
+        require(Cost(4.0 * 4 * weights), f"a VAE with {weights:,} weights", "the layer widths", time=False)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,14 +64,8 @@ class VAETrainConfig:
     seed: int = 0
 
     def __post_init__(self):
-        _positive_int(self, "epochs")
-        _positive_int(self, "batch_size")
-        for name in ("lr", "beta"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
-                raise ValueError(f"{name} must be a positive finite number; got {v!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or not 0 <= self.seed < 2**63:
-            raise ValueError(f"seed must be a non-negative integer; got {self.seed!r}")
+        validate_fields(self, {"epochs": Integer(1, 100_000), "batch_size": Integer(1, 2**20), "lr": POSITIVE,
+                               "beta": POSITIVE, "seed": SEED})
 
 
 def _linear(n_in: int, n_out: int, generator: torch.Generator) -> nn.Linear:
@@ -147,14 +137,9 @@ class VAETrainResult:
 
 
 def _as_pixels(pixels, input_dim: int | None = None) -> torch.Tensor:
-    x = torch.as_tensor(np.asarray(pixels), dtype=torch.float32)
-    if x.ndim != 2 or x.shape[0] < 1:
-        raise ValueError(f"pixels must be a 2-D array (N, P) with N >= 1; got shape {tuple(x.shape)}")
-    if input_dim is not None and x.shape[1] != input_dim:
-        raise ValueError(f"pixels must have {input_dim} columns for this VAE; got {x.shape[1]}")
-    if not torch.isfinite(x).all() or x.min() < 0 or x.max() > 1:
-        raise ValueError("pixels must be finite intensities in [0, 1]")
-    return x
+    x = check("pixels", pixels, Array((None, input_dim), at_least=(1, 1), lo=0.0, hi=1.0,
+                                      label=f"(N, {input_dim or 'P'})"))
+    return torch.as_tensor(x).to(torch.float32)
 
 
 def train_vae(pixels, config: VAETrainConfig = VAETrainConfig(), *, vae_config: VAEConfig | None = None,
@@ -214,9 +199,7 @@ def encode_latents(vae: VAE, pixels, batch_size: int = 2048) -> np.ndarray:
 
 def decode_latents(vae: VAE, z, batch_size: int = 2048) -> np.ndarray:
     """Decoded mean images ``sigmoid(dec(z))`` for ``z: (M, d)``: ``(M, P)`` float32 in [0, 1]."""
-    z = torch.as_tensor(np.asarray(z), dtype=torch.float32)
-    if z.ndim != 2 or z.shape[1] != vae.config.latent_dim or not torch.isfinite(z).all():
-        raise ValueError(f"z must be a finite (M, {vae.config.latent_dim}) array; got shape {tuple(z.shape)}")
+    z = torch.as_tensor(check("z", z, Array((None, vae.config.latent_dim)))).to(torch.float32)
     return _batches(vae, z, lambda b: torch.sigmoid(vae.decode_logits(b)), batch_size).numpy()
 
 
@@ -231,8 +214,7 @@ def save_vae(path, vae: VAE, extra: dict | None = None, *, storage_dtype: str = 
 
     ``extra`` (JSON-able: training settings, data description, image shape, ...) is stored in the config.
     """
-    if storage_dtype not in ("float32", "float16"):
-        raise ValueError(f"storage_dtype must be 'float32' or 'float16'; got {storage_dtype!r}")
+    dtype = check("storage_dtype", storage_dtype, Options(("float32", "float16")))
     dtype = getattr(torch, storage_dtype)
     tensors = {k: v.detach().to("cpu", dtype) for k, v in vae.state_dict().items()}
     c = vae.config
@@ -248,8 +230,8 @@ def load_vae(source) -> tuple[VAE, dict]:
     if not isinstance(arch, dict):
         raise ValueError("VAE checkpoint config lacks its 'architecture'")
     try:
-        vae = VAE(VAEConfig(int(arch["input_dim"]), tuple(arch["hidden"]), int(arch["latent_dim"])))
-    except (KeyError, TypeError) as exc:
+        vae = VAE(VAEConfig(arch["input_dim"], arch["hidden"], arch["latent_dim"]))
+    except KeyError as exc:
         raise ValueError(f"VAE checkpoint architecture is incomplete: {exc}") from None
     check_shapes(tensors, {k: tuple(v.shape) for k, v in vae.state_dict().items()})
     vae.load_state_dict({k: v.to(torch.float32) for k, v in tensors.items()})

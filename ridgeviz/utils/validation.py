@@ -39,7 +39,10 @@ class Constraint:
 def _range_text(lo, hi, lo_open: bool, hi_open: bool) -> str:
     left = "(" if lo_open or lo is None else "["
     right = ")" if hi_open or hi is None else "]"
-    return f"{left}{'-inf' if lo is None else lo}, {'inf' if hi is None else hi}{right}"
+    def text(v):
+        return repr(v) if isinstance(v, int) else f"{v:g}"
+
+    return f"{left}{'-inf' if lo is None else text(lo)}, {'inf' if hi is None else text(hi)}{right}"
 
 
 @dataclass(frozen=True)
@@ -154,7 +157,8 @@ class Tuple(Constraint):
         return items
 
     def describe(self) -> str:
-        count = f"{self.lo} to {self.hi}" if self.hi is not None else f"at least {self.lo}"
+        count = (f"at least {self.lo}" if self.hi is None else f"up to {self.hi}" if self.lo == 0
+                 else f"{self.lo} to {self.hi}")
         return f"a tuple of {count} items, each {self.item.describe()}"
 
 

@@ -39,7 +39,8 @@ from ..latent.analysis import (
     record_steps,
     ridge_deviation,
 )
-from ..models.score import ExactScore, InjectedErrorScore
+from ..models.score import MAGNITUDE, ExactScore, InjectedErrorScore
+from ..utils.validation import POSITIVE, SEED, Instance, Integer, Optional, Options, Real, validate_fields
 from .trajectories import ExplorerResult, frame_indices
 
 MODELS = ("exact", "injected", "mlp", "given")
@@ -81,25 +82,13 @@ class LatentConfig:
     seed: int = 0
 
     def __post_init__(self):
-        if self.sampler not in SAMPLERS:
-            raise ValueError(f"sampler: unknown {self.sampler!r}; choose one of {sorted(SAMPLERS)}")
-        if self.model not in MODELS:
-            raise ValueError(f"model must be one of {MODELS}; got {self.model!r}")
-        for name, lo in (("samples", 2), ("record", 2), ("tracked", 1), ("gallery", 1), ("seed", 0), ("mlp_steps", 1)):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
-                raise ValueError(f"{name} must be an integer >= {lo}; got {v!r}")
-        if self.dim is not None and (isinstance(self.dim, bool) or not isinstance(self.dim, (int, np.integer))
-                                     or self.dim < 0):
-            raise ValueError(f"dim must be None or an integer >= 0; got {self.dim!r}")
-        for name in ("normal", "tangential", "t_suggest", "gap_tol", "mlp_lr"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v):
-                raise ValueError(f"{name} must be a finite number; got {v!r}")
-        if self.t_suggest <= 0 or self.gap_tol <= 0 or self.mlp_lr <= 0:
-            raise ValueError("t_suggest, gap_tol and mlp_lr must be > 0")
-        if self.t_eval is not None and not (isinstance(self.t_eval, (int, float)) and self.t_eval > 0):
-            raise ValueError(f"t_eval must be None or a time > 0; got {self.t_eval!r}")
+        validate_fields(self, {
+            "schedule": Instance(ScheduleConfig, "a ScheduleConfig"), "sampler": Options(tuple(SAMPLERS)),
+            "model": Options(MODELS), "samples": Integer(2, 100_000), "record": Integer(2, 1000),
+            "tracked": Integer(1, 4096), "gallery": Integer(1, 256), "seed": SEED, "mlp_steps": Integer(1, 10**6),
+            "dim": Optional(Integer(0, None)), "normal": MAGNITUDE, "tangential": MAGNITUDE, "t_suggest": POSITIVE,
+            "gap_tol": POSITIVE, "mlp_lr": Real(0, 10, lo_open=True), "on": Real(0, 1), "off": Real(0, 1),
+            "t_eval": Optional(POSITIVE)})
         classify(np.zeros(1), np.zeros(1, bool), np.ones(1, bool), self.on, self.off)  # validates thresholds
 
 
