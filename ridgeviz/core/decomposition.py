@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from ..utils.limits import frame_points
+from ..utils.validation import Options, check
 from .density import SmoothedEmpirical, as_numpy
 from .ridge import GAP_TOL, _check_dim, local_frame, project_to_ridge
 from .sampling import Trajectory
@@ -59,8 +60,7 @@ def _bands(a: np.ndarray, quantiles) -> np.ndarray:
 
 
 def _resolve_distance(kind: str, D: int) -> str:
-    if kind not in DISTANCE_KINDS:
-        raise ValueError(f"distance: unknown kind {kind!r}; choose one of {DISTANCE_KINDS}")
+    kind = check("distance", kind, Options(DISTANCE_KINDS))
     return ("projection" if D <= 3 else "proxy") if kind == "auto" else kind
 
 

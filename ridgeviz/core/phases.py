@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..utils.validation import POSITIVE, Optional, validate_fields
 from .decomposition import TrajectoryGeometry, trajectory_geometry
 from .density import SmoothedEmpirical, as_numpy
 from .ridge import GAP_TOL
@@ -43,12 +44,8 @@ class PhaseRule:
     gap_tol: float = GAP_TOL
 
     def __post_init__(self):
-        if self.tube is not None and not (np.isfinite(self.tube) and self.tube > 0):
-            raise ValueError(f"tube must be a positive finite width; got {self.tube!r}")
-        for key in ("tube_fraction", "slide_ratio", "gap_tol"):
-            v = getattr(self, key)
-            if not (np.isfinite(v) and v > 0):
-                raise ValueError(f"{key} must be positive and finite; got {v!r}")
+        validate_fields(self, {"tube": Optional(POSITIVE), "tube_fraction": POSITIVE, "slide_ratio": POSITIVE,
+                               "gap_tol": POSITIVE})
 
     def tube_width(self, data) -> float:
         return float(self.tube) if self.tube is not None else self.tube_fraction * data_scale(as_numpy(data))

@@ -6,14 +6,14 @@ import math
 
 import numpy as np
 
+from ..utils.validation import Array, check
+
 
 def data_scale(X: np.ndarray) -> float:
     """RMS distance of the points to their mean, ``sqrt(mean_i |x_i - mean|^2)``; 1.0 if that is 0.
 
     X: (N, D). Used for default tube widths; a scale-free fallback keeps one-point-repeated data usable.
     """
-    X = np.asarray(X, dtype=np.float64)
-    if X.ndim != 2 or X.shape[0] == 0:
-        raise ValueError(f"X must be a non-empty 2-D array (N, D); got shape {X.shape}")
+    X = np.asarray(check("X", X, Array((None, None), at_least=(1, 1), label="(N, D)")))
     scale = float(np.sqrt(np.mean(np.sum((X - X.mean(axis=0)) ** 2, axis=1))))
     return scale if scale > 0 and math.isfinite(scale) else 1.0

@@ -19,6 +19,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import minimum_spanning_tree
 from scipy.spatial import cKDTree
 
+from ..utils.validation import Integer, check
 from .density import SmoothedEmpirical, as_numpy
 from .ridge import GAP_TOL, local_frame, project_to_ridge
 
@@ -30,6 +31,9 @@ def default_bounds(data, margin: float = 0.15) -> tuple[float, float, float, flo
     span = max(float((hi - lo).max()), 1.0)
     pad = margin * span + 1.0
     return (lo[0] - pad, hi[0] + pad, lo[1] - pad, hi[1] + pad)
+
+
+GRID = Integer(2, 1000)  # points per side of a seed lattice or field grid
 
 
 def _grid(bounds, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -94,6 +98,7 @@ def trace_ridges(dens: SmoothedEmpirical, times, dim: int = 1, *, bounds=None, s
     _check_2d(dens)
     times = np.atleast_1d(np.asarray(times, dtype=np.float64))
     bounds = default_bounds(dens.data) if bounds is None else bounds
+    grid = check("grid", grid, GRID)
     if seeds is None:
         _, _, seeds = _grid(bounds, grid)
         link = 2.5 * max(bounds[1] - bounds[0], bounds[3] - bounds[2]) / (grid - 1)
@@ -161,8 +166,7 @@ def ridge_fields(dens: SmoothedEmpirical, t: float, dim: int = 1, *, bounds=None
                  gap_tol: float = GAP_TOL) -> RidgeField:
     """Residual, eigengap and log-density of ``p_t`` on a grid over ``bounds`` (2-D data only)."""
     _check_2d(dens)
-    if n < 2:
-        raise ValueError(f"n must be >= 2; got {n}")
+    n = check("n", n, GRID)
     bounds = default_bounds(dens.data) if bounds is None else bounds
     xs, ys, pts = _grid(bounds, n)
     frame = local_frame(dens, pts, t, dim)
@@ -217,6 +221,7 @@ def trace_ridges_projected(dens: SmoothedEmpirical, times, dim: int, plane: Plan
     chained; only converged on-ridge points where ``p_t`` has mass are kept (as in ``trace_ridges``).
     """
     times = np.atleast_1d(np.asarray(times, dtype=np.float64))
+    grid = check("grid", grid, GRID)
     if dens.D == 2 and np.allclose(plane.basis, np.eye(2)) and not plane.mean.any():
         return trace_ridges(dens, times, dim, bounds=bounds, grid=grid)
     u, v = np.linspace(bounds[0], bounds[1], grid), np.linspace(bounds[2], bounds[3], grid)

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from ..core.ridge import local_frame
+from ..utils.validation import POSITIVE, Array, check
 
 
 def tau_label(tau: float) -> str:
@@ -89,11 +90,11 @@ def inter_mode_mass(samples, data, radius: float | None = None) -> float:
     """
     from ..core.scale import data_scale
 
-    s = torch.as_tensor(samples, dtype=torch.float64).cpu()
-    d = torch.tensor(np.asarray(data.cpu() if isinstance(data, torch.Tensor) else data, dtype=np.float64))
-    r = 0.1 * data_scale(d.numpy()) if radius is None else float(radius)
-    if not r > 0:
-        raise ValueError(f"radius must be > 0; got {radius!r}")
+    d = torch.as_tensor(check("data", data, Array((None, None), at_least=(1, 1), label="(N, D)")))
+    d = d.to("cpu", torch.float64)
+    s = torch.as_tensor(check("samples", samples, Array((None, d.shape[1]), at_least=(1, 1),
+                                                        label=f"(M, {d.shape[1]})"))).to("cpu", torch.float64)
+    r = 0.1 * data_scale(d.numpy()) if radius is None else check("radius", radius, POSITIVE)
     return float((torch.cdist(s, d).min(dim=1).values > r).double().mean())
 
 

@@ -20,6 +20,7 @@ from ..core.density import SmoothedEmpirical
 from ..core.ridge import suggest_ridge_dim
 from ..core.schedules import Schedule
 from ..core.tracing import Plane, data_plane, default_bounds, ridge_fields, trace_ridges_projected
+from ..utils.validation import POSITIVE, Integer, check
 
 RULES = ("Scott", "Silverman", "CV (scikit-learn)")
 MEMORISATION_RATIO = 1.0 / 3.0
@@ -75,8 +76,7 @@ def kde_bandwidth(schedule: Schedule, t):
 
 def time_for_bandwidth(schedule: Schedule, b: float, tol: float = 1e-10) -> float | None:
     """The time ``t`` in ``[t_min, T]`` with ``b(t) = b`` (bisection in log t), or None if ``b`` is out of range."""
-    if not (math.isfinite(b) and b > 0):
-        raise ValueError(f"b must be a positive bandwidth; got {b!r}")
+    b = check("b", b, POSITIVE)
     lo, hi = math.log(schedule.t_min), math.log(schedule.T)
     f = lambda u: float(kde_bandwidth(schedule, math.exp(u))) - b  # noqa: E731
     if f(lo) > 0 or f(hi) < 0:
@@ -148,8 +148,7 @@ def bandwidth_sweep(X: np.ndarray, schedule: Schedule, dim: int = 1, n_times: in
     X = np.asarray(X, dtype=np.float64)
     plane = data_plane(X)
     dens = SmoothedEmpirical(X, schedule)
-    if not 0 <= dim < dens.D:
-        raise ValueError(f"dim must satisfy 0 <= dim < D = {dens.D}; got {dim}")
+    dim = check("dim", dim, Integer(0, dens.D - 1))
     marks = {name: (b, time_for_bandwidth(schedule, b)) for name, b in classical_bandwidths(X, seed).items()}
     times = sweep_times(schedule, n_times, marks)
     data2 = plane.project(X)

@@ -26,7 +26,7 @@ from ..core.schedules import ScheduleConfig
 from ..core.tracing import data_plane, default_bounds, trace_ridges_projected
 from ..models.factory import ModelConfig, build_model
 from ..utils.provenance import code_fingerprint
-from ..utils.validation import POSITIVE, SEED, Integer, Options, validate_fields
+from ..utils.validation import POSITIVE, SEED, Integer, Options, check, validate_fields
 
 RESULT_FORMAT = 1
 MAX_POINTS = 2_000_000  # trajectory points (particles x (steps + 1)) one Trajectories run may decompose
@@ -59,8 +59,7 @@ class TrajectoryConfig:
 
 def frame_indices(n_steps: int, max_frames: int) -> np.ndarray:
     """At most ``max_frames`` increasing step indices in ``[0, n_steps)``, always the first and the last."""
-    if n_steps < 1 or max_frames < 2:
-        raise ValueError(f"n_steps must be >= 1 and max_frames >= 2; got {n_steps}, {max_frames}")
+    n_steps, max_frames = check("n_steps", n_steps, Integer(1, None)), check("max_frames", max_frames, Integer(2, None))
     if n_steps <= max_frames:
         return np.arange(n_steps)
     return np.unique(np.linspace(0, n_steps - 1, max_frames).round().astype(int))
