@@ -124,7 +124,7 @@ def test_wrong_shapes_and_bad_values(saved, tmp_path):
         load_model(_resave(rf, tmp_path, lambda t: t.update(A=torch.zeros(2, 5, dtype=torch.float64))))
     with pytest.raises(ValueError, match="lacks tensor 'W_t'"):
         load_model(_resave(rf, tmp_path, lambda t: t.pop("W_t")))
-    with pytest.raises(ValueError, match="the MLP does not"):
+    with pytest.raises(ValueError, match="the mlp model does not"):
         load_model(_resave(mlp, tmp_path, lambda t: t.update(extra=torch.zeros(1))))
     with pytest.raises(ValueError, match="finite"):
         load_model(_resave(rf, tmp_path, lambda t: t["A"].fill_(math.nan)))

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 
 import torch
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
+
+from ..utils.validation import Integer, Real, check
 
 META_KEY = "ridgeviz"
 MAX_CHECKPOINT_BYTES = 200 * 2**20
@@ -46,7 +49,13 @@ def save_checkpoint(path, tensors: dict[str, torch.Tensor], config: dict) -> Pat
     return path
 
 
-def _read_metadata(data: bytes) -> dict:
+_DTYPES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1}
+
+
+def _read_header(data: bytes) -> dict:
+    """The safetensors header of ``data``, checked entry by entry: ``{name: {dtype, shape, data_offsets}}`` plus
+    ``"__metadata__"`` (a dict of strings). Every declared shape must match its byte range inside the file, so
+    nothing a header declares can be larger than the file itself."""
     if len(data) < 8:
         raise ValueError("checkpoint is truncated: fewer than 8 bytes")
     n = int.from_bytes(data[:8], "little")
@@ -54,52 +63,114 @@ def _read_metadata(data: bytes) -> dict:
         raise ValueError("checkpoint is not a safetensors file or is truncated (bad header length)")
     try:
         header = json.loads(data[8:8 + n])
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"checkpoint header is corrupt: {exc}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise ValueError(f"checkpoint header is corrupt: {str(exc)[:80]}") from None
     if not isinstance(header, dict):
         raise ValueError("checkpoint header is corrupt: not a JSON object")
-    return header.get("__metadata__") or {}
+    meta = header.get("__metadata__", {})
+    if not isinstance(meta, dict) or not all(isinstance(v, str) for v in meta.values()):
+        raise ValueError("checkpoint header is corrupt: its metadata is not a map of strings")
+    body = len(data) - 8 - n
+    for name, entry in header.items():
+        if name != "__metadata__" and not _entry_ok(entry, body):
+            raise ValueError(f"checkpoint header is corrupt: tensor {name[:40]!r} is declared inconsistently "
+                             "(dtype, shape and byte range disagree or lie outside the file)")
+    return header
 
 
-def load_checkpoint(source, kind: str | tuple[str, ...] | None = None) -> tuple[dict[str, torch.Tensor], dict]:
-    """Read a checkpoint from a path or bytes; returns ``(tensors, config)``.
+def _entry_ok(entry, body: int) -> bool:
+    if not isinstance(entry, dict) or entry.get("dtype") not in _DTYPES:
+        return False
+    shape, offsets = entry.get("shape"), entry.get("data_offsets")
+    if not (isinstance(shape, list) and len(shape) <= 8 and all(type(k) is int and k >= 0 for k in shape)):
+        return False
+    if not (isinstance(offsets, list) and len(offsets) == 2 and all(type(k) is int for k in offsets)):
+        return False
+    start, end = offsets
+    return 0 <= start <= end <= body and end - start == math.prod(shape) * _DTYPES[entry["dtype"]]
 
-    Raises ``ValueError`` with a clear message for a pickle or torch ``.pt`` file (refused, never loaded), a
-    file that is not safetensors, a truncated or corrupt one, one without a ridgeviz config, or one whose
-    ``kind`` is not ``kind`` (a name or tuple of names).
-    """
-    data = Path(source).read_bytes() if isinstance(source, (str, Path)) else bytes(source)
+
+def _read_metadata(data: bytes) -> dict:
+    return _read_header(data).get("__metadata__", {})
+
+
+def declared_shapes(header: dict) -> dict[str, tuple]:
+    """``{tensor name: shape}`` as a checked header declares them (before any tensor is read)."""
+    return {k: tuple(v["shape"]) for k, v in header.items() if k != "__metadata__"}
+
+
+def _source_bytes(source) -> bytes:
+    """The bytes of a checkpoint path or upload, refusing more than :data:`MAX_CHECKPOINT_BYTES` before reading."""
+    if isinstance(source, (str, Path)):
+        try:
+            size = os.path.getsize(source)
+            if size > MAX_CHECKPOINT_BYTES:
+                raise ValueError(f"checkpoint is {size / 2**20:.1f} MiB; the limit is "
+                                 f"{MAX_CHECKPOINT_BYTES // 2**20} MiB")
+            return Path(source).read_bytes()
+        except OSError as exc:
+            raise ValueError(f"checkpoint: cannot read {source} ({exc.strerror or exc})") from None
+    if not isinstance(source, (bytes, bytearray, memoryview)):
+        raise ValueError(f"checkpoint: expected a path or bytes; got {type(source).__name__}")
+    data = bytes(source)
     if len(data) > MAX_CHECKPOINT_BYTES:
-        raise ValueError(f"checkpoint is {len(data) / 2**20:.1f} MiB; the limit is {MAX_CHECKPOINT_BYTES // 2**20} MiB")
+        raise ValueError(f"checkpoint is {len(data) / 2**20:.1f} MiB; the limit is "
+                         f"{MAX_CHECKPOINT_BYTES // 2**20} MiB")
+    return data
+
+
+def read_checkpoint_header(source, kind: str | tuple[str, ...] | None = None) -> tuple[bytes, dict, dict]:
+    """``(bytes, checked header, config)`` of a checkpoint, without reading any tensor.
+
+    Raises ``ValueError`` for a pickle or torch ``.pt`` file (refused, never loaded), a file that is not
+    safetensors, a truncated or corrupt one, one without a ridgeviz config (a JSON object), or one whose ``kind``
+    is not ``kind`` (a name or tuple of names).
+    """
+    data = _source_bytes(source)
     # a safetensors file starts with its header length (little-endian) then "{"; a header length of 0x..80
     # would otherwise look like the pickle opcode PROTO
     if (data[:1] == _PICKLE_MAGIC[0] or data[:4] == _PICKLE_MAGIC[1]) and data[8:9] != b"{":
         raise ValueError("this looks like a pickle / torch.save file; only .safetensors checkpoints are accepted "
                          "(pickles can run arbitrary code and are never loaded)")
-    meta = _read_metadata(data)
+    header = _read_header(data)
+    meta = header.get("__metadata__", {})
     if META_KEY not in meta:
         raise ValueError("not a ridgeviz checkpoint: the safetensors metadata has no 'ridgeviz' config")
     try:
         config = json.loads(meta[META_KEY])
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"checkpoint config is corrupt JSON: {exc}") from None
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise ValueError(f"checkpoint config is corrupt JSON: {str(exc)[:80]}") from None
+    if not isinstance(config, dict):
+        raise ValueError(f"checkpoint config must be a JSON object; got a {type(config).__name__}")
     kinds = (kind,) if isinstance(kind, str) else kind
     if kinds is not None and config.get("kind") not in kinds:
-        raise ValueError(f"checkpoint holds a {config.get('kind')!r} model; expected {' or '.join(map(repr, kinds))}")
+        raise ValueError(f"checkpoint holds a {str(config.get('kind'))[:40]!r} model; expected "
+                         f"{' or '.join(map(repr, kinds))}")
+    return data, header, config
+
+
+def _load_tensors(data: bytes) -> dict[str, torch.Tensor]:
     try:
-        tensors = st_load(data)
+        return st_load(data)
     except Exception as exc:  # safetensors raises several exception types for damaged data
-        raise ValueError(f"checkpoint weights are corrupt or truncated: {exc}") from None
-    return tensors, config
+        raise ValueError(f"checkpoint weights are corrupt or truncated: {str(exc)[:80]}") from None
 
 
-def check_shapes(tensors: dict[str, torch.Tensor], expected: dict[str, tuple]) -> None:
-    """Raise ``ValueError`` naming the first missing tensor or shape mismatch."""
+def load_checkpoint(source, kind: str | tuple[str, ...] | None = None) -> tuple[dict[str, torch.Tensor], dict]:
+    """Read a checkpoint from a path or bytes; returns ``(tensors, config)``. Errors as
+    :func:`read_checkpoint_header`'s, and for damaged weights."""
+    data, _, config = read_checkpoint_header(source, kind)
+    return _load_tensors(data), config
+
+
+def check_shapes(tensors: dict, expected: dict[str, tuple]) -> None:
+    """Raise ``ValueError`` naming the first missing tensor or shape mismatch (``tensors``: tensors or shapes)."""
     for name, shape in expected.items():
         if name not in tensors:
             raise ValueError(f"checkpoint lacks tensor {name!r}")
-        if tuple(tensors[name].shape) != tuple(shape):
-            raise ValueError(f"checkpoint tensor {name!r} has shape {tuple(tensors[name].shape)}; expected {tuple(shape)}")
+        got = tuple(getattr(tensors[name], "shape", tensors[name]))
+        if got != tuple(shape):
+            raise ValueError(f"checkpoint tensor {name!r} has shape {got}; expected {tuple(shape)}")
 
 
 # -- whole models --------------------------------------------------------------------------------------------
@@ -173,11 +244,11 @@ def save_model(path, model, extra_config: dict | None = None) -> Path:
     return save_checkpoint(path, tensors, {**config, **extra})
 
 
-def _arch_int(arch: dict, key: str, lo: int = 1) -> int:
-    v = arch.get(key)
-    if isinstance(v, bool) or not isinstance(v, int) or v < lo:
-        raise ValueError(f"checkpoint architecture field {key!r} must be an integer >= {lo}; got {v!r}")
-    return v
+def _arch(arch: dict, key: str, constraint, default=None):
+    try:
+        return check(f"checkpoint architecture field {key!r}", arch.get(key, default), constraint)
+    except ValueError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def _finite(tensors: dict) -> None:
@@ -186,28 +257,58 @@ def _finite(tensors: dict) -> None:
             raise ValueError(f"checkpoint tensor {name!r} is not a finite floating-point array")
 
 
+def _expected(kind: str, arch: dict, config: dict) -> dict[str, tuple]:
+    """The tensor shapes a checkpoint of ``kind`` with architecture ``arch`` must hold; the architecture is
+    validated (and, for networks, priced against the work budget) here, before any module is built."""
+    D = _arch(arch, "D", Integer(1, 65536))
+    if kind in ("exact", "injected"):
+        shapes = {"data": (_arch(arch, "N", Integer(1, 10**8)), D)}
+        return shapes | ({"direction": (D,), "normal_direction": (D,)} if kind == "injected" else {})
+    if kind == "mlp":
+        from .mlp import check_architecture
+
+        a = check_architecture({**arch, "data_var": arch.get("data_var", 1.0)})
+        widths = [D + a["time_features"]] + [a["hidden"]] * a["depth"] + [D]
+        shapes = {"data_var": ()}
+        for i, (n_in, n_out) in enumerate(zip(widths[:-1], widths[1:])):
+            shapes |= {f"net.{2 * i}.weight": (n_out, n_in), f"net.{2 * i}.bias": (n_out,)}
+        return shapes
+    p, K = _arch(arch, "features", Integer(1, 2**20)), _arch(arch, "time_features", Integer(0, 2**16))
+    return {"W_x": (p, D), "W_t": (p, 2 * K + 1), "b": (p,), "A0": (D, p), "A": (D, p)}
+
+
 def load_model(source, kind: str | tuple[str, ...] | None = None):
     """Load a model saved by :func:`save_model` from a path or bytes; returns a ready score model.
 
-    ``kind`` optionally restricts what is accepted. Every failure (pickle, not safetensors, truncated, corrupt,
-    unknown or unexpected kind, missing or mis-shaped tensors, non-finite weights) is a ``ValueError``.
-    The loaded model carries ``.config`` (the stored JSON).
+    ``kind`` optionally restricts what is accepted. The header is read and checked first; the architecture is
+    validated against the shapes the header declares and against the work budget before any tensor is read or
+    any module built. Every failure (pickle, not safetensors, truncated, corrupt, unknown or unexpected kind,
+    missing, extra or mis-shaped tensors, non-finite weights, an architecture beyond the budget) is a
+    ``ValueError``. The loaded model carries ``.config`` (the stored JSON).
     """
-    tensors, config = load_checkpoint(source, kind)
+    data, header, config = read_checkpoint_header(source, kind)
     kind_ = config.get("kind")
     if kind_ not in MODEL_KINDS:
-        raise ValueError(f"checkpoint holds a {kind_!r} model; loadable kinds are {MODEL_KINDS}")
+        raise ValueError(f"checkpoint holds a {str(kind_)[:40]!r} model; loadable kinds are {MODEL_KINDS}")
     arch = config.get("architecture")
     if not isinstance(arch, dict):
         raise ValueError("checkpoint config has no 'architecture' object")
     schedule = schedule_from_config(config.get("schedule"))
-    D = _arch_int(arch, "D")
+    expected = _expected(kind_, arch, config)
+    shapes = declared_shapes(header)
+    check_shapes(shapes, expected)
+    extra = sorted(set(shapes) - set(expected))
+    if extra:
+        raise ValueError(f"checkpoint has tensors the {kind_} model does not: {extra[:10]}")
+    tensors = _load_tensors(data)
+    _finite(tensors)
+    D = expected["A"][0] if kind_ == "random-features" else _arch(arch, "D", Integer(1, 65536))
     if kind_ in ("exact", "injected"):
-        model = _load_exact(tensors, arch, schedule, kind_, D)
+        model = _load_exact(tensors, arch, schedule, kind_)
     elif kind_ == "mlp":
         model = _load_mlp(tensors, arch, schedule, D)
     else:
-        model = _load_rf(tensors, arch, config, schedule, D)
+        model = _load_rf(tensors, arch, config, schedule)
     model.config = config
     for attr, key in (("dataset_fingerprint", "dataset_fingerprint"), ("train_info", "training")):
         if key in config:
@@ -215,60 +316,34 @@ def load_model(source, kind: str | tuple[str, ...] | None = None):
     return model
 
 
-def _load_exact(tensors, arch, schedule, kind, D):
+def _load_exact(tensors, arch, schedule, kind):
     from ..core.density import SmoothedEmpirical
     from .score import ExactScore, InjectedErrorScore
 
-    N = _arch_int(arch, "N")
-    expected = {"data": (N, D)}
-    if kind == "injected":
-        expected.update(direction=(D,), normal_direction=(D,))
-    check_shapes(tensors, expected)
-    _finite(tensors)
     dens = SmoothedEmpirical(tensors["data"].to(torch.float64), schedule)
     if kind == "exact":
         return ExactScore(dens)
-    try:
-        return InjectedErrorScore(dens, _arch_int(arch, "dim", 0), float(arch["normal"]), float(arch["tangential"]),
-                                  direction=tensors["direction"], normal_direction=tensors["normal_direction"],
-                                  gap_tol=float(arch.get("gap_tol", 1e-3)))
-    except (KeyError, TypeError) as exc:
-        raise ValueError(f"checkpoint architecture of the injected model is incomplete: {exc}") from None
+    return InjectedErrorScore(dens, _arch(arch, "dim", Integer(0, dens.D - 1)), _arch(arch, "normal", Real()),
+                              _arch(arch, "tangential", Real()), direction=tensors["direction"],
+                              normal_direction=tensors["normal_direction"],
+                              gap_tol=_arch(arch, "gap_tol", Real(), 1e-3))
 
 
 def _load_mlp(tensors, arch, schedule, D):
     from .mlp import MLPScore
 
-    try:
-        model = MLPScore(schedule, D, hidden=_arch_int(arch, "hidden"), depth=_arch_int(arch, "depth"),
-                         time_features=_arch_int(arch, "time_features", 2), prediction=arch.get("prediction"),
-                         data_var=float(arch.get("data_var", 1.0)))
-    except TypeError as exc:
-        raise ValueError(f"checkpoint MLP architecture is invalid: {exc}") from None
-    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    check_shapes(tensors, expected)
-    extra = sorted(set(tensors) - set(expected))
-    if extra:
-        raise ValueError(f"checkpoint has tensors the MLP does not: {extra}")
-    _finite(tensors)
+    model = MLPScore(schedule, D, hidden=arch["hidden"], depth=arch["depth"], time_features=arch["time_features"],
+                     prediction=arch["prediction"], data_var=arch.get("data_var", 1.0))
     model.load_state_dict({k: v.to(torch.float32) for k, v in tensors.items()})
     model.eval()
     return model
 
 
-def _load_rf(tensors, arch, config, schedule, D):
-    from .random_features import RandomFeatureModel, RandomFeatureScore
+def _load_rf(tensors, arch, config, schedule):
+    from .random_features import TAU, RandomFeatureModel, RandomFeatureScore
 
-    p, K = _arch_int(arch, "features"), _arch_int(arch, "time_features", 0)
-    check_shapes(tensors, {"W_x": (p, D), "W_t": (p, 2 * K + 1), "b": (p,), "A0": (D, p), "A": (D, p)})
-    _finite(tensors)
     tau = config.get("tau")
-    try:
-        tau = float(tau)
-        T, init_scale = float(arch["T"]), float(arch.get("init_scale", 1.0))
-    except (KeyError, TypeError, ValueError):
-        raise ValueError(f"checkpoint random-feature config is invalid (tau={tau!r}, T={arch.get('T')!r})") from None
-    if not tau >= 0:
-        raise ValueError(f"checkpoint random-feature tau must be >= 0 or 'inf'; got {tau!r}")
+    tau = check("checkpoint random-feature tau", float(tau) if tau == "inf" else tau, TAU)
+    T, init_scale = _arch(arch, "T", Real(0, 1e6, lo_open=True)), _arch(arch, "init_scale", Real(0, 1e6), 1.0)
     rf = RandomFeatureModel.from_tensors(tensors["W_x"], tensors["W_t"], tensors["b"], tensors["A0"], T, init_scale)
     return RandomFeatureScore(rf, tensors["A"], schedule, tau)
