@@ -2,27 +2,77 @@
 
 Each module in this package defines ``register(subparsers)``, which adds its commands and sets
 ``func(args) -> int`` on them; modules are discovered automatically, so a new command is a new file.
+
+Errors: bad input, a file that cannot be read or written and a request beyond the work budget end the command
+with status 2 and one line on stderr (``error: --out: cannot write to /x/y.npz (Permission denied)``); anything
+unexpected with status 1 and one line. ``--debug`` shows the traceback instead. ``--max-memory-gb`` and
+``--max-minutes`` raise (or lower) the work budget of :mod:`ridgeviz.utils.limits` for this run.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (status 2), like every other error of the command line."""
+
+    def error(self, message):
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
+def _add_common(p, default) -> None:
+    g = p.add_argument_group("errors and limits")
+    g.add_argument("--debug", action="store_true", default=default if default is not None else False,
+                   help="show the traceback of an error instead of one line")
+    g.add_argument("--max-memory-gb", type=float, metavar="GB", default=default,
+                   help="memory one request may use (default 4, or $RIDGEVIZ_MAX_MEMORY_GB)")
+    g.add_argument("--max-minutes", type=float, metavar="MIN", default=default,
+                   help="estimated computing time one request may take (default 10, or $RIDGEVIZ_MAX_MINUTES)")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="python -m ridgeviz",
         description="ridgeviz: the ridge of the smoothed empirical density and how diffusion samples reach, "
                     "align with and slide along it (He, Qiu & Tao, arXiv 2602.06021).")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_common(parser, None)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
         module = importlib.import_module(f"{__name__}.{info.name}")
         if hasattr(module, "register"):
             module.register(sub)
+    for command in sub.choices.values():  # the same options after the command (not overriding ones before it)
+        _add_common(command, argparse.SUPPRESS)
     return parser
+
+
+def _apply_limits(args) -> None:
+    """Turn ``--max-memory-gb`` / ``--max-minutes`` into the environment the work budget reads (validated)."""
+    from ..utils.limits import ENV_MEMORY, ENV_MINUTES, limits
+
+    for value, env in ((args.max_memory_gb, ENV_MEMORY), (args.max_minutes, ENV_MINUTES)):
+        if value is not None:
+            os.environ[env] = repr(value)
+    try:
+        limits()
+    except ValueError as exc:
+        raise ValueError(str(exc).replace(ENV_MEMORY, "--max-memory-gb / " + ENV_MEMORY)
+                         .replace(ENV_MINUTES, "--max-minutes / " + ENV_MINUTES)) from None
+
+
+def _one_line(exc: BaseException) -> str:
+    """An expected error as one sentence: OS errors name the file and the reason."""
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f"{exc.filename}: " if exc.filename else ""
+        return f"{where}{exc.strerror}"
+    if isinstance(exc, MemoryError):
+        return "out of memory; reduce the sizes of the request"
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def main(argv=None) -> int:
@@ -30,16 +80,31 @@ def main(argv=None) -> int:
 
     parser = build_parser()
     args = parser.parse_args(argv)
+    saved = {k: os.environ.get(k) for k in ("RIDGEVIZ_MAX_MEMORY_GB", "RIDGEVIZ_MAX_MINUTES")}
     try:
+        _apply_limits(args)
         configure_threads()
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 2
-    try:
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return 2
         return int(args.func(args) or 0)
-    except ValueError as exc:  # bad input: a message, not a traceback
-        print(f"error: {exc}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, OSError, MemoryError) as exc:  # bad input, unreadable/unwritable files, the budget
+        if args.debug:
+            raise
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
         return 2
+    except Exception as exc:  # a bug: still one line, the traceback on request
+        if args.debug:
+            raise
+        print(f"error: internal error ({type(exc).__name__}: {_one_line(exc)[:200]}); rerun with --debug to see "
+              "the traceback", file=sys.stderr)
+        return 1
+    finally:  # the flags hold for this run only (main may be called again in the same process)
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value

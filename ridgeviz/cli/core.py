@@ -2,11 +2,14 @@
 
 Files: inputs ``.npy``/``.npz``/``.csv`` (points), outputs ``.npz`` (arrays) plus a ``.json`` summary beside it.
 A trajectory file stores its dataset, schedule and model settings, so ``analyze`` needs nothing else.
+Every command checks its ``--out`` and prices its work (:mod:`ridgeviz.utils.limits`) before computing anything.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -16,11 +19,47 @@ from ..core.decomposition import decompose_error
 from ..core.density import SmoothedEmpirical, as_numpy
 from ..core.phases import PHASES, PhaseRule, label_phases
 from ..core.ridge import project_to_ridge, suggest_ridge_dim
-from ..core.sampling import SAMPLERS, prior_sample, sample
-from ..core.schedules import GRID_KINDS, SCHEDULES, Schedule, get_schedule
+from ..core.sampling import SAMPLERS, Trajectory, prior_sample, sample
+from ..core.schedules import GRID_KINDS, MAX_GRID_STEPS, SCHEDULES, Schedule, get_schedule
 from ..core.tracing import polylines_to_xy, trace_ridge
 from ..data import datasets as rdata
+from ..data.uploads import load_array_file
 from ..models.factory import ModelConfig, build_model
+from ..models.score import MAGNITUDE
+from ..utils.limits import Cost, frame_cost, require, ridge_cost, sampling_cost
+from ..utils.validation import SEED, Array, Instance, Integer, Options, check
+from ..views.budget import trace_cost
+
+
+def int_in(lo: int, hi: int | None):
+    """An argparse ``type`` for integers in ``[lo, hi]`` (refused at parse time with the range)."""
+    constraint = Integer(lo, hi)
+
+    def parse(text: str) -> int:
+        try:
+            return constraint.convert(int(text))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {constraint.describe()}; got {text!r}") from None
+
+    return parse
+
+
+def check_out(path: Path, flag: str = "--out", folder: bool = False) -> Path:
+    """Refuse an output path that cannot be written, before any work is done (a folder is created)."""
+    path = Path(path)
+    target = path if folder else path.parent
+    blocker = next((p for p in (target, *target.parents) if p.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        raise ValueError(f"{flag}: cannot write to {path} ({blocker} is a file, not a folder)")
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"{flag}: cannot write to {path} ({exc.strerror or exc})") from None
+    if not folder and path.is_dir():
+        raise ValueError(f"{flag}: {path} is a folder; name a file")
+    if not os.access(target, os.W_OK):
+        raise ValueError(f"{flag}: cannot write to {path} (Permission denied)")
+    return path
 
 
 def add_data_args(p) -> None:
@@ -37,7 +76,7 @@ def add_data_args(p) -> None:
 
 def load_data(args) -> np.ndarray:
     if args.data is not None:
-        return rdata.load_array_file(args.data, args.data.name)
+        return load_array_file(args.data, args.data.name, name="--data")
     if args.dataset not in rdata.MODE_SETS:
         raise ValueError(f"--dataset: unknown set {args.dataset!r}; choose one of {list(rdata.MODE_SETS)}")
     return np.array(rdata.MODE_SETS[args.dataset], dtype=np.float64)
@@ -47,19 +86,36 @@ def schedule_from(args):
     return get_schedule(args.schedule, T=args.T, t_min=args.t_min, grid=args.grid)
 
 
+def out_file(args) -> Path:
+    """``--out`` as the ``.npz`` it names, checked writable."""
+    out = Path(args.out)
+    if out.name in ("", ".", "..") or out.is_dir():
+        raise ValueError(f"--out: {out} is a folder; name a file (e.g. {out / 'result.npz'})")
+    return check_out(out.with_suffix(".npz"))
+
+
 def write_outputs(out: Path, arrays: dict, summary: dict) -> None:
     out = Path(out).with_suffix(".npz")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(out, **arrays)
-    out.with_suffix(".json").write_text(json.dumps(summary, indent=2, default=float) + "\n")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(out, **arrays)
+        out.with_suffix(".json").write_text(json.dumps(summary, indent=2, default=float) + "\n")
+    except OSError as exc:
+        raise ValueError(f"--out: cannot write to {exc.filename or out} ({exc.strerror or exc})") from None
     print(f"wrote {out} and {out.with_suffix('.json')}")
 
 
 def cmd_ridge(args) -> int:
+    out = out_file(args)
     X = load_data(args)
     dens = SmoothedEmpirical(X, schedule_from(args))
+    pts = load_array_file(args.points, args.points.name, name="--points") if args.points else X
+    iters = min(args.max_iter, 50)  # expected iterations: most points converge well before the cap
+    cost = frame_cost(len(X), *X.shape) + ridge_cost(len(pts), *X.shape, iters)
+    if X.shape[1] == 2:
+        cost = cost + trace_cost(*X.shape, 1, args.grid_size)
+    require(cost, "this ridge command", "the number of points, --max-iter or --grid-size")
     dim = args.dim if args.dim is not None else suggest_ridge_dim(dens, X, args.t)[0]
-    pts = rdata.load_array_file(args.points, args.points.name) if args.points else X
     proj = project_to_ridge(dens, pts, args.t, dim, tol=args.tol, max_iter=args.max_iter)
     arrays = {"points": pts, "projected": as_numpy(proj.points), "converged": as_numpy(proj.converged),
               "residual": as_numpy(proj.residual), "scaled_gap": as_numpy(proj.scaled_gap),
@@ -70,14 +126,17 @@ def cmd_ridge(args) -> int:
         lines = trace_ridge(dens, args.t, dim, grid=args.grid_size)
         arrays["polyline_x"], arrays["polyline_y"] = polylines_to_xy(lines)
         summary["polylines"] = len(lines)
-    write_outputs(args.out, arrays, summary)
+    write_outputs(out, arrays, summary)
     return 0
 
 
 def cmd_sample(args) -> int:
+    out = out_file(args)
     X = load_data(args)
     sched = schedule_from(args)
     dens = SmoothedEmpirical(X, sched)
+    require(sampling_cost(args.steps, args.particles, X.shape[1], len(X), frame=args.model == "injected"),
+            f"sampling {args.particles} particles over {args.steps} steps", "--steps or --particles")
     model = build_model(ModelConfig(args.model, args.dim, args.normal, args.tangential), dens)
     gen = torch.Generator().manual_seed(args.seed)
     x_T = prior_sample(sched, args.particles, X.shape[1], gen)
@@ -87,29 +146,79 @@ def cmd_sample(args) -> int:
               "method": args.method, "steps": args.steps, "particles": args.particles, "seed": args.seed}
     arrays = {"xs": as_numpy(traj.xs), "times": traj.times, "drifts": as_numpy(traj.drifts),
               "scores": as_numpy(traj.scores), "data": X, "config": np.array(json.dumps(config))}
-    write_outputs(args.out, arrays, config)
+    write_outputs(out, arrays, config)
     return 0
 
 
-def load_trajectory(path: Path):
-    from ..core.sampling import Trajectory
+_TRAJECTORY_KEYS = ("xs", "times", "drifts", "scores", "data", "config")
 
-    with np.load(path, allow_pickle=False) as f:
-        missing = {"xs", "times", "drifts", "scores", "data", "config"} - set(f.files)
+
+def load_trajectory(path: Path):
+    """``(Trajectory, data, config)`` from a file written by ``sample``; every defect is a ``ValueError``."""
+    name = f"trajectory {path}"
+    try:
+        f = np.load(path, allow_pickle=False)
+        files, sizes = list(f.files), {i.filename.removesuffix(".npy"): i.file_size for i in f.zip.infolist()}
+    except OSError as exc:
+        raise ValueError(f"{name}: cannot read the file ({exc.strerror or exc})") from None
+    except Exception as exc:  # not an .npz, or a damaged one: np.load and zipfile raise many kinds of errors
+        raise ValueError(f"{name}: not a readable .npz file ({type(exc).__name__})") from None
+    with f:
+        missing = set(_TRAJECTORY_KEYS) - set(files)
         if missing:
-            raise ValueError(f"{path}: not a ridgeviz trajectory file (missing {sorted(missing)})")
-        config = json.loads(str(f["config"]))
-        traj = Trajectory(torch.as_tensor(f["xs"]), f["times"], config["method"], torch.as_tensor(f["drifts"]),
-                          torch.as_tensor(f["scores"]))
-        return traj, f["data"], config
+            raise ValueError(f"{name}: not a ridgeviz trajectory file (missing {sorted(missing)})")
+        for key in _TRAJECTORY_KEYS:  # declared sizes first: nothing is inflated beyond the budget
+            require(Cost(float(sizes.get(key, 0))), f"{name}: {key}", "the file", time=False)
+        try:
+            arrays = {key: f[key] for key in _TRAJECTORY_KEYS}
+        except Exception as exc:
+            raise ValueError(f"{name}: the archive is damaged ({type(exc).__name__})") from None
+    try:
+        config = json.loads(str(arrays["config"]))
+    except json.JSONDecodeError:
+        raise ValueError(f"{name}: its config is not JSON") from None
+    config = _trajectory_config(config, name)
+    xs = check(f"{name}: xs", arrays["xs"], Array((None, None, None), at_least=(2, 1, 1), label="(K+1, M, D)"))
+    K1, M, D = xs.shape
+    times = check(f"{name}: times", arrays["times"], Array((K1,), lo=0.0, lo_open=True))
+    drifts = check(f"{name}: drifts", arrays["drifts"], Array((K1 - 1, M, D)))
+    scores = check(f"{name}: scores", arrays["scores"], Array((K1 - 1, M, D)))
+    data = check(f"{name}: data", arrays["data"], Array((None, D), at_least=(1, 1)))
+    traj = Trajectory(torch.as_tensor(xs), times, config["method"], torch.as_tensor(drifts), torch.as_tensor(scores))
+    return traj, data, config
+
+
+def _trajectory_config(config, name: str) -> dict:
+    """The JSON config of a trajectory file, checked key by key."""
+    check(f"{name}: config", config, Instance(dict, "a JSON object"))
+    for key in ("schedule", "model", "method"):
+        if key not in config:
+            raise ValueError(f"{name}: its config lacks {key!r}")
+    check(f"{name}: config method", config["method"], Options(tuple(SAMPLERS)))
+    m = check(f"{name}: config model", config["model"], Instance(dict, "a JSON object"))
+    for key, constraint in (("kind", Options(("exact", "injected"))), ("dim", Integer(0, None)),
+                            ("normal", MAGNITUDE), ("tangential", MAGNITUDE)):
+        if key not in m:
+            raise ValueError(f"{name}: its model config lacks {key!r}")
+        m[key] = check(f"{name}: model {key}", m[key], constraint)
+    return config
 
 
 def cmd_analyze(args) -> int:
+    out = out_file(args)
     traj, X, config = load_trajectory(args.trajectory)
-    sched = Schedule.from_dict(config.get("schedule"))
+    try:
+        sched = Schedule.from_dict(config["schedule"])
+    except ValueError as exc:
+        raise ValueError(f"trajectory {args.trajectory}: {exc}") from None
     dens = SmoothedEmpirical(X, sched)
     m = config["model"]
     dim = args.dim if args.dim is not None else m["dim"]
+    points = traj.xs.shape[0] * traj.xs.shape[1]
+    cost = frame_cost(1, len(X), X.shape[1]) * points * 2
+    if args.distance == "projection" or (args.distance == "auto" and X.shape[1] <= 3):
+        cost = cost + ridge_cost(points, len(X), X.shape[1], 30)
+    require(Cost(0, cost.flops), f"analysing {points} trajectory points", "the trajectory (fewer steps or samples)")
     model = build_model(ModelConfig(m["kind"], dim, m["normal"], m["tangential"]), dens)
     dec = decompose_error(model, dens, traj, dim, distance=args.distance)
     rule = PhaseRule(tube=args.tube, slide_ratio=args.slide_ratio)
@@ -122,7 +231,7 @@ def cmd_analyze(args) -> int:
                "distance_kind": dec.distance_kind,
                "mean_error_normal": float(dec.error_normal.mean()),
                "mean_error_tangential": float(dec.error_tangential.mean())}
-    write_outputs(args.out, arrays, summary)
+    write_outputs(out, arrays, summary)
     return 0
 
 
@@ -134,8 +243,8 @@ def register(sub) -> None:
     p.add_argument("--dim", type=int, help="ridge dimension d (default: suggested from the spectral gap)")
     p.add_argument("--points", type=Path, help="points to project (.npy/.npz/.csv; default: the training data)")
     p.add_argument("--tol", type=float, default=1e-6, help="SCMS tolerance, in bandwidths (default 1e-6)")
-    p.add_argument("--max-iter", type=int, default=300, help="SCMS iteration cap (default 300)")
-    p.add_argument("--grid-size", type=int, default=24, help="seed lattice for polylines, 2-D only")
+    p.add_argument("--max-iter", type=int_in(1, 100_000), default=300, help="SCMS iteration cap (default 300)")
+    p.add_argument("--grid-size", type=int_in(2, 1000), default=24, help="seed lattice for polylines, 2-D only")
     p.add_argument("--out", type=Path, default=Path("ridge.npz"), help="output .npz (a .json summary beside it)")
     p.set_defaults(func=cmd_ridge)
 
@@ -148,9 +257,9 @@ def register(sub) -> None:
     p.add_argument("--normal", type=float, default=0.0, help="injected normal error size (score units)")
     p.add_argument("--tangential", type=float, default=0.5, help="injected tangential error size")
     p.add_argument("--method", default="em", choices=sorted(SAMPLERS), help="sampler (default: em, the paper's)")
-    p.add_argument("--steps", type=int, default=200, help="number of steps K (default 200)")
-    p.add_argument("--particles", type=int, default=512, help="number of samples M (default 512)")
-    p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument("--steps", type=int_in(1, MAX_GRID_STEPS), default=200, help="number of steps K (default 200)")
+    p.add_argument("--particles", type=int_in(1, 10**7), default=512, help="number of samples M (default 512)")
+    p.add_argument("--seed", type=int_in(0, SEED.hi), default=0, help="random seed")
     p.add_argument("--out", type=Path, default=Path("trajectory.npz"))
     p.set_defaults(func=cmd_sample)
 

@@ -21,6 +21,9 @@ from ..core.sampling import SAMPLERS
 from ..core.schedules import SCHEDULES, ScheduleConfig
 from ..data.mnist import ENV_VAR, DigitsSpec, load_digits
 from ..latent.vae import SHIPPED_VAE
+from ..utils.limits import require
+from ..views.budget import latent_cost
+from .core import check_out, int_in
 
 
 def _classes(text: str) -> tuple:
@@ -46,7 +49,10 @@ def _vae(args, digits):
     from ..latent.vae import VAETrainConfig, load_vae, save_vae, train_vae
 
     if not args.train_vae:
-        vae, cfg = load_vae(args.vae)
+        try:
+            vae, cfg = load_vae(args.vae)
+        except ValueError as exc:
+            raise ValueError(f"--vae: {exc}") from None
         if vae.config.input_dim != int(np.prod(digits.shape)):
             raise ValueError(f"--vae: the checkpoint reads {vae.config.input_dim} pixels but the digits have "
                              f"{int(np.prod(digits.shape))}; pass --train-vae")
@@ -66,7 +72,7 @@ def cmd_mnist(args) -> int:
     from ..viz.latent import deviation_figure, gallery_figure, spectrum_figure
 
     start = time.perf_counter()
-    args.out.mkdir(parents=True, exist_ok=True)
+    check_out(args.out, folder=True)
     source = "download" if args.download else ("folder" if args.mnist_dir else args.source)
     spec = DigitsSpec(source, str(args.mnist_dir) if args.mnist_dir else None, args.split, _classes(args.classes),
                       args.n)
@@ -77,6 +83,8 @@ def cmd_mnist(args) -> int:
     vae = _vae(args, digits)
     pixels = digits.pixels()
     latents = encode_latents(vae, pixels)
+    require(latent_cost(*latents.shape, args.samples, args.steps, args.record, args.tracked, args.model,
+                        args.mlp_steps), f"the latent run with {args.samples} samples", "--samples, --steps or --n")
     cfg = LatentConfig(schedule=ScheduleConfig(args.schedule, args.T, args.t_min, None, args.steps),
                        sampler=args.sampler, samples=args.samples, model=args.model, normal=args.normal,
                        tangential=args.tangential, mlp_steps=args.mlp_steps, mlp_lr=args.mlp_lr, dim=args.dim,
@@ -118,33 +126,33 @@ def register(sub) -> None:
                    help="download the official files (checksums verified); falls back to the subset offline")
     g.add_argument("--split", default="train", choices=["train", "test"])
     g.add_argument("--classes", default="1", help="digit classes, e.g. 1 or 3,8 or all (default: 1, the paper's)")
-    g.add_argument("--n", type=int, help="at most this many images, balanced over the classes")
+    g.add_argument("--n", type=int_in(1, 10**7), help="at most this many images, balanced over the classes")
     g = p.add_argument_group("autoencoder")
     g.add_argument("--vae", type=Path, default=SHIPPED_VAE, help="VAE checkpoint (default: the shipped one)")
     g.add_argument("--train-vae", action="store_true", help="train a VAE on the loaded digits instead")
-    g.add_argument("--vae-epochs", type=int, default=40)
+    g.add_argument("--vae-epochs", type=int_in(1, 100_000), default=40)
     g.add_argument("--device", default="auto", help="auto, cpu or cuda (VAE training)")
     g = p.add_argument_group("diffusion in the latent")
     g.add_argument("--schedule", default=defaults["name"], choices=sorted(SCHEDULES))
     g.add_argument("--T", type=float)
     g.add_argument("--t-min", type=float)
-    g.add_argument("--steps", type=int, default=defaults["steps"])
+    g.add_argument("--steps", type=int_in(2, 5000), default=defaults["steps"])
     g.add_argument("--sampler", default="em", choices=sorted(SAMPLERS))
-    g.add_argument("--samples", type=int, default=500, help="number of samples M")
+    g.add_argument("--samples", type=int_in(2, 100_000), default=500, help="number of samples M")
     g.add_argument("--model", default="exact", choices=["exact", "injected", "mlp"],
                    help="exact score, exact + injected normal/tangential error, or an MLP trained on the latents")
     g.add_argument("--normal", type=float, default=0.0)
     g.add_argument("--tangential", type=float, default=0.0)
-    g.add_argument("--mlp-steps", type=int, default=1000, help="DSM steps of the MLP (batch 1024)")
+    g.add_argument("--mlp-steps", type=int_in(1, 10**6), default=1000, help="DSM steps of the MLP (batch 1024)")
     g.add_argument("--mlp-lr", type=float, default=1e-3, help="MLP learning rate (the paper: 1e-4, with more steps)")
     g.add_argument("--seed", type=int, default=0)
     g = p.add_argument_group("analysis")
     g.add_argument("--dim", type=int, help="ridge dimension d (default: suggested; the paper uses 25 of 32)")
-    g.add_argument("--record", type=int, default=11, help="recorded times from T to t_min (default 11)")
+    g.add_argument("--record", type=int_in(2, 1000), default=11, help="recorded times from T to t_min (default 11)")
     g.add_argument("--on", type=float, default=0.5, help="on-ridge threshold on the normalised residual")
     g.add_argument("--off", type=float, default=0.6, help="off-ridge threshold on the normalised residual")
-    g.add_argument("--tracked", type=int, default=32, help="trajectories decomposed and animated")
-    g.add_argument("--gallery", type=int, default=8, help="images per gallery")
+    g.add_argument("--tracked", type=int_in(1, 4096), default=32, help="trajectories decomposed and animated")
+    g.add_argument("--gallery", type=int_in(1, 256), default=8, help="images per gallery")
     p.add_argument("--out", type=Path, default=Path("mnist-out"), help="output folder")
     p.add_argument("--cdn", action="store_true", help="load plotly.js from its CDN (smaller HTML files)")
     p.add_argument("--quiet", action="store_true")

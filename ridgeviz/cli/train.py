@@ -16,14 +16,17 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.datasets import DatasetSpec, dataset_fingerprint, load_array_file, make_dataset
-from .core import add_data_args, schedule_from
+from ..data.datasets import DatasetSpec, dataset_fingerprint, make_dataset
+from ..data.uploads import load_array_file
+from ..utils.limits import require
+from ..views.budget import rf_cost, training_cost
+from .core import add_data_args, check_out, int_in, schedule_from
 
 
 def dataset_from(args) -> tuple[np.ndarray, dict, str]:
     """``(points, description, short name)`` from ``--data`` or the ``--dataset`` preset."""
     if args.data is not None:
-        return load_array_file(args.data, args.data.name), {"file": args.data.name}, args.data.stem
+        return load_array_file(args.data, args.data.name, name="--data"), {"file": args.data.name}, args.data.stem
     try:
         spec = DatasetSpec("preset", args.dataset)
     except ValueError as exc:
@@ -35,8 +38,11 @@ def cmd_train(args) -> int:
     from ..models.checkpoints import save_model
     from ..models.training import TrainConfig, train_mlp
 
+    out = check_out(args.out, folder=True)
     X, described, name = dataset_from(args)
     sched = schedule_from(args)
+    require(training_cost(*X.shape, args.hidden, args.depth, args.steps, args.batch_size, eval_every=args.eval_every),
+            f"training {args.steps} steps", "--steps, --batch-size, --hidden or --depth")
     cfg = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, hidden=args.hidden, depth=args.depth,
                       prediction=args.prediction, weighting=args.weighting, ema=args.ema, seed=args.seed,
                       device=args.device, eval_every=max(1, min(args.eval_every, args.steps)),
@@ -48,8 +54,6 @@ def cmd_train(args) -> int:
             print(f"  step {step}/{args.steps}: loss {loss:.4f}{extra}", flush=True)
 
     res = train_mlp(X, sched, cfg, callback=progress)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     log = {"status": res.status, "message": res.message, "seconds": res.seconds, "device": res.device,
            "steps_done": res.steps_done, "dataset": described, "eval_steps": res.eval_steps.tolist(),
            "eval_times": res.eval_times.tolist(), "error_normal": res.error_normal.tolist(),
@@ -72,14 +76,16 @@ def cmd_rf(args) -> int:
     from ..models.rf_analysis import tau_label
     from ..views.random_features import RFConfig, fit_models, parse_taus, rf_tau_sweep
 
+    out = check_out(args.out, folder=True)
     X, described, name = dataset_from(args)
     sched_cfg = ScheduleConfig(args.schedule, args.T, args.t_min, args.grid)
     cfg = RFConfig(args.features, args.time_features, args.seed, args.samples, args.sample_steps,
                    dim=min(args.dim, X.shape[1] - 1), taus=parse_taus(args.tau, name="--tau"),
                    init_scale=args.init_scale)
+    require(rf_cost(*X.shape, cfg.features, cfg.time_features, cfg.particles, cfg.steps, len(cfg.taus) + 1),
+            "the random-feature sweep", "--features, --time-features, --samples, --sample-steps or the taus")
     models = fit_models(X, sched_cfg, cfg)  # the same fit and sweep as the Random features page
     sweep = rf_tau_sweep(X, sched_cfg, cfg, models)
-    out = Path(args.out)
     written = [save_model(out / f"rf_{name}_tau{tau_label(tau)}.safetensors", models[tau],
                           {"dataset": described, "seed": args.seed}) for tau in cfg.taus]
     report = {"dataset": described, "dataset_fingerprint": dataset_fingerprint(X), "rf": sweep.config["rf"],
@@ -104,18 +110,18 @@ def register(sub) -> None:
                        description="Train an MLP score network; writes a checkpoint, loss.csv and train_log.json.")
     add_data_args(p)
     g = p.add_argument_group("training")
-    g.add_argument("--steps", type=int, default=4000)
-    g.add_argument("--batch-size", type=int, default=256)
+    g.add_argument("--steps", type=int_in(1, 10**7), default=4000)
+    g.add_argument("--batch-size", type=int_in(1, 2**20), default=256)
     g.add_argument("--lr", type=float, default=5e-3)
-    g.add_argument("--hidden", type=int, default=128)
-    g.add_argument("--depth", type=int, default=4)
+    g.add_argument("--hidden", type=int_in(1, 65536), default=128)
+    g.add_argument("--depth", type=int_in(1, 256), default=4)
     g.add_argument("--prediction", default="epsilon", choices=["epsilon", "x0", "score"])
     g.add_argument("--weighting", default="h", choices=["1", "h", "h2"], help="loss weight over time")
     g.add_argument("--ema", type=float, default=0.0, help="EMA decay of the weights (0: off)")
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    g.add_argument("--eval-every", type=int, default=500, help="steps between score-error evaluations")
-    g.add_argument("--dim", type=int, default=1, help="ridge dimension for the normal/tangential split")
+    g.add_argument("--eval-every", type=int_in(1, None), default=500, help="steps between score-error evaluations")
+    g.add_argument("--dim", type=int_in(0, 65536), default=1, help="ridge dimension for the normal/tangential split")
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_train)
@@ -128,12 +134,13 @@ def register(sub) -> None:
     g = p.add_argument_group("random features")
     d = RFConfig()  # the Random features page's defaults: equal settings give equal numbers
     g.add_argument("--tau", nargs="+", default=[str(t) for t in d.taus], help="training times ('inf' ok)")
-    g.add_argument("--features", type=int, default=d.features, help="number of random features p")
-    g.add_argument("--time-features", type=int, default=d.time_features, help="number of Fourier frequencies K")
+    g.add_argument("--features", type=int_in(1, 8192), default=d.features, help="number of random features p")
+    g.add_argument("--time-features", type=int_in(0, 512), default=d.time_features,
+                   help="number of Fourier frequencies K")
     g.add_argument("--init-scale", type=float, default=d.init_scale, help="initial readout A0 ~ N(0, scale^2)")
     g.add_argument("--seed", type=int, default=d.seed)
-    g.add_argument("--samples", type=int, default=d.particles, help="trajectories per tau")
-    g.add_argument("--sample-steps", type=int, default=d.steps, help="sampler steps")
-    g.add_argument("--dim", type=int, default=1, help="ridge dimension")
+    g.add_argument("--samples", type=int_in(1, 4096), default=d.particles, help="trajectories per tau")
+    g.add_argument("--sample-steps", type=int_in(2, 5000), default=d.steps, help="sampler steps")
+    g.add_argument("--dim", type=int_in(0, 65536), default=1, help="ridge dimension")
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.set_defaults(func=cmd_rf)

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import os
 
+from .validation import Integer, check
+
 ENV_VAR = "RIDGEVIZ_THREADS"
 
 
@@ -24,15 +26,16 @@ def prepare_process() -> None:
 
 def thread_count() -> int:
     """The thread count asked for by ``RIDGEVIZ_THREADS`` (default 1); ValueError unless 1..cpu_count."""
-    raw = os.environ.get(ENV_VAR, "1")
+    raw = os.environ.get(ENV_VAR, "1").strip()
     cores = os.cpu_count() or 1
     try:
-        n = int(raw)
+        value = int(raw)
     except ValueError:
-        n = 0
-    if not 1 <= n <= cores:
-        raise ValueError(f"{ENV_VAR} must be an integer from 1 to {cores} (this machine's cores); got {raw!r}")
-    return n
+        value = raw
+    try:
+        return check(ENV_VAR, value, Integer(1, cores))
+    except ValueError as exc:
+        raise ValueError(f"{exc} (this machine has {cores} cores)") from None
 
 
 def configure_threads() -> int:
