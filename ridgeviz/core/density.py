@@ -48,9 +48,8 @@ class SmoothedEmpirical:
         mmap threshold, so buffers are reused instead of page-faulted afresh: 2x faster than 64 MiB for 2-D SCMS).
 
     Inputs are validated (:mod:`ridgeviz.utils.validation`): data and queries real, finite and at most
-    ``1e150`` in magnitude; times ``t`` in ``(0, T]``. Times below the schedule's ``t_min`` are allowed (the
-    density is defined for every t > 0; ``t_min`` only ends the samplers' grids); times above ``T`` are refused
-    (the vp-cosine and rectified-flow schedules end there). A result that still overflows float64 (a tiny
+    ``1e150`` in magnitude; times ``t`` in ``[1e-12, T]`` (:meth:`Schedule.check_times`: below the schedule's
+    ``t_min`` is allowed, above ``T`` is not: the vp-cosine and rectified-flow schedules end there). A result that still overflows float64 (a tiny
     bandwidth at a far query) raises a ``ValueError`` instead of returning NaN or inf.
     """
 
@@ -92,7 +91,7 @@ class SmoothedEmpirical:
         return torch.as_tensor(x).to(dtype=self.dtype, device=self.device)
 
     def times(self, t, M: int) -> torch.Tensor:
-        """``t`` (a number or an ``(M,)`` array) as an ``(M,)`` tensor, validated to lie in ``(0, T]``."""
+        """``t`` (a number or an ``(M,)`` array) as an ``(M,)`` tensor, validated to lie in ``[1e-12, T]``."""
         return torch.as_tensor(self.schedule.check_times(t, M)).to(dtype=self.dtype, device=self.device)
 
     def coefficients(self, t, M: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -24,6 +24,7 @@ MAX_GRID_STEPS = 10**6  # steps of one time grid (8 MB); what a sampler may run 
 T_MIN_LO, T_HI = 1e-9, 1e6
 RHO = Real(0.1, 100.0)  # Karras grid exponent (1/rho and t^rho stay representable)
 T_SLACK = 1e-9  # relative tolerance on t <= T (a time grid's end point may be rounded)
+T_FLOOR = 1e-12  # smallest time any model is evaluated at (below every allowed t_min)
 
 GRID_KINDS = ("geometric", "uniform", "karras")
 
@@ -108,12 +109,14 @@ class Schedule:
         return self.alpha(t) ** 2 / self.h(t)
 
     def check_times(self, t, M: int, name: str = "t"):
-        """``t``, a number or an ``(M,)`` array, as an ``(M,)`` array (tensor if given one) of times in ``(0, T]``.
+        """``t``, a number or an ``(M,)`` array, as an ``(M,)`` array (tensor if given one) of times in
+        ``[T_FLOOR, T]``.
 
-        The models accept times below ``t_min`` (every ``t > 0`` is defined; ``t_min`` only ends the samplers'
-        grids) but none above ``T`` (vp-cosine and rectified-flow end there); ``ValueError`` names ``name``.
+        A documented extension of ``[t_min, T]``: the density and the models accept times below ``t_min`` (it only
+        ends the samplers' grids) down to :data:`T_FLOOR` = 1e-12, where the bandwidth is still representable in
+        float32 networks, but none above ``T`` (vp-cosine and rectified-flow end there). ``ValueError`` names ``name``.
         """
-        return check(name, t, Array((M,), scalar=True, lo=0.0, lo_open=True, hi=self.T * (1 + T_SLACK)))
+        return check(name, t, Array((M,), scalar=True, lo=T_FLOOR, hi=self.T * (1 + T_SLACK)))
 
     # -- grids ------------------------------------------------------------------------------
     def time_grid(self, steps: int, kind: str | None = None, rho: float = 7.0) -> np.ndarray:

@@ -32,7 +32,7 @@ def checkpoint_bytes(tensors: dict[str, torch.Tensor], config: dict) -> bytes:
     if "kind" not in config:
         raise ValueError("config must name the model 'kind'")
     meta = {META_KEY: json.dumps({**config, "version": __version__}, sort_keys=True)}
-    clean = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
+    clean = {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}  # no shared storage
     return st_save(clean, metadata=meta)
 
 

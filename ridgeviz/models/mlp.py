@@ -109,4 +109,7 @@ class MLPScore(torch.nn.Module):
         tt = torch.as_tensor(self.schedule.check_times(t, x.shape[0]))
         with torch.no_grad():
             s = self.score(x.to(dev, torch.float32), tt.to(dev, torch.float32))
+        if not torch.isfinite(s).all():  # float32 overflow: far queries or tiny times
+            raise ValueError(f"x, t: the network's score is not finite in float32 at these queries (|x| up to "
+                             f"{float(x.abs().max()) if x.numel() else 0:.3g}, smallest t {float(tt.min()):.3g})")
         return s.to(device=x.device, dtype=torch.float64)

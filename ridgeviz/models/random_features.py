@@ -145,7 +145,10 @@ class RandomFeatureScore:
         tt = torch.as_tensor(self.schedule.check_times(t, x.shape[0])).to(torch.float64).to(self.rf.device)
         h = self.schedule.h(tt)
         xd = x.to(self.rf.device)
-        return ((self.mean(xd, tt) - xd) / h[:, None]).to(x.device)
+        s = (self.mean(xd, tt) - xd) / h[:, None]
+        if not torch.isfinite(s).all():
+            raise ValueError("x, t: the random-feature score overflows float64 at these queries")
+        return s.to(x.device)
 
 
 # -- quadrature --------------------------------------------------------------------------------------
