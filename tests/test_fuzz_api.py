@@ -25,8 +25,8 @@ from ridgeviz.utils.limits import BudgetError
 from ridgeviz.views.trajectories import TrajectoryConfig
 
 # RIDGEVIZ_FUZZ_EXAMPLES=1000 runs a deeper search (the suite's default keeps each test to a few seconds)
-FUZZ = settings(max_examples=int(os.environ.get("RIDGEVIZ_FUZZ_EXAMPLES", "40")), deadline=3000, suppress_health_check=[HealthCheck.too_slow,
-                                                                      HealthCheck.function_scoped_fixture])
+FUZZ = settings(max_examples=int(os.environ.get("RIDGEVIZ_FUZZ_EXAMPLES", "40")), deadline=3000,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 
 
 @pytest.fixture(autouse=True)
