@@ -6,7 +6,7 @@ import pytest
 
 import ridgeviz as rv
 from ridgeviz.core.phases import ALIGN, NO_RIDGE, PHASES, REACH, SLIDE, THRESHOLDS, TO_POINT, phase_sensitivity
-from ridgeviz.data.datasets import data_scale
+from ridgeviz.core.scale import data_scale
 from ridge_cases import SIX, VortexScore, in_tube_share, min_collinearity, noisy_curve, old_rule_labels, ring, run
 
 

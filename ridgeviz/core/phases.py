@@ -61,10 +61,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..data.datasets import data_scale
 from .decomposition import TrajectoryGeometry, trajectory_geometry
 from .density import SmoothedEmpirical, as_numpy
 from .ridge import GAP_TOL
+from .scale import data_scale
 
 PHASES = ("reach", "align", "slide", "to a training point", "no ridge")
 REACH, ALIGN, SLIDE, TO_POINT, NO_RIDGE = range(5)

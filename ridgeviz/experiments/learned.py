@@ -20,9 +20,10 @@ from plotly.subplots import make_subplots
 from ..core.density import SmoothedEmpirical, as_numpy
 from ..core.ridge import local_frame, project_to_ridge
 from ..core.sampling import prior_sample, sample
+from ..core.scale import data_scale
 from ..core.schedules import get_schedule
 from ..core.tracing import default_bounds, polylines_to_xy, trace_ridges
-from ..data.datasets import MODE_SETS, data_scale
+from ..data.datasets import MODE_SETS
 from ..latent.analysis import CATEGORIES, OFF_THRESHOLD, ON_THRESHOLD, classify, nearest_training
 from ..models.random_features import Quadrature, RandomFeatureModel, feature_moments, fit_random_features
 from ..models.rf_analysis import tau_label, tau_sweep
