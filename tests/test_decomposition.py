@@ -4,11 +4,11 @@ only where SCMS reached a defined ridge point, bands without undefined frames, a
 import numpy as np
 import pytest
 import torch
+from ridge_cases import SIX, run
 
 import ridgeviz as rv
 from ridgeviz.core.decomposition import _resolve_distance, masked_bands, trajectory_geometry
 from ridgeviz.core.sampling import step_coefficients
-from ridge_cases import SIX, run
 
 NORMAL, TANGENTIAL = 0.4, 0.9
 
@@ -150,7 +150,8 @@ def test_summary_bands_leave_out_undefined_frames(case):
                 assert np.isnan(bands[:, k]).all()
     means = dec.mean_where_defined()
     assert means["distance"] == pytest.approx(np.nanmean(dec.distance))
-    np.testing.assert_array_equal(masked_bands(np.ones((2, 3)), np.zeros((2, 3), bool), (0.5,)), np.full((2, 2), np.nan))
+    none = masked_bands(np.ones((2, 3)), np.zeros((2, 3), bool), (0.5,))
+    np.testing.assert_array_equal(none, np.full((2, 2), np.nan))
 
 
 def test_chunked_geometry_is_identical(thirteen, case):

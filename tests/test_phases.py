@@ -3,11 +3,11 @@ general position, each claim beside a negative control that fails it."""
 
 import numpy as np
 import pytest
+from ridge_cases import SIX, VortexScore, in_tube_share, min_collinearity, noisy_curve, old_rule_labels, ring, run
 
 import ridgeviz as rv
 from ridgeviz.core.phases import ALIGN, NO_RIDGE, PHASES, REACH, SLIDE, THRESHOLDS, TO_POINT, phase_sensitivity
 from ridgeviz.core.scale import data_scale
-from ridge_cases import SIX, VortexScore, in_tube_share, min_collinearity, noisy_curve, old_rule_labels, ring, run
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +98,7 @@ def test_sensitivity_table_relabels_with_each_threshold_halved_and_doubled(thirt
     sens = phase_sensitivity(thirteen.data, dec, rule)
     assert sens.rows[0][0] == "default" and sens.shares.shape == (1 + 2 * len(THRESHOLDS), len(PHASES))
     np.testing.assert_allclose(sens.shares.sum(1), 1.0)
-    for i, (name, factor, value) in enumerate(sens.rows[1:], start=1):
+    for i, (name, factor, _) in enumerate(sens.rows[1:], start=1):
         ref = rv.label_phases(thirteen, None, 1, rule=rule.scaled(name, factor), geometry=dec)
         np.testing.assert_allclose(sens.shares[i], list(ref.shares().values()))
     base = rv.label_phases(thirteen, None, 1, rule=rule, geometry=dec)
