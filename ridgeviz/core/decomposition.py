@@ -32,6 +32,7 @@ sampler never evaluated; any other model is evaluated at every point.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -84,6 +85,12 @@ class TrajectoryGeometry:
     gap_tol: float = GAP_TOL
     frame: str = "point"
     ridge_points: np.ndarray = None  # (K+1, M, D) the SCMS projections (distance="projection" only)
+
+    def subset(self, samples) -> "TrajectoryGeometry":
+        """The same geometry for the samples ``samples`` (an index array or slice over M)."""
+        return dataclasses.replace(self, **{f.name: getattr(self, f.name)[:, samples] for f in dataclasses.fields(self)
+                                            if isinstance(getattr(self, f.name), np.ndarray)
+                                            and getattr(self, f.name).ndim >= 2})
 
     def defined(self, gap_tol: float | None = None) -> np.ndarray:
         """``(K+1, M)`` bool: the ridge is defined at the point and at its projection for ``gap_tol``."""

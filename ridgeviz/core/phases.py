@@ -137,9 +137,10 @@ class PhaseLabels:
     times: np.ndarray  # (K+1,)
     reach_step: np.ndarray  # (M,) first step in the tube (K+1 if never)
     aligned_step: np.ndarray  # (M,) first step after align (K+1 if never)
-    tube: np.ndarray  # (K+1,) tube width at each time
+    tube: float  # the tube's absolute floor (PhaseRule.tube_width)
     rule: PhaseRule
     geometry: TrajectoryGeometry
+    tube_t: np.ndarray = None  # (K+1,) the tube width at each time (PhaseRule.tube_at)
 
     def fractions(self) -> np.ndarray:
         """Fraction of samples in each phase at each time: ``(K+1, P)``, rows sum to one."""
@@ -166,7 +167,7 @@ class PhaseLabels:
     def summary(self) -> dict:
         rt = self.reach_times()
         frac = self.fractions()
-        return {"tube_floor": float(self.tube.min()), "reached": float(np.mean(np.isfinite(rt))),
+        return {"tube": self.tube, "reached": float(np.mean(np.isfinite(rt))),
                 "reach_time_median": float(np.nanmedian(rt)) if np.isfinite(rt).any() else None,
                 "shares": self.shares(), "in_tube_shares": self.in_tube_shares(),
                 "final_fractions": dict(zip(PHASES, map(float, frac[-1])))}
@@ -215,9 +216,9 @@ def label_phases(dens: SmoothedEmpirical, traj, dim: int, *, rule: PhaseRule | N
     """
     rule = rule or PhaseRule()
     geo = geometry if geometry is not None else trajectory_geometry(dens, traj, dim, gap_tol=rule.gap_tol)[0]
-    tube = rule.tube_at(dens.data, geo.h)
-    labels, reach_step, aligned_step = labels_from_geometry(geo, rule, tube)
-    return PhaseLabels(labels, geo.times, reach_step, aligned_step, tube, rule, geo)
+    tube_t = rule.tube_at(dens.data, geo.h)
+    labels, reach_step, aligned_step = labels_from_geometry(geo, rule, tube_t)
+    return PhaseLabels(labels, geo.times, reach_step, aligned_step, rule.tube_width(dens.data), rule, geo, tube_t)
 
 
 @dataclass
