@@ -68,7 +68,7 @@ from .scale import data_scale
 
 PHASES = ("reach", "align", "slide", "to a training point", "no ridge")
 REACH, ALIGN, SLIDE, TO_POINT, NO_RIDGE = range(5)
-PHASE_COLORS = {"reach": "#4C78A8", "align": "#F58518", "slide": "#54A24B", "to a training point": "#B279A2",
+PHASE_COLORS = {"reach": "#4C78A8", "align": "#F58518", "slide": "#54A24B", "to a training point": "#9D755D",
                 "no ridge": "#9D9D9D"}
 # what each colour encodes, in words (pages, README and CLI print these)
 PHASE_MEANINGS = {
