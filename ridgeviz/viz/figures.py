@@ -335,13 +335,18 @@ def error_profile_figure(profile: dict, title="score error of the model against 
                                             "total": profile["total"]}, y_title="mean |error|", title=title)
 
 
+def tau_text(tau: float) -> str:
+    """A training time as shown in the app: ``∞``, ``0``, ``0.1``, ``1000``."""
+    return "∞" if np.isinf(tau) else "0" if tau <= 0 else f"{tau:g}"
+
+
 def tau_positions(taus) -> tuple[np.ndarray, list[str]]:
     """Positions of training times on a log axis: 0 and infinity sit one decade beyond the finite ones."""
     taus = np.asarray(taus, dtype=np.float64)
     finite = taus[np.isfinite(taus) & (taus > 0)]
     lo, hi = (finite.min(), finite.max()) if len(finite) else (1.0, 1.0)
     x = np.where(np.isinf(taus), hi * 10, np.where(taus <= 0, lo / 10, taus))
-    labels = ["∞" if np.isinf(t) else "0" if t <= 0 else f"{t:g}" for t in taus]
+    labels = [tau_text(t) for t in taus]
     return x, labels
 
 
