@@ -122,7 +122,7 @@ class PhaseRule:
     def describe(self, data) -> str:
         """The rule in one paragraph, with its numbers (printed under every phase figure)."""
         return (f"reach: until the distance to the ridge is <= max({self.tube_width(data):.3g}, "
-                f"{self.tube_sigmas:g} sqrt(h_t)); "
+                f"{self.tube_sigmas:g} x sqrt(h_t)); "
                 f"align: for {self.align_halflives:g} half-life(s) of the normal offset's relaxation "
                 f"(rate from the normal Hessian eigenvalue); then per step slide if |tangential error| > "
                 f"{self.slide_ratio:g} x |tangential exact score|, else to a training point; "

@@ -74,3 +74,8 @@ def phase_key_markdown() -> str:
     """One line per phase: a coloured square, the name and exactly what the colour encodes (Markdown)."""
     return "\n".join(f"- <span style='color:{PHASE_COLORS[p]}'>&#9632;</span> **{p}**: {PHASE_MEANINGS[p]}"
                      for p in PHASES)
+
+
+def shares_text(shares: dict) -> str:
+    """``{"reach": 0.07, ...}`` as ``"reach 7%, align 6%, ..."`` in the order of :data:`PHASES`."""
+    return ", ".join(f"{p} {100 * shares[p]:.0f}%" for p in PHASES if p in shares)
