@@ -49,8 +49,8 @@ class SmoothedEmpirical:
 
     Inputs are validated (:mod:`ridgeviz.utils.validation`): data and queries real, finite and at most
     ``1e150`` in magnitude; times ``t`` in ``[1e-12, T]`` (:meth:`Schedule.check_times`: below the schedule's
-    ``t_min`` is allowed, above ``T`` is not: the vp-cosine and rectified-flow schedules end there). A result that still overflows float64 (a tiny
-    bandwidth at a far query) raises a ``ValueError`` instead of returning NaN or inf.
+    ``t_min`` is allowed, above ``T`` is not: the vp-cosine and rectified-flow schedules end there). A result
+    that still overflows float64 (a tiny bandwidth at a far query) raises a ``ValueError``, never NaN or inf.
     """
 
     def __init__(self, data, schedule: Schedule, *, dtype=torch.float64, device=None,
