@@ -2,18 +2,21 @@
 
 import streamlit as st
 
-from ridgeviz.app import compute, export
+from ridgeviz.app import budget, compute, export
 from ridgeviz.app import sidebar as sb
 from ridgeviz.app.state import guard, persistent
 from ridgeviz.views import bandwidth as bw
+from ridgeviz.views.budget import bandwidth_cost as bw_cost
+from ridgeviz.views.budget import density_view_cost
 from ridgeviz.viz import figures as viz
 
 st.title("Data and bandwidth")
 X, source, sched_cfg = sb.sidebar()
 
 with guard("the upload"):
-    up = st.file_uploader("Upload your own points (.csv, .npy or .npz; numbers only, one point per row, at most "
-                          "50 MB)", type=["csv", "npy", "npz"], key="data_file")
+    up = st.file_uploader("Upload your own points (.csv, .npy or .npz; numbers only, one point per row)",
+                          type=["csv", "npy", "npz"], key="data_file", help=budget.upload_limits())
+    st.caption(f"Limits: {budget.upload_limits()}.")
     if up is not None and sb.accept_upload(up):
         st.rerun()
 st.caption(sb.data_caption(X, source))
@@ -21,7 +24,12 @@ st.caption(sb.data_caption(X, source))
 with guard("the bandwidth views"):
     dim = persistent(st.number_input, "ridge dimension d", "data_dim", 1, min_value=0,
                      max_value=max(X.shape[1] - 1, 0), help="1: curves joining the modes; 0: the modes")
-    with st.spinner("Tracing the ridge at every bandwidth of the slider (once per dataset and schedule)..."):
+    cost = bw_cost(*X.shape) + density_view_cost(*X.shape)
+    if not budget.gate(("data", compute.data_key(X), sched_cfg, int(dim)), cost, "the bandwidth views",
+                       "the number of points or the dimension (sidebar)"):
+        st.stop()
+    with st.spinner("Tracing the ridge at every bandwidth of the slider (once per dataset and schedule)..."), \
+            budget.queued("the bandwidth views"):
         sweep = compute.bandwidth_sweep(X, sched_cfg, int(dim))
     t = persistent(st.select_slider, "time t, the bandwidth control (◆ marks the classical bandwidth rules)",
                    "data_t", bw.default_time(sweep), options=sweep.times.tolist(),

@@ -4,11 +4,13 @@ import math
 
 import streamlit as st
 
-from ridgeviz.app import compute, export, training
+from ridgeviz.app import budget, compute, export, training
 from ridgeviz.app import models as md
 from ridgeviz.app.sidebar import sidebar
 from ridgeviz.app.state import guard, persistent
 from ridgeviz.models.factory import ModelConfig
+from ridgeviz.utils.limits import Cost, frame_cost, frame_points
+from ridgeviz.views.budget import rf_cost
 from ridgeviz.views.random_features import DEFAULT_TAUS, RFConfig
 from ridgeviz.viz import figures as viz
 from ridgeviz.viz.figures import tau_text
@@ -40,7 +42,7 @@ with guard("the model"):
     elif kind == "mlp":
         st.markdown("A time-conditioned MLP trained by denoising score matching on the sidebar's data and schedule.")
         training.collect()
-        cfg = training.train_form(max_dim)
+        cfg = training.train_form(max_dim, X.shape)
         if cfg is not None:
             training.start(X, sched_cfg.schedule(), cfg)
         training.live_panel()
@@ -56,8 +58,11 @@ with guard("the model"):
             tau = persistent(c[3].select_slider, "training time τ", "rfm_tau", math.inf, options=list(DEFAULT_TAUS),
                              format_func=tau_text)
             fit = st.form_submit_button("Fit", type="primary")
+        cost = rf_cost(*X.shape, int(p), int(K), 0, 0, 0)
+        budget.caption(cost, "Fitting these random features: estimated")
         if fit:
             cfg = RFConfig(int(p), int(K), int(seed), taus=(tau,))
+            budget.require(cost, "Fitting these random features", "p or K")
             with st.spinner("computing the feature moments and the gradient flow"):
                 model = compute.rf_models(X, sched_cfg, cfg)[tau]
             md.adopt_model("random-features", model, f"random features, p = {cfg.features}, "
@@ -80,7 +85,13 @@ with guard("the model"):
 with guard("the model's error"):
     cfg = md.model_config()
     st.success(f"Model used by the Trajectories page: **{md.model_label(cfg)}**")
-    profile = compute.error_profile(X, sched_cfg, cfg, min(cfg.dim, max_dim), _model=md.model_object(cfg))
+    cost = frame_cost(min(compute.PROFILE_TIMES * compute.PROFILE_POINTS, frame_points(X.shape[1])), *X.shape) \
+        + Cost(0, 2 * frame_cost(compute.PROFILE_TIMES * compute.PROFILE_POINTS, *X.shape).flops)
+    if not budget.gate(("profile", compute.data_key(X), sched_cfg, cfg), cost, "the model's error profile",
+                       "the number of points or the dimension (sidebar)"):
+        st.stop()
+    with budget.queued("the model's error profile"):
+        profile = compute.error_profile(X, sched_cfg, cfg, min(cfg.dim, max_dim), _model=md.model_object(cfg))
     fig = viz.error_profile_figure(profile)
     st.plotly_chart(fig, key="model_profile")
     st.caption("Mean norm of the score error against the exact score of p_t, split into the parts normal and "

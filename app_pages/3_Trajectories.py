@@ -3,13 +3,14 @@
 import streamlit as st
 
 from ridgeviz import SAMPLERS
-from ridgeviz.app import compute, export
+from ridgeviz.app import budget, compute, export
 from ridgeviz.app import models as md
 from ridgeviz.app import sidebar as sb
 from ridgeviz.app.io import data_key
 from ridgeviz.app.state import computed, follow_selected, guard, persistent
 from ridgeviz.core.decomposition import DISTANCE_NOTES
 from ridgeviz.core.sampling import SAMPLER_LABELS
+from ridgeviz.views.budget import trajectories_cost
 from ridgeviz.views.trajectories import TrajectoryConfig
 from ridgeviz.viz import figures as viz
 from ridgeviz.viz import laws
@@ -42,10 +43,15 @@ with guard("the trajectories"):
     cfg = TrajectoryConfig(int(particles), sampler, int(seed), int(dim), int(frames), float(tube), float(ratio),
                            tube_sigmas=float(sigmas), align_halflives=float(halflives))
     key = (data_key(X), sched_cfg, cfg, model_cfg)
-    res, stale = computed(
-        "traj", key, lambda progress: compute.trajectories(X, sched_cfg, cfg, model_cfg,
-                                                           model=md.model_object(model_cfg), progress=progress),
-        run=run, preload=lambda: compute.demo_matches(X, sched_cfg, cfg, model_cfg), label="computing trajectories")
+    cost = trajectories_cost(*X.shape, sched_cfg.steps, cfg.particles, cfg.frames, cfg.ridge_grid)
+    budget.caption(cost, "These settings: estimated")
+    if run:
+        budget.require(cost, "These trajectories", "the particles, the steps (sidebar), the frames or the dimension")
+    with budget.queued("the trajectories"):
+        res, stale = computed(
+            "traj", key, lambda progress: compute.trajectories(X, sched_cfg, cfg, model_cfg,
+                                                               model=md.model_object(model_cfg), progress=progress),
+            run=run, preload=lambda: compute.demo_matches(X, sched_cfg, cfg, model_cfg), label="computing trajectories")
     if res is None:
         st.info("Press **Run** to sample trajectories with these settings.")
     else:

@@ -2,12 +2,13 @@
 
 import streamlit as st
 
-from ridgeviz.app import compute, export
+from ridgeviz.app import budget, compute, export
 from ridgeviz.app import models as md
 from ridgeviz.app import sidebar as sb
 from ridgeviz.app.io import data_key
 from ridgeviz.app.state import computed, guard, persistent
 from ridgeviz.data.datasets import DatasetSpec
+from ridgeviz.views.budget import rf_cost
 from ridgeviz.views.random_features import RFConfig, parse_taus
 from ridgeviz.viz import figures as viz
 
@@ -38,10 +39,15 @@ with guard("the random-feature sweep"):
     cfg = RFConfig(int(features), int(K), int(seed), int(particles), int(steps), taus=parse_taus(taus_text),
                    dim=min(1, X.shape[1] - 1))
     key = (data_key(X), sched_cfg, cfg)
-    sweep, stale = computed(
-        "rf", key, lambda progress: compute.rf_sweep(X, sched_cfg, cfg, progress=progress), run=run,
-        preload=lambda: compute.rf_default_matches(X, sched_cfg, cfg),
-        label="fitting and sampling the random-feature models")
+    cost = rf_cost(*X.shape, cfg.features, cfg.time_features, cfg.particles, cfg.steps, len(cfg.taus) + 1)
+    budget.caption(cost, "These settings: estimated")
+    if run:
+        budget.require(cost, "This sweep", "p, K, the particles, the steps or the number of τ values")
+    with budget.queued("the random-feature sweep"):
+        sweep, stale = computed(
+            "rf", key, lambda progress: compute.rf_sweep(X, sched_cfg, cfg, progress=progress), run=run,
+            preload=lambda: compute.rf_default_matches(X, sched_cfg, cfg),
+            label="fitting and sampling the random-feature models")
     if sweep is None:
         st.info("Press **Run** to fit the random-feature model at these training times.")
     else:

@@ -21,9 +21,9 @@ st.markdown("An MLP VAE (784-400-200 -> 32) maps digits to a 32-dimensional late
 
 with st.sidebar:
     st.header("Digits")
-    source = persistent(st.selectbox, "source", "mn_source", "auto", options=list(mn.SOURCES),
+    source = persistent(st.selectbox, "source", "mn_source", "auto", options=list(mn.sources()),
                         format_func=mn.SOURCES.get)
-    folder = persistent(st.text_input, "MNIST folder", "mn_folder", "") if source in ("folder", "download") else ""
+    folder = mn.folder_choice(source)
     st.session_state.setdefault("mn_classes", store().get("mn_classes", [1]))
     classes = store()["mn_classes"] = st.multiselect("digit classes (none = all)", list(range(10)), key="mn_classes")
     n_max = persistent(st.number_input, "at most this many images (0 = all)", "mn_n", 0, min_value=0,
@@ -49,7 +49,7 @@ if X is None:  # the digits could not be loaded: the message is shown above
     st.stop()
 
 with guard("the settings"):
-    cfg, run = mn.settings_form(X.shape[1])
+    cfg, run = mn.settings_form(X.shape[1], len(X))
 
 with guard("the latent experiment"):
     run_key = (key, spec, cfg)

@@ -23,6 +23,7 @@ from ..utils.provenance import code_fingerprint
 from ..utils.threads import configure_threads
 from ..views import bandwidth as bw
 from ..views import trajectories as tj
+from .budget import in_slot, slot
 from .io import data_key
 from .state import LOG, progress_callback
 
@@ -31,6 +32,7 @@ DEMO_PATH = ASSETS / "demo_thirteen_ou.npz"
 RF_SWEEP_PATH = ASSETS / "rf_sweep_two_points.npz"
 _, DEFAULT_SCHEDULE, DEFAULT_TRAJ, DEFAULT_MODEL = tj.demo_inputs()
 HOME_FIGURE = dict(max_frames=60, trail_points=128)  # a lighter animation so the home page draws fast
+PROFILE_TIMES, PROFILE_POINTS = 40, 256  # the Score model page's error profile: points drawn at each time
 
 
 class _Results:
@@ -59,8 +61,8 @@ def _results() -> _Results:
 
 # -- trajectories -----------------------------------------------------------------------------------------------
 def _trajectories(X, sched_cfg, traj_cfg, model_cfg, _model=None, _progress=None):
-    return _results().get(("traj", data_key(X), sched_cfg, traj_cfg, model_cfg), lambda: tj.run_trajectories(
-        X, sched_cfg, traj_cfg, _model, model_cfg, callback=_progress))
+    return _results().get(("traj", data_key(X), sched_cfg, traj_cfg, model_cfg), lambda: in_slot(
+        "the trajectories", lambda: tj.run_trajectories(X, sched_cfg, traj_cfg, _model, model_cfg, callback=_progress)))
 
 
 def demo_matches(X, sched_cfg, traj_cfg, model_cfg) -> bool:
@@ -131,12 +133,14 @@ def demo_result() -> tj.ExplorerResult:
 # -- data and bandwidth, model error ------------------------------------------------------------------------------
 @st.cache_data(show_spinner=False, max_entries=16)
 def bandwidth_sweep(X, sched_cfg: ScheduleConfig, dim: int) -> bw.BandwidthSweep:
-    return bw.bandwidth_sweep(X, sched_cfg.schedule(), dim)
+    with slot("the bandwidth sweep"):
+        return bw.bandwidth_sweep(X, sched_cfg.schedule(), dim)
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
 def density_view(X, sched_cfg: ScheduleConfig, t: float, dim: int, bounds: tuple) -> bw.DensityView:
-    return bw.density_view(X, sched_cfg.schedule(), t, dim, bounds=bounds)
+    with slot("the density view"):
+        return bw.density_view(X, sched_cfg.schedule(), t, dim, bounds=bounds)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -146,8 +150,9 @@ def error_profile(X, sched_cfg, model_cfg, dim, _model=None) -> dict:
 
     dens = SmoothedEmpirical(X, sched_cfg.schedule())
     model = build_model(model_cfg, dens, _model)
-    times = np.geomspace(sched_cfg.schedule().t_min, sched_cfg.schedule().T, 40)
-    return tj.error_profile(model, dens, times, dim)
+    times = np.geomspace(sched_cfg.schedule().t_min, sched_cfg.schedule().T, PROFILE_TIMES)
+    with slot("the error profile"):
+        return tj.error_profile(model, dens, times, dim)
 
 
 # -- random features ----------------------------------------------------------------------------------------------
@@ -156,14 +161,16 @@ def rf_models(X, sched_cfg, cfg) -> dict:
     """``{tau: RandomFeatureScore}``; shared read-only (keyed by the data's content and the configs)."""
     from ..views import random_features as rs
 
-    return rs.fit_models(X, sched_cfg, cfg)
+    with slot("the random-feature fit"):
+        return rs.fit_models(X, sched_cfg, cfg)
 
 
 def _rf_sweep(X, sched_cfg, cfg, _progress=None):
     from ..views import random_features as rs
 
-    return _results().get(("rf", data_key(X), sched_cfg, cfg), lambda: rs.rf_tau_sweep(
-        X, sched_cfg, cfg, rf_models(X, sched_cfg, cfg), callback=_progress))
+    models = rf_models(X, sched_cfg, cfg)
+    return _results().get(("rf", data_key(X), sched_cfg, cfg), lambda: in_slot(
+        "the random-feature sweep", lambda: rs.rf_tau_sweep(X, sched_cfg, cfg, models, callback=_progress)))
 
 
 def rf_default_matches(X, sched_cfg, cfg) -> bool:

@@ -7,6 +7,8 @@ in a session stays in that session (``st.session_state["mn_vae"]``) and is never
 from __future__ import annotations
 
 import hashlib
+import os
+from pathlib import Path
 
 import numpy as np
 import streamlit as st
@@ -17,13 +19,43 @@ from ..data.mnist import ENV_VAR, DigitsSpec, load_digits
 from ..latent.analysis import PAPER_DIM
 from ..latent.vae import SHIPPED_VAE, encode_latents, load_vae
 from ..utils.threads import configure_threads
+from ..views.budget import latent_cost
 from ..views.mnist import LatentConfig, run_latent
+from . import budget
+from .budget import slot
 from .state import persistent, progress_callback
 
 configure_threads()
 SHIPPED = "shipped"
-SOURCES = {"auto": f"shipped subset (or ${ENV_VAR})", "folder": "MNIST IDX files in a folder",
-           "download": "download the official MNIST files", "digits8": "scikit-learn 8x8 digits"}
+ENV_FOLDERS = "RIDGEVIZ_MNIST_FOLDERS"  # folders the operator allows the app to read MNIST from (os.pathsep list)
+_ALL_SOURCES = {"auto": f"shipped subset (or ${ENV_VAR})", "folder": "MNIST IDX files in an allowed folder",
+                "download": "download the official MNIST files (into an allowed folder)",
+                "digits8": "scikit-learn 8x8 digits"}
+
+
+def allowed_folders() -> list[str]:
+    """The folders the operator lists in ``RIDGEVIZ_MNIST_FOLDERS``: the only ones the app reads or writes.
+
+    A visitor picks one of them by name; no typed path ever reaches the server's disk.
+    """
+    raw = os.environ.get(ENV_FOLDERS, "")
+    return [str(Path(p).expanduser().resolve()) for p in raw.split(os.pathsep) if p.strip()]
+
+
+def sources() -> dict:
+    """The digit sources this server offers (folders and downloads only with an operator's allow-list)."""
+    return {k: v for k, v in _ALL_SOURCES.items() if allowed_folders() or k not in ("folder", "download")}
+
+
+def folder_choice(source: str):
+    """For "folder" / "download": one of the allowed folders (a select box, never a free path); else None."""
+    if source not in ("folder", "download"):
+        return None
+    return persistent(st.selectbox, "MNIST folder (set by the operator)", "mn_folder_choice",
+                      allowed_folders()[0], options=allowed_folders())
+
+
+SOURCES = _ALL_SOURCES
 MODELS = {"exact": "exact score (memorises)", "injected": "exact + injected normal/tangential error",
           "mlp": "MLP trained on the latents (DSM)"}
 
@@ -48,14 +80,16 @@ def latents(_vae, vae_key: str, spec: DigitsSpec) -> np.ndarray:
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def _experiment(X: np.ndarray, cfg: LatentConfig, _progress=None):
-    return run_latent(X, cfg, progress=_progress)
+    with slot("the latent experiment"):
+        return run_latent(X, cfg, progress=_progress)
 
 
 def experiment(X: np.ndarray, cfg: LatentConfig):
     """The latent experiment (cached by the latents' content and the config), with a progress bar."""
     bar, callback = progress_callback("latent experiment")
     try:
-        return _experiment(X, cfg, _progress=callback)
+        with budget.queued("the latent experiment"):
+            return _experiment(X, cfg, _progress=callback)
     finally:
         bar.empty()
 
@@ -65,8 +99,12 @@ def train_vae_here(spec: DigitsSpec, epochs: int) -> None:
     from ..latent.vae import VAETrainConfig, train_vae
 
     bar = st.progress(0.0, text="training the VAE")
-    res = train_vae(digits(spec).pixels(), VAETrainConfig(epochs=epochs), callback=lambda e, loss, info: bar.progress(
-        (e + 1) / epochs, text=f"training the VAE: epoch {e + 1}/{epochs}, loss {loss:.1f} nats"))
+
+    def progress(e, loss, info):
+        bar.progress((e + 1) / epochs, text=f"training the VAE: epoch {e + 1}/{epochs}, loss {loss:.1f} nats")
+
+    with slot("the VAE training"):
+        res = train_vae(digits(spec).pixels(), VAETrainConfig(epochs=epochs), callback=progress)
     bar.empty()
     digest = hashlib.sha256(b"".join(v.numpy().tobytes() for v in res.vae.state_dict().values())).hexdigest()
     st.session_state["mn_vae"] = (f"session:{digest[:16]}", res.vae)
@@ -90,8 +128,9 @@ def eval_times(schedule: str, n: int = 10) -> list[float]:
     return [float(t) for t in ScheduleConfig(schedule, steps=n, grid="geometric").times()]
 
 
-def settings_form(latent_dim: int) -> tuple[LatentConfig, bool]:
-    """The experiment's settings form; returns its config and whether Run was pressed."""
+def settings_form(latent_dim: int, n: int = 200) -> tuple[LatentConfig, bool]:
+    """The experiment's settings form; returns its config and whether Run was pressed (refused, with what to
+    reduce, when the estimate for ``n`` training latents is above the limits)."""
     with st.form("mn_form"):
         c = st.columns(4)
         model = persistent(c[0].selectbox, "score model", "mn_model", "exact", options=list(MODELS),
@@ -124,4 +163,9 @@ def settings_form(latent_dim: int) -> tuple[LatentConfig, bool]:
                        samples=int(samples), model=model, normal=float(normal), tangential=float(tangential),
                        mlp_steps=int(mlp_steps), mlp_lr=float(mlp_lr), dim=int(dim) or None, t_eval=float(t_eval),
                        on=float(on), off=float(off), seed=int(seed))
+    cost = latent_cost(n, latent_dim, cfg.samples, cfg.schedule.steps, cfg.record, cfg.tracked, cfg.model,
+                       cfg.mlp_steps)
+    budget.caption(cost, "These settings: estimated")
+    if run:
+        budget.require(cost, "This latent experiment", "the samples, the steps, the MLP steps or the digits")
     return cfg, run

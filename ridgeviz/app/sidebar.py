@@ -15,6 +15,8 @@ from .state import persistent, store
 
 DEFAULT_SPEC = DatasetSpec("preset", "thirteen")
 DEFAULT_SCHEDULE = ScheduleConfig()
+SIZE_HELP = ("Larger sizes cost more: each page shows its estimate, asks before a long computation and refuses "
+             "one above the server's limits (memory and time per computation; see the README's Limits).")
 _NOISE = {"preset": 0.0, "noisy": 0.3, "sklearn": 0.05, "ring": 0.1, "highdim": 0.0}
 
 
@@ -49,12 +51,14 @@ def _data_widgets():
     name = persistent(st.selectbox, "set", "sb_name", "thirteen" if "thirteen" in names else names[0], options=names)
     kw = {}
     if kind != "preset":
-        kw["n"] = persistent(st.number_input, "points", "sb_n", 200, min_value=2, max_value=5000, step=10)
+        kw["n"] = persistent(st.number_input, "points", "sb_n", 200, min_value=2, max_value=5000, step=10,
+                             help=SIZE_HELP)
         kw["noise"] = persistent(st.number_input, "noise", f"sb_noise_{kind}", _NOISE[kind], min_value=0.0,
                                  max_value=5.0, step=0.05)
         kw["seed"] = persistent(st.number_input, "seed", "sb_seed", 0, min_value=0, max_value=10_000)
     if kind == "highdim":
-        kw["dim"] = persistent(st.number_input, "ambient dimension", "sb_dim", 10, min_value=3, max_value=256)
+        kw["dim"] = persistent(st.number_input, "ambient dimension", "sb_dim", 10, min_value=3, max_value=256,
+                               help=SIZE_HELP)
         kw["offsubspace_noise"] = persistent(st.number_input, "off-plane noise", "sb_off", 0.0, min_value=0.0,
                                              max_value=2.0, step=0.05)
     if kind == "ring":
@@ -83,7 +87,8 @@ def _schedule_widgets() -> ScheduleConfig:
     with c2:
         t_min = persistent(st.number_input, "t_min", "sb_tmin", preset.t_min, min_value=1e-6, format="%.2g")
     grid = persistent(st.selectbox, "time grid", "sb_grid", preset.grid, options=list(GRID_KINDS))
-    steps = persistent(st.number_input, "steps", "sb_steps", 200, min_value=2, max_value=2000, step=10)
+    steps = persistent(st.number_input, "steps", "sb_steps", 200, min_value=2, max_value=2000, step=10,
+                       help=SIZE_HELP)
     try:
         cfg = ScheduleConfig(name, float(T), float(t_min), grid, int(steps))
     except ValueError as exc:

@@ -63,15 +63,20 @@ def guard(what: str = "this view"):
 
     Streamlit's own control flow (rerun, stop, page switch) derives from BaseException and passes through.
     """
+    from .budget import readable
+
     try:
         yield
     except ValueError as exc:
-        st.error(f"{exc}")
-    except MemoryError:
-        st.error(f"Out of memory while computing {what}; try fewer particles, steps or data points.")
+        st.error(readable(exc, what) or f"{exc}")
+    except MemoryError as exc:
+        st.error(readable(exc, what))
     except Exception as exc:  # noqa: BLE001 - the page must stay usable whatever happens
         if type(exc).__name__ == "OutOfMemoryError":  # torch.cuda.OutOfMemoryError, without importing torch.cuda
             st.error(f"The GPU ran out of memory while computing {what}; try a smaller problem or the CPU.")
+        elif readable(exc, what):
+            LOG.warning("out of memory in %s: %s", what, exc)
+            st.error(readable(exc, what))
         else:
             LOG.exception("unexpected error in %s", what)
             st.error(f"Unexpected error while computing {what}: {type(exc).__name__}: {exc}. "

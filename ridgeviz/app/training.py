@@ -17,7 +17,10 @@ import streamlit as st
 
 from ..models.training import TrainConfig, TrainResult, train_mlp
 from ..utils.threads import configure_threads
+from ..views.budget import training_cost
 from ..viz import figures as viz
+from . import budget
+from .budget import slot
 from .models import adopt_model
 from .state import LOG, persistent
 
@@ -50,7 +53,8 @@ class TrainingJob:
 
     def run(self, X: np.ndarray, schedule) -> None:
         try:
-            self.result = train_mlp(X, schedule, self.config, callback=self.callback)
+            with slot("MLP training"):  # waits in line while the server's heavy slots are taken
+                self.result = train_mlp(X, schedule, self.config, callback=self.callback)
         except Exception as exc:  # noqa: BLE001 - reported on the page by collect()
             LOG.exception("MLP training failed")
             self.error = f"{type(exc).__name__}: {exc}" if not isinstance(exc, ValueError) else str(exc)
@@ -60,15 +64,18 @@ class TrainingJob:
         return self.thread is not None and not self.thread.is_alive()
 
 
-def train_form(max_dim: int) -> TrainConfig | None:
-    """The MLP's settings (started from the library's tested defaults); a config when Train was pressed."""
+def train_form(max_dim: int, shape=(13, 2)) -> TrainConfig | None:
+    """The MLP's settings (started from the library's tested defaults); a config when Train was pressed.
+
+    ``shape``: the data's ``(N, D)``, for the estimate shown under the form (a run above the limits is refused).
+    """
     import torch
 
     base = TrainConfig()
     with st.form("mlp_form"):
         c = st.columns(5)
-        hidden = persistent(c[0].number_input, "hidden width", "mlp_hidden", base.hidden, min_value=8, max_value=1024)
-        depth = persistent(c[1].number_input, "hidden layers", "mlp_depth", base.depth, min_value=1, max_value=8)
+        hidden = persistent(c[0].number_input, "hidden width", "mlp_hidden", base.hidden, min_value=8, max_value=512)
+        depth = persistent(c[1].number_input, "hidden layers", "mlp_depth", base.depth, min_value=1, max_value=6)
         prediction = persistent(c[2].selectbox, "prediction", "mlp_pred", base.prediction,
                                 options=["epsilon", "x0", "score"])
         weighting = persistent(c[3].selectbox, "loss weight", "mlp_weight", base.weighting, options=["1", "h", "h2"],
@@ -76,15 +83,19 @@ def train_form(max_dim: int) -> TrainConfig | None:
         devices = ["auto", "cpu"] + (["cuda"] if torch.cuda.is_available() else [])
         device = persistent(c[4].selectbox, "device", "mlp_device", "auto", options=devices)
         c = st.columns(5)
-        steps = persistent(c[0].number_input, "steps", "mlp_steps", base.steps, min_value=10, max_value=200_000)
-        batch = persistent(c[1].number_input, "batch size", "mlp_batch", base.batch_size, min_value=8, max_value=8192)
+        steps = persistent(c[0].number_input, "steps", "mlp_steps", base.steps, min_value=10, max_value=50_000)
+        batch = persistent(c[1].number_input, "batch size", "mlp_batch", base.batch_size, min_value=8, max_value=4096)
         lr = persistent(c[2].number_input, "learning rate", "mlp_lr", base.lr, min_value=1e-6, max_value=10.0,
                         format="%.1e")
         ema = persistent(c[3].number_input, "EMA decay (0: off)", "mlp_ema", float(base.ema), min_value=0.0,
                          max_value=0.9999, format="%.4f")
         seed = persistent(c[4].number_input, "seed", "mlp_seed", 0, min_value=0, max_value=2**31 - 1)
-        if not st.form_submit_button("Train", type="primary"):
-            return None
+        pressed = st.form_submit_button("Train", type="primary")
+    cost = training_cost(*shape, int(hidden), int(depth), int(steps), int(batch), eval_every=max(int(steps) // 20, 1))
+    budget.caption(cost, "Training with these settings: estimated")
+    if not pressed:
+        return None
+    budget.require(cost, "Training with these settings", "the steps, the batch size, the width or the depth")
     return TrainConfig(hidden=int(hidden), depth=int(depth), prediction=prediction, weighting=weighting,
                        steps=int(steps), batch_size=int(batch), lr=float(lr), ema=float(ema), seed=int(seed),
                        device=device, eval_every=max(int(steps) // 20, 1), ridge_dim=min(1, max_dim))

@@ -29,7 +29,7 @@ from ..models.factory import ModelConfig, build_model
 from ..models.score import MAGNITUDE
 from ..utils.limits import Cost, frame_cost, require, ridge_cost, sampling_cost
 from ..utils.validation import SEED, Array, Instance, Integer, Options, check
-from ..views.budget import trace_cost
+from ..views.budget import SCMS_ITERATIONS, trace_cost
 
 
 def int_in(lo: int, hi: int | None):
@@ -111,7 +111,7 @@ def cmd_ridge(args) -> int:
     X = load_data(args)
     dens = SmoothedEmpirical(X, schedule_from(args))
     pts = load_array_file(args.points, args.points.name, name="--points") if args.points else X
-    iters = min(args.max_iter, 50)  # expected iterations: most points converge well before the cap
+    iters = min(args.max_iter, SCMS_ITERATIONS)  # expected iterations: most points converge well before the cap
     cost = frame_cost(len(X), *X.shape) + ridge_cost(len(pts), *X.shape, iters)
     if X.shape[1] == 2:
         cost = cost + trace_cost(*X.shape, 1, args.grid_size)
@@ -218,7 +218,7 @@ def cmd_analyze(args) -> int:
     points = traj.xs.shape[0] * traj.xs.shape[1]
     cost = frame_cost(1, len(X), X.shape[1]) * points * 2
     if args.distance == "projection" or (args.distance == "auto" and X.shape[1] <= 3):
-        cost = cost + ridge_cost(points, len(X), X.shape[1], 30)
+        cost = cost + ridge_cost(points, len(X), X.shape[1], SCMS_ITERATIONS)
     require(Cost(0, cost.flops), f"analysing {points} trajectory points", "the trajectory (fewer steps or samples)")
     model = build_model(ModelConfig(m["kind"], dim, m["normal"], m["tangential"]), dens)
     if dim == m["dim"]:

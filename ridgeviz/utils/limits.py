@@ -157,12 +157,12 @@ def frame_points(D: int) -> int:
 def frame_cost(M: int, N: int, D: int) -> Cost:
     """Hessian and eigendecomposition (the ridge frame) at ``M`` points, all held at once.
 
-    The batched symmetric eigensolver is counted at ``60 D^3`` per point and the bookkeeping of one SCMS step at
-    5,000 operations per point (measured here on a loaded machine: 0.4 s per 256 x 256 matrix, 4.5 ms per 64 x 64
-    one; 2-D SCMS at 6.8 us per point and iteration).
+    The batched symmetric eigensolver is counted at ``10 D^3`` per point and the bookkeeping of one SCMS step at
+    5,000 operations per point (measured here at load 5, the machine's noise spanning 7x: a whole frame took
+    0.036 ms per point at D = 10, 0.5-3.4 ms at D = 64, 0.24 s at D = 256; 2-D SCMS 6.8 us per point and step).
     """
     d = density_cost(M, N, D, hessian=True)
-    return Cost(d.bytes + FRAME_BUFFERS * 8.0 * M * D * D, d.flops + M * (60.0 * D**3 + 5000.0))
+    return Cost(d.bytes + FRAME_BUFFERS * 8.0 * M * D * D, d.flops + M * (10.0 * D**3 + 5000.0))
 
 
 def ridge_cost(M: int, N: int, D: int, iterations: int = 50) -> Cost:

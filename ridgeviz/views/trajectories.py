@@ -26,6 +26,7 @@ from ..core.sampling import SAMPLERS, prior_sample, sample
 from ..core.schedules import ScheduleConfig
 from ..core.tracing import data_plane, default_bounds, trace_ridges_projected
 from ..models.factory import ModelConfig, build_model
+from ..utils.limits import frame_points
 from ..utils.provenance import code_fingerprint
 from ..utils.validation import POSITIVE, SEED, Integer, Options, check, validate_fields
 
@@ -260,14 +261,17 @@ def error_profile(model, dens: SmoothedEmpirical, times, dim: int, n: int = 256,
     sched = dens.schedule
     x = sched.alpha(t_all)[:, None] * dens.data[idx] + sched.sigma(t_all)[:, None] * torch.randn(
         (F * n, dens.D), generator=g, dtype=dens.dtype)
-    frame = local_frame(dens, x, t_all, dim)
-    err = torch.as_tensor(model(x, t_all), dtype=dens.dtype) - frame.score
-    if not torch.isfinite(err).all():
-        raise ValueError("the model returned NaN or inf scores")
-    nrm, tan = frame.split(err)
-    mean = lambda v: as_numpy(v).reshape(F, n).mean(1)  # noqa: E731
-    return {"times": times, "normal": mean(nrm.norm(dim=-1)), "tangential": mean(tan.norm(dim=-1)),
-            "total": mean(err.norm(dim=-1)), "undefined": mean(frame.undefined().to(dens.dtype))}
+    parts, m = [], frame_points(dens.D)
+    for i in range(0, F * n, m):  # chunks of points: memory stays bounded at any D
+        frame = local_frame(dens, x[i:i + m], t_all[i:i + m], dim)
+        err = torch.as_tensor(model(x[i:i + m], t_all[i:i + m]), dtype=dens.dtype) - frame.score
+        if not torch.isfinite(err).all():
+            raise ValueError("the model returned NaN or inf scores")
+        nrm, tan = frame.split(err)
+        parts.append(torch.stack([nrm.norm(dim=-1), tan.norm(dim=-1), err.norm(dim=-1),
+                                  frame.undefined().to(dens.dtype)]))
+    cols = as_numpy(torch.cat(parts, dim=1)).reshape(4, F, n).mean(2)
+    return {"times": times, "normal": cols[0], "tangential": cols[1], "total": cols[2], "undefined": cols[3]}
 
 
 def demo_inputs() -> tuple[np.ndarray, ScheduleConfig, TrajectoryConfig, ModelConfig]:
