@@ -15,6 +15,7 @@ import torch
 
 from ..utils.limits import Cost, require
 from ..utils.validation import Array, Integer, Options, check
+from .schedules import T_FLOOR, T_SLACK
 
 
 @dataclass
@@ -173,11 +174,10 @@ def sample(model, x_T, times, method: str = "em", *, generator: torch.Generator 
     sched = schedule if schedule is not None else getattr(model, "schedule", None)
     if sched is None:
         raise ValueError("schedule: the model has no schedule; pass schedule=")
-    times = np.asarray(times, dtype=np.float64)
-    if times.ndim != 1 or len(times) < 2 or not np.all(np.isfinite(times)):
-        raise ValueError(f"times must be a 1-D finite array of at least 2 times; got shape {times.shape}")
-    if not np.all(np.diff(times) < 0) or times[-1] <= 0:
-        raise ValueError("times must be strictly decreasing and positive (from T down to t_min)")
+    times = np.asarray(check("times", times, Array((None,), at_least=(2,), lo=T_FLOOR, hi=sched.T * (1 + T_SLACK),
+                                                   label="(K+1,)")))
+    if not np.all(np.diff(times) < 0):
+        raise ValueError("times must be strictly decreasing (from T down to t_min)")
     x = torch.as_tensor(check("x_T", x_T, Array((None, None)))).to(torch.float64)
     require(Cost(3 * 8.0 * len(times) * x.numel()), f"a trajectory of {len(times)} times x {x.shape[0]} samples",
             "the number of steps or samples", time=False)

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from ..utils.paths import ASSETS
-from ..utils.validation import Integer, Optional, Options, Tuple, validate_fields
+from ..utils.validation import Integer, Optional, Options, Tuple, check, validate_fields
 
 SUBSET_PATH = ASSETS / "mnist_subset.npz"
 ENV_VAR = "RIDGEVIZ_MNIST_DIR"
@@ -135,8 +135,7 @@ def _find(folder: Path, stem: str) -> Path:
 
 def read_mnist_folder(folder, split: str = "train") -> tuple[np.ndarray, np.ndarray]:
     """Images ``(N, H, W)`` uint8 and labels ``(N,)`` int64 from the IDX pair of ``split`` in ``folder``."""
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {list(SPLITS)}; got {split!r}")
+    check("split", split, Options(tuple(SPLITS)))
     folder = Path(folder).expanduser()
     if not folder.is_dir():
         raise ValueError(f"folder {str(folder)!r} does not exist or is not a directory")
@@ -172,8 +171,7 @@ def download_mnist(folder=None, split: str = "train", *, mirrors=MIRRORS, checks
     a file that fails its checksum is never written. Raises :class:`MnistDownloadError` (a ``ValueError``)
     saying which files failed and why (offline, refused, checksum mismatch) and what to do instead.
     """
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {list(SPLITS)}; got {split!r}")
+    check("split", split, Options(tuple(SPLITS)))
     checksums = MNIST_MD5 if checksums is None else checksums
     folder = Path(folder).expanduser() if folder is not None else default_cache_dir()
     prefix = SPLITS[split]

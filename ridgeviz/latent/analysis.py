@@ -37,6 +37,7 @@ from scipy.linalg import lapack
 
 from ..core.density import SmoothedEmpirical, as_numpy
 from ..core.ridge import GAP_TOL, _check_dim, local_frame
+from ..utils.validation import Integer, Options, check
 
 PAPER_DIM = 25  # the paper's ridge dimension in the 32-dimensional latent
 ON_THRESHOLD, OFF_THRESHOLD = 0.5, 0.6  # the paper's thresholds on the batch-max-normalised residual
@@ -98,9 +99,7 @@ def latent_frames(dens: SmoothedEmpirical, x, t: float, dim: int, *, chunk: int 
     """
     dim = _check_dim(dens, dim)
     x = dens.as_points(x)
-    t = float(t)
-    if not t > 0:
-        raise ValueError(f"t must be > 0; got {t}")
+    t = float(dens.schedule.check_times(t, 1)[0])
     a, h = float(dens.schedule.alpha(t)), float(dens.schedule.h(t))
     D = dens.D
     if pairs is None and dens.N * D * (D + 1) * 4 > max_pair_bytes:  # 8 bytes x D(D+1)/2 columns
@@ -136,8 +135,7 @@ def record_steps(times, count: int = 11) -> np.ndarray:
     t = 10, 10^0.6, ..., 10^-3.
     """
     times = np.asarray(times, dtype=np.float64)
-    if count < 2:
-        raise ValueError(f"count must be >= 2; got {count}")
+    count = check("count", count, Integer(2, None))
     targets = np.geomspace(times[0], times[-1], count)
     idx = np.abs(np.log(times)[None, :] - np.log(targets)[:, None]).argmin(1)
     return np.unique(idx)
@@ -176,8 +174,7 @@ class RidgeDeviation:
 
     def histograms(self, bins: int = 25, value: str = "normalised") -> tuple[np.ndarray, np.ndarray]:
         """Histogram of ``value`` ("normalised" or "length") at each time: edges ``(bins+1,)``, counts ``(R, bins)``."""
-        if value not in ("normalised", "length"):
-            raise ValueError(f"value must be 'normalised' or 'length'; got {value!r}")
+        value = check("value", value, Options(("normalised", "length")))
         v = getattr(self, value)
         hi = 1.0 if value == "normalised" else float(v.max()) or 1.0
         edges = np.linspace(0.0, hi, bins + 1)
