@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import os
 
-from ..utils.limits import Cost, density_cost, frame_cost, mlp_cost, ridge_cost, sampling_cost
+from ..utils.limits import Cost, density_cost, frame_cost, frame_points, mlp_cost, ridge_cost, sampling_cost
 from ..utils.validation import Real, check
 
 # SCMS steps assumed per projected point (the cap is 100-300). Measured on the bandwidth sweep's seeds (the 13-point
@@ -65,8 +65,9 @@ def bandwidth_cost(N: int, D: int, n_times: int = 32, grid: int = 18) -> Cost:
 
 
 def density_view_cost(N: int, D: int, n: int = 48) -> Cost:
-    """The data page at one time: the suggested dimension at 256 points and, for D = 2, fields on ``n x n``."""
-    cost = frame_cost(256, N, D)
+    """The data page at one time: the suggested dimension at 256 points (in chunks) and, for D = 2, fields on
+    ``n x n``."""
+    cost = Cost(frame_cost(min(256, frame_points(D)), N, D).bytes, frame_cost(256, N, D).flops)
     return cost + (frame_cost(n * n, N, D) + density_cost(n * n, N, D) if D == 2 else Cost())
 
 
