@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 
-__version__ = "0.2.0"
+from .utils.version import __version__ as __version__
 
 # public name -> the module that defines it (the layers are described in docs/architecture.md)
 _EXPORTS = {

@@ -274,7 +274,7 @@ def test_pipeline_end_to_end_on_the_shipped_subset(ones):
     # the exact score memorises: samples end next to training latents
     assert s["memorisation"]["copies"] > 0.5
     panels = gallery_panels(run, lambda z: decode_latents(vae, z), digits.pixels())
-    for name, panel in panels.items():
+    for panel in panels.values():
         assert panel["samples"].shape == panel["nearest"].shape and len(panel["captions"]) == len(panel["samples"])
     figs = [deviation_figure(run.deviation), deviation_figure(run.deviation, value="length"),
             gallery_figure(panels), spectrum_figure(run.gaps, run.dim, run.suggested_dim), trajectory_figure(

@@ -6,7 +6,7 @@ import torch
 
 import ridgeviz as rv
 from ridgeviz.core.phases import ALIGN, NO_RIDGE, PHASES, REACH, SLIDE
-from ridgeviz.data.datasets import data_scale
+from ridgeviz.core.scale import data_scale
 
 
 @pytest.fixture(scope="module")

@@ -23,10 +23,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..data.datasets import data_scale
 from .decomposition import TrajectoryGeometry, trajectory_geometry
 from .density import SmoothedEmpirical, as_numpy
 from .ridge import GAP_TOL
+from .scale import data_scale
 
 PHASES = ("reach", "align", "slide", "no ridge")
 REACH, ALIGN, SLIDE, NO_RIDGE = range(4)

@@ -25,21 +25,12 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..models.checkpoints import check_shapes, load_checkpoint, save_checkpoint
+from ..utils.device import resolve_device
 from ..utils.paths import ASSETS
 
 KIND = "vae"
 #: The pretrained VAE (float16 weights) trained on the shipped subset by ``scripts/make_mnist_assets.py``.
 SHIPPED_VAE = ASSETS / "vae_mnist.safetensors"
-
-
-def resolve_device(device="auto") -> torch.device:
-    """``"auto"``: CUDA when available, else CPU; anything else is passed to ``torch.device``."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        return torch.device(device)
-    except (RuntimeError, TypeError):
-        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:k]'; got {device!r}") from None
 
 
 def _positive_int(obj, name):

@@ -2,11 +2,12 @@
 
 :func:`run_latent` takes the training latents (the VAE's encoder means) and a frozen :class:`LatentConfig` (a
 cache key) and returns a :class:`LatentRun`: the suggested and chosen ridge dimension with the spectrum behind the
-suggestion, the ridge deviation evolution at the recorded times (:mod:`ridgeviz.latent_analysis`), the on/off-ridge
+suggestion, the ridge deviation evolution at the recorded times (:mod:`ridgeviz.latent.analysis`), the on/off-ridge
 split with galleries and the memorisation check (nearest training latent), the error decomposition and phases of
-a few tracked trajectories in the latents' principal plane (an :class:`ridgeviz.explorer.ExplorerResult`, drawn by
-:func:`ridgeviz.viz.trajectory_figure`), and a JSON-able dict of statistics. Score models: the exact score, the
-exact score with injected normal/tangential error, or the MLP of :mod:`ridgeviz.training` trained on the latents.
+a few tracked trajectories in the latents' principal plane (an
+:class:`ridgeviz.views.trajectories.ExplorerResult`, drawn by
+:func:`ridgeviz.viz.figures.trajectory_figure`), and a JSON-able dict of statistics. Score models: the exact score, the
+exact score with injected normal/tangential error, or the MLP of :mod:`ridgeviz.models.training` trained on the latents.
 """
 
 from __future__ import annotations
@@ -118,7 +119,7 @@ class LatentRun:
     nn_distance: np.ndarray  # (M,)
     nn_ratio: np.ndarray  # (M,) nearest / second-nearest distance (< 1/3: a copy)
     galleries: dict  # category name -> (k,) sample indices
-    trajectories: object  # ridgeviz.explorer.ExplorerResult of the tracked samples (2-D PCA plane)
+    trajectories: object  # ridgeviz.views.trajectories.ExplorerResult of the tracked samples (2-D PCA plane)
     stats: dict
 
 

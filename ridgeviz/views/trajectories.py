@@ -229,26 +229,9 @@ def demo_inputs() -> tuple[np.ndarray, ScheduleConfig, TrajectoryConfig, ModelCo
     return MODE_SETS["thirteen"].copy(), ScheduleConfig(), TrajectoryConfig(), ModelConfig()
 
 
-def write_demo(path) -> ExplorerResult:
-    """Compute the demo and save it as ``.npz`` (the app loads it instead of computing on first open)."""
-    from pathlib import Path
-
-    X, sched_cfg, traj_cfg, model_cfg = demo_inputs()
-    res = run_trajectories(X, sched_cfg, traj_cfg, model_cfg=model_cfg)
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_bytes(res.to_npz_bytes())
-    return res
-
-
-if __name__ == "__main__":  # python -m ridgeviz.explorer [DIR]: regenerate the app's precomputed views
+if __name__ == "__main__":  # transitional, same as: python -m ridgeviz assets views
     import sys
-    from pathlib import Path
 
-    from ..data.datasets import MODE_SETS
-    from .random_features import RFConfig, rf_tau_sweep
+    from .assets import build_assets
 
-    out = Path(sys.argv[1] if len(sys.argv) > 1 else "assets")
-    write_demo(out / "demo_thirteen_ou.npz")
-    sweep = rf_tau_sweep(MODE_SETS["two-points"].copy(), ScheduleConfig(), RFConfig())
-    (out / "rf_sweep_two_points.npz").write_bytes(sweep.to_npz_bytes())
-    print(f"wrote {out / 'demo_thirteen_ou.npz'} and {out / 'rf_sweep_two_points.npz'}")
+    build_assets(["views"], sys.argv[1] if len(sys.argv) > 1 else "assets")

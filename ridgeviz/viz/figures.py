@@ -72,12 +72,12 @@ def trajectory_figure(res, *, max_frames: int = 100, max_points: int = 512, trai
                       follow=None, frame: int = 0, frame_ms: int = 80, height: int = 640) -> go.Figure:
     """Animated reverse-time trajectories beside their error, distance and phase curves.
 
-    ``res``: an :class:`ridgeviz.explorer.ExplorerResult` (times (K+1,), xs (K+1, M, 2), labels (K+1, M), bands,
-    fractions (K+1, 4), frames (F,), ridges (F lists), data (N, 2), bounds, rule_text). At most ``max_frames``
-    of the F ridge frames and ``max_points`` particles are drawn (``follow``, a particle index, is always kept
-    and drawn with its whole path); ``trail_points`` of them carry a trail over the last ``trail`` frames (trails
-    are most of the figure's size). ``frame`` is the frame shown first (a slider step). Returns a figure whose
-    frames each hold ``len(fig.frames[0].traces)`` moving traces.
+    ``res``: a :class:`ridgeviz.views.trajectories.ExplorerResult` (times (K+1,), xs (K+1, M, 2), labels (K+1, M),
+    bands, fractions (K+1, 4), frames (F,), ridges (F lists), data (N, 2), bounds, rule_text). At most
+    ``max_frames`` of the F ridge frames and ``max_points`` particles are drawn (``follow``, a particle index, is
+    always kept and drawn with its whole path); ``trail_points`` of them carry a trail over the last ``trail``
+    frames (trails are most of the figure's size). ``frame`` is the frame shown first (a slider step). Returns a
+    figure whose frames each hold ``len(fig.frames[0].traces)`` moving traces.
     """
     K1, M, _ = res.xs.shape
     pick = subsample(len(res.frames), max_frames)
@@ -330,7 +330,7 @@ def curves_figure(x, curves: dict, *, x_title="t", y_title="", log_x=True, log_y
 
 
 def error_profile_figure(profile: dict, title="score error of the model against the exact score") -> go.Figure:
-    """Mean normal, tangential and total error norms against t (``ridgeviz.explorer.error_profile`` output)."""
+    """Mean normal, tangential and total error norms against t (``views.trajectories.error_profile`` output)."""
     return curves_figure(profile["times"], {"normal": profile["normal"], "tangential": profile["tangential"],
                                             "total": profile["total"]}, y_title="mean |error|", title=title)
 
