@@ -1,4 +1,5 @@
-"""``reproduce``: regenerate the paper's experiments as figures, tables, checks with controls and a report."""
+"""``reproduce``: test the paper's claims with ridgeviz's experiments:
+figures, tables, checks with controls and a report."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ def cmd_reproduce(args) -> int:
 def register(sub) -> None:
     from ..experiments.registry import EXPERIMENTS, summary
 
-    p = sub.add_parser("reproduce", help="regenerate the paper's experiments (figures, checks with controls, report)",
+    p = sub.add_parser("reproduce", help="test the paper's claims: experiments, checks with negative controls, report",
                        description="Run the experiments headlessly. Each check states a claim, its statistic over "
                                    "independent seeds with a 95% interval and a negative control that must fail it. "
                                    "Experiments: " + ", ".join(EXPERIMENTS),

@@ -19,6 +19,7 @@ import plotly.graph_objects as go
 from ..core.density import SmoothedEmpirical, as_numpy
 from ..core.schedules import get_schedule
 from ..core.tracing import default_bounds, polylines_to_xy, trace_ridges
+from ..models.recipes import GENERALISING_ASSET, GENERALISING_RECIPE
 from ..viz.figures import DATA_COLOR, RIDGE_COLOR
 from .checks import interval, make_check
 from .common import (
@@ -31,20 +32,22 @@ from .common import (
     rotate_about_mean,
 )
 from .executor import Task
-from .models2d import GENERALISING_ASSET, GENERALISING_RECIPE, build, label, rf_models
+from .models2d import build, label, rf_models
 from .result import COLORS, Context, Experiment, line_figure, panel_grid, points_trace, square_axes
 
 EXACT, NULL, RECIPE, SHIPPED = {"kind": "exact"}, {"kind": "null"}, {"kind": "mlp"}, {"kind": "shipped"}
+# variants: the recipe with one field changed, per set; rf: random features (sets, p, taus). The quick size keeps
+# what the checks need within two CPU minutes; the full size adds the width / weight-decay / length sweep everywhere.
 SIZES = {
-    "tiny": dict(sets=["thirteen"], seeds=3, M=128, steps=60, variants={}, rf=dict(p=[64], taus=[math.inf])),
-    "quick": dict(sets=list(GENERAL_SETS), seeds=5, M=256, steps=100,
-                  variants={"thirteen": [{"steps": 300}, {"steps": 4000}, {"hidden": 256}, {"weight_decay": 1.0}]},
-                  rf=dict(p=[128, 512], taus=[10.0, 1000.0, math.inf])),
+    "tiny": dict(sets=["thirteen"], seeds=3, M=128, steps=60, variants={},
+                 rf=dict(sets=["thirteen"], p=[64], taus=[math.inf])),
+    "quick": dict(sets=list(GENERAL_SETS), seeds=5, M=200, steps=100, variants={"thirteen": [{"steps": 300}]},
+                  rf=dict(sets=["thirteen"], p=[256], taus=[10.0, 1000.0, math.inf])),
     "full": dict(sets=list(GENERAL_SETS), seeds=10, M=1024, steps=200,
                  variants={s: [{"steps": 300}, {"steps": 3000}, {"steps": 8000}, {"hidden": 32}, {"hidden": 256},
                                {"weight_decay": 0.1}, {"weight_decay": 1.0}, {"weighting": "h"}]
                            for s in GENERAL_SETS},
-                 rf=dict(p=[128, 512, 2000], taus=[1.0, 10.0, 100.0, 1000.0, math.inf])),
+                 rf=dict(sets=list(GENERAL_SETS), p=[128, 512, 2000], taus=[1.0, 10.0, 100.0, 1000.0, math.inf])),
 }
 ON_THRESHOLD = 0.35  # "many new samples on the ridge"
 COPY_FEW, COPY_MOST = 0.5, 0.9
@@ -53,7 +56,7 @@ COPY_FEW, COPY_MOST = 0.5, 0.9
 def outcome_task(set_name: str, spec: dict, seed: int, M: int, steps: int) -> list[dict]:
     """Build (train) the model of ``spec`` on one set, sample it, sort its final samples: one dict per model."""
     start = time.process_time()
-    X, sched = np.asarray(GENERAL_SETS[set_name]), get_schedule("ou")
+    X, sched = np.array(GENERAL_SETS[set_name]), get_schedule("ou")
     dens, rule = SmoothedEmpirical(X, sched), OutcomeRule.for_data(X, sched)
     if spec["kind"] == "rf":
         fitted = rf_models(X, sched, spec["p"], spec["taus"], seed)
@@ -72,7 +75,8 @@ def outcome_task(set_name: str, spec: dict, seed: int, M: int, steps: int) -> li
 
 def _specs(cfg, set_name) -> list[dict]:
     specs = [EXACT, NULL, RECIPE] + [{"kind": "mlp", **v} for v in cfg["variants"].get(set_name, [])]
-    specs += [{"kind": "rf", "p": p, "taus": cfg["rf"]["taus"]} for p in cfg["rf"]["p"]]
+    if set_name in cfg["rf"]["sets"]:
+        specs += [{"kind": "rf", "p": p, "taus": cfg["rf"]["taus"]} for p in cfg["rf"]["p"]]
     if set_name == "thirteen" and GENERALISING_ASSET.is_file():
         specs.insert(3, SHIPPED)
     return specs
@@ -182,7 +186,7 @@ def _rule_note(sets, sched) -> str:
 
 
 def _samples_figure(s, rows, rule) -> go.Figure:
-    X = np.asarray(GENERAL_SETS[s])
+    X = np.array(GENERAL_SETS[s])
     dens = SmoothedEmpirical(X, get_schedule("ou"))
     a = float(dens.schedule.alpha(rule.t_ridge))
     lx, ly = polylines_to_xy(trace_ridges(dens, [rule.t_ridge], 1, bounds=default_bounds(a * X))[0])

@@ -77,7 +77,7 @@ def injection_task(set_name: str, seed: int, cfg: dict) -> dict:
     """Runs of one seed at every error size, normal and tangential: distances and moved fractions."""
     start = time.process_time()
     X, _, t_on, _ = SETS[set_name]
-    X, sched = np.asarray(X), get_schedule("ou")
+    X, sched = np.array(X), get_schedule("ou")
     dens = SmoothedEmpirical(X, sched)
     base = reverse_run(ExactScore(dens), sched, cfg["M"], 2, cfg["steps"], seed, method="euler")
     times = base.times

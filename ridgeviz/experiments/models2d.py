@@ -1,16 +1,10 @@
 """The 2-D score models the experiments compare, built from small specs inside worker processes.
 
 A spec is a dict: ``{"kind": "exact"}``, ``{"kind": "null"}``, ``{"kind": "shipped"}`` (the shipped generalising
-MLP, :data:`GENERALISING_ASSET`), ``{"kind": "mlp", **overrides}`` (the generalising recipe
-:data:`GENERALISING_RECIPE` with some fields changed: training length, width, weight decay) or
-``{"kind": "rf", "p": ..., "tau": ...}`` (the paper's random-feature model; :func:`rf_models` fits every tau
+MLP, :data:`~ridgeviz.models.recipes.GENERALISING_ASSET`), ``{"kind": "mlp", **overrides}`` (the generalising
+recipe of :mod:`ridgeviz.models.recipes` with some fields changed: training length, width, weight decay) or
+``{"kind": "rf", "p": ..., "tau": ...}`` (the random-feature model of DESIGN.md; :func:`rf_models` fits every tau
 from one set of moments).
-
-**The generalising recipe** (ridgeviz's, found by the sweep in the ``generalisation`` experiment): an
-:class:`~ridgeviz.models.MLPScore` of width 64 and depth 4 that predicts the clean point (``x0``), trained by
-denoising score matching with the loss weight ``h_t^2`` (small times count little) for 1,000 AdamW steps
-(batch 256, learning rate 5e-3 with a cosine decay). Longer training, more width or the weight ``h_t`` drive it
-to copy the training points like the exact score; much shorter training leaves its samples off the ridge.
 """
 
 from __future__ import annotations
@@ -20,39 +14,9 @@ import math
 import numpy as np
 
 from ..core.density import SmoothedEmpirical
+from ..models.recipes import GENERALISING_ASSET, GENERALISING_RECIPE, load_generalising_model, train_recipe
 from ..models.score import ExactScore
-from ..utils.paths import ASSETS
 from .common import NullScore
-
-GENERALISING_RECIPE = dict(hidden=64, depth=4, prediction="x0", weighting="h2", steps=1000, batch_size=256,
-                           lr=5e-3, lr_schedule="cosine", weight_decay=0.0)
-#: The MLP trained by :data:`GENERALISING_RECIPE` on the 13-point set (seed 0); ``rv.load_model`` reads it.
-GENERALISING_ASSET = ASSETS / "mlp_thirteen_generalises.safetensors"
-
-
-def recipe_config(seed: int, device: str = "cpu", **overrides):
-    """The :class:`~ridgeviz.models.TrainConfig` of the generalising recipe (fields in ``overrides`` replaced)."""
-    from ..models.training import TrainConfig
-
-    cfg = {**GENERALISING_RECIPE, **overrides}
-    return TrainConfig(**cfg, seed=seed, device=device, eval_every=cfg["steps"], eval_times=2, probe_size=16)
-
-
-def train_recipe(X, schedule, seed: int, device: str = "cpu", **overrides):
-    """Train the generalising recipe on ``X: (N, 2)``; returns the :class:`~ridgeviz.models.MLPScore`."""
-    from ..models.training import train_mlp
-
-    return train_mlp(X, schedule, recipe_config(seed, device, **overrides)).check().model
-
-
-def load_generalising_model():
-    """The shipped generalising MLP (13-point set, OU schedule); ``ValueError`` if the asset is missing."""
-    from ..models.checkpoints import load_model
-
-    if not GENERALISING_ASSET.is_file():
-        raise ValueError(f"the shipped model {GENERALISING_ASSET.name} is missing; rebuild it with "
-                         "`python scripts/make_generalising_model.py`")
-    return load_model(GENERALISING_ASSET, "mlp")
 
 
 def rf_models(X, schedule, p: int, taus, seed: int, K: int = 16) -> dict:

@@ -65,8 +65,9 @@ def numbers_payload(ex: Experiment) -> dict:
     return _finite({**raw, "checks": [c.to_json() for c in ex.checks]})
 
 
-def write_experiment(ex: Experiment, out: Path, seconds: float) -> list[str]:
-    """Write one experiment's files under ``out/<name>/``; return its section of the report."""
+def write_experiment(ex: Experiment, out: Path, seconds: float, png: bool = False) -> list[str]:
+    """Write one experiment's files under ``out/<name>/`` (PNG copies of the figures when ``png`` and kaleido
+    can export them: seconds per figure); return its section of the report."""
     d = out / ex.name
     d.mkdir(parents=True, exist_ok=True)
     lines = [f"## {ex.title}", "", "Settings: " + ", ".join(f"{k} = {v}" for k, v in ex.settings.items()), ""]
@@ -78,8 +79,8 @@ def write_experiment(ex: Experiment, out: Path, seconds: float) -> list[str]:
         lines += [f"**{caption}**", "", table_md(header, rows), ""]
     for stem, fig, caption in ex.figures:
         fig.write_html(d / f"{stem}.html", include_plotlyjs=f"../{PLOTLY_JS}", full_html=True)
-        png = _write_png(fig, d / f"{stem}.png")
-        lines.append(f"- [{stem}]({ex.name}/{stem}.html){f' ([png]({ex.name}/{stem}.png))' if png else ''}: "
+        wrote = png and _write_png(fig, d / f"{stem}.png")
+        lines.append(f"- [{stem}]({ex.name}/{stem}.html){f' ([png]({ex.name}/{stem}.png))' if wrote else ''}: "
                      f"{caption}")
     lines.append("")
     lines += [line for note in ex.notes for line in (note, "")]

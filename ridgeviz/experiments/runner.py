@@ -46,7 +46,7 @@ def reproduce(names, out, mode: str = "full", seed: int = 0, workers: int | None
             t0 = time.perf_counter()
             ex = EXPERIMENTS[name](ctx)
             seconds = time.perf_counter() - t0
-            body += write_experiment(ex, out, seconds)
+            body += write_experiment(ex, out, seconds, png=mode == "full")
             passed = sum(c.passed for c in ex.checks)
             controls = sum(c.control_failed for c in ex.checks)
             rows.append([name, f"{passed} / {len(ex.checks)}", f"{controls} / {len(ex.checks)}", f"{seconds:.1f}"])
@@ -69,7 +69,8 @@ def reproduce(names, out, mode: str = "full", seed: int = 0, workers: int | None
         "from their pre-submission code; everything else (rules, thresholds, sets, recipes) is *ridgeviz*'s choice "
         "and says so. Every check states a claim, its statistic over independent seeds with a 95% interval, and "
         "a negative control for which the claim must fail; it passes only when the model holds the claim and the "
-        "control fails it. Figures are HTML pages that load `plotly.min.js` from this folder (offline).", ""]
+        "control fails it. Figures are HTML pages that load `plotly.min.js` from this folder (offline); the full "
+        "run adds PNG copies where kaleido can export them.", ""]
     write_report(out, header, rows, body)
     return done
 
