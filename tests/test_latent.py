@@ -375,7 +375,7 @@ def test_mnist_command_writes_figures_and_stats(tmp_path, capsys):
 def test_page_opens_and_runs():
     from streamlit.testing.v1 import AppTest
 
-    at = AppTest.from_file(str(ROOT / "pages" / "6_MNIST_latent.py"), default_timeout=120).run()
+    at = AppTest.from_file(str(ROOT / "app_pages" / "6_MNIST_latent.py"), default_timeout=120).run()
     assert not at.exception and not at.error
     assert "Press **Run**" in at.info[0].value and "1127 digits" in at.caption[0].value
     at.number_input(key="mn_samples").set_value(40)

@@ -99,7 +99,9 @@ def trajectory_figure(res, *, max_frames: int = 100, max_points: int = 512, trai
     _band_traces(fig, times, res.bands, "error_normal", "normal", "normal error", 1)
     _band_traces(fig, times, res.bands, "error_tangential", "tangential", "tangential error", 1)
     _band_traces(fig, times, res.bands, "distance", "distance", "distance to ridge", 2)
-    fig.add_trace(go.Scatter(x=[times[0], times[-1]], y=[res.tube, res.tube], mode="lines", name="tube width",
+    tube = getattr(res, "tube_width", None)  # per time (max(floor, k sqrt(h_t))) when the result has it
+    tx, ty = (times, _r(tube)) if tube is not None else ([times[0], times[-1]], [res.tube, res.tube])
+    fig.add_trace(go.Scatter(x=tx, y=ty, mode="lines", name="tube width",
                              line=dict(color="#555", dash="dot", width=1)), 2, 2)
     for c, name in enumerate(PHASES):
         fig.add_trace(go.Scatter(x=times, y=res.fractions[:, c], mode="lines", stackgroup="phases", name=name,
@@ -335,13 +337,18 @@ def error_profile_figure(profile: dict, title="score error of the model against 
                                             "total": profile["total"]}, y_title="mean |error|", title=title)
 
 
+def tau_text(tau: float) -> str:
+    """A training time as shown in the app: ``∞``, ``0``, ``0.1``, ``1000``."""
+    return "∞" if np.isinf(tau) else "0" if tau <= 0 else f"{tau:g}"
+
+
 def tau_positions(taus) -> tuple[np.ndarray, list[str]]:
     """Positions of training times on a log axis: 0 and infinity sit one decade beyond the finite ones."""
     taus = np.asarray(taus, dtype=np.float64)
     finite = taus[np.isfinite(taus) & (taus > 0)]
     lo, hi = (finite.min(), finite.max()) if len(finite) else (1.0, 1.0)
     x = np.where(np.isinf(taus), hi * 10, np.where(taus <= 0, lo / 10, taus))
-    labels = ["∞" if np.isinf(t) else "0" if t <= 0 else f"{t:g}" for t in taus]
+    labels = [tau_text(t) for t in taus]
     return x, labels
 
 
