@@ -36,14 +36,16 @@ from .models2d import build, label, rf_models
 from .result import COLORS, Context, Experiment, line_figure, panel_grid, points_trace, square_axes
 
 EXACT, NULL, RECIPE, SHIPPED = {"kind": "exact"}, {"kind": "null"}, {"kind": "mlp"}, {"kind": "shipped"}
-# variants: the recipe with one field changed, per set; rf: random features (sets, p, taus). The quick size keeps
-# what the checks need within two CPU minutes; the full size adds the width / weight-decay / length sweep everywhere.
+# variants: the recipe with one field changed, per set, run with variant_seeds seeds (unchecked rows of the table
+# unless variant_seeds >= 5); rf: random features (sets, p, taus). The quick size keeps what the checks need within
+# about two CPU minutes; the full size runs the length / width / weight-decay sweep on every set.
 SIZES = {
-    "tiny": dict(sets=["thirteen"], seeds=3, M=128, steps=60, variants={},
+    "tiny": dict(sets=["thirteen"], seeds=3, variant_seeds=3, M=128, steps=60, variants={},
                  rf=dict(sets=["thirteen"], p=[64], taus=[math.inf])),
-    "quick": dict(sets=list(GENERAL_SETS), seeds=5, M=200, steps=100, variants={"thirteen": [{"steps": 300}]},
+    "quick": dict(sets=list(GENERAL_SETS), seeds=5, variant_seeds=3, M=200, steps=100,
+                  variants={"thirteen": [{"steps": 300}, {"hidden": 256}, {"weight_decay": 1.0}]},
                   rf=dict(sets=["thirteen"], p=[256], taus=[10.0, 1000.0, math.inf])),
-    "full": dict(sets=list(GENERAL_SETS), seeds=10, M=1024, steps=200,
+    "full": dict(sets=list(GENERAL_SETS), seeds=10, variant_seeds=10, M=1024, steps=200,
                  variants={s: [{"steps": 300}, {"steps": 3000}, {"steps": 8000}, {"hidden": 32}, {"hidden": 256},
                                {"weight_decay": 0.1}, {"weight_decay": 1.0}, {"weighting": "h"}]
                            for s in GENERAL_SETS},
@@ -73,6 +75,10 @@ def outcome_task(set_name: str, spec: dict, seed: int, M: int, steps: int) -> li
     return out
 
 
+def _is_variant(spec: dict) -> bool:
+    return spec["kind"] == "mlp" and len(spec) > 1
+
+
 def _specs(cfg, set_name) -> list[dict]:
     specs = [EXACT, NULL, RECIPE] + [{"kind": "mlp", **v} for v in cfg["variants"].get(set_name, [])]
     if set_name in cfg["rf"]["sets"]:
@@ -90,9 +96,11 @@ def run(ctx: Context) -> Experiment:
     ex = Experiment("generalisation", "Generalisation measured: copies, new samples on the ridge, new samples off it",
                     {"sets": cfg["sets"], "schedule": "ou (T = 10, t_min = 1e-3)", "sampler": "em",
                      "particles": cfg["M"], "steps": cfg["steps"], "seeds": seeds,
+                     "seeds of the MLP variants": seeds[:cfg["variant_seeds"]],
                      "generalising recipe (ridgeviz)": GENERALISING_RECIPE, "random features": cfg["rf"],
                      "MLP variants (recipe with one field changed)": cfg["variants"]})
-    jobs = [(s, spec, seed) for s in cfg["sets"] for spec in _specs(cfg, s) for seed in seeds]
+    jobs = [(s, spec, seed) for s in cfg["sets"] for spec in _specs(cfg, s)
+            for seed in (seeds[:cfg["variant_seeds"]] if _is_variant(spec) else seeds)]
     results = ctx.executor.map([Task(outcome_task, dict(set_name=s, spec=spec, seed=seed, M=cfg["M"],
                                                         steps=cfg["steps"])) for s, spec, seed in jobs])
     table = {}  # set -> label -> {"fractions": [per seed], "rotated_on": [...], "final": seed-0 samples}
@@ -110,7 +118,8 @@ def run(ctx: Context) -> Experiment:
             stats = {c: interval([f[c] for f in r["fractions"]]) for c in CATEGORIES}
             stats["on ridge, rotated (chance)"] = interval(r["rotated_on"])
             ex.numbers[s]["models"][lab] = {k: {"mean": v[0], "interval": [v[1], v[2]]} for k, v in stats.items()}
-            rows.append([s, lab] + [_cell(stats[c]) for c in (*CATEGORIES, "on ridge, rotated (chance)")])
+            rows.append([s, lab, len(r["fractions"])]
+                        + [_cell(stats[c]) for c in (*CATEGORIES, "on ridge, rotated (chance)")])
         ex.checks += _checks(s, table[s])
         ex.figures.append((f"samples_{s}", _samples_figure(s, table[s], rule),
                            f"{s}: final samples (first seed) of the exact score, the null model, the generalising "
@@ -118,7 +127,7 @@ def run(ctx: Context) -> Experiment:
                            "scaled back by 1/alpha_t*) and the training points (black crosses)."))
         ex.arrays.update({f"{s}/{lab}": r["final"] for lab, r in table[s].items()})
     ex.tables.append(("Fractions of the final samples, mean [95% interval] over seeds (outcome rule in the notes)",
-                      ["set", "model", *CATEGORIES, "on ridge when rotated (chance)"], rows))
+                      ["set", "model", "seeds", *CATEGORIES, "on ridge when rotated (chance)"], rows))
     if "thirteen" in table:
         ex.figures.append(("copies_vs_training", _training_figure(table["thirteen"], cfg),
                            "13 points: copies and new on-ridge samples of the recipe against its training length."))
@@ -160,7 +169,7 @@ def _checks(s: str, rows: dict) -> list:
                            threshold=COPY_FEW)]
     long = [lab for lab in rows if lab.startswith("MLP recipe, steps") and int(lab.split()[-1]) > 2000]
     short = [lab for lab in rows if lab.startswith("MLP recipe, steps") and int(lab.split()[-1]) < 1000]
-    if long and short:
+    if long and short and len(rows[long[-1]]["fractions"]) >= 5:
         out.append(make_check(f"{s}: longer training memorises ({long[-1].split(', ')[1]})", "fraction of copies",
                               values(long[-1], "copy"), f"recipe stopped early ({short[0].split(', ')[1]})",
                               values(short[0], "copy"), direction=">", threshold=COPY_FEW))

@@ -109,12 +109,13 @@ def run(ctx: Context) -> Experiment:
     rows = []
     for s in cfg["sets"]:
         runs = [r for (s_, _), r in zip(jobs, results) if s_ == s]
-        for part, word in (("normal", "align law: the normal offset"), ("tangential", "slide law: the displacement "
-                                                                                    "along the ridge")):
+        for part, claim in (("normal", "align law: the normal offset is the one the normal error sets"),
+                            ("tangential", "slide law: the displacement along the ridge is the one the tangential "
+                                           "error drives")):
             ex.checks.append(make_check(
-                f"{s}: the {word} follows the normal and tangential error", "relative mismatch |measured - "
-                "predicted| / max", [r["law"][part] for r in runs], "the same law without the error term",
-                [r["without error"][part] for r in runs], direction="<", threshold=AGREE))
+                f"{s}: {claim}", "relative mismatch |measured - predicted| / max", [r["law"][part] for r in runs],
+                "the same law without the error term", [r["without error"][part] for r in runs], direction="<",
+                threshold=AGREE))
         summary = {name: {k: interval([r[name][k] for r in runs])
                           for k in ("normal_rms_ratio", "tangential_measured_mean", "tangential_predicted_mean")}
                    for name in ("law", "without error")}
