@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
@@ -39,9 +38,8 @@ def _init_worker() -> None:
     torch.set_num_threads(1)
 
 
-def _timed(task: Task):
-    start = time.process_time()
-    return task(), time.process_time() - start
+def _run(task: Task):
+    return task()
 
 
 class Executor:
@@ -53,7 +51,6 @@ class Executor:
         if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= MAX_WORKERS:
             raise ValueError(f"workers must be an integer from 1 to {MAX_WORKERS}; got {workers!r}")
         self.workers = workers
-        self.cpu_seconds = 0.0  # CPU time of the tasks, summed over the processes that ran them
         self._pool = None
 
     def __enter__(self) -> Executor:
@@ -71,8 +68,5 @@ class Executor:
         """Results of ``tasks`` in their order."""
         tasks = list(tasks)
         if self._pool is None:
-            done = [_timed(t) for t in tasks]
-        else:
-            done = list(self._pool.map(_timed, tasks))
-        self.cpu_seconds += sum(cpu for _, cpu in done)
-        return [result for result, _ in done]
+            return [t() for t in tasks]
+        return list(self._pool.map(_run, tasks))
