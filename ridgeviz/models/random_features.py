@@ -186,15 +186,12 @@ class Quadrature:
                                "radial_nodes": Integer(1, 256), "directions": Integer(1, 4096), "seed": SEED})
 
     def cost(self, N: int, D: int, p: int, K: int, chunk_nodes: int) -> Cost:
-        """Memory and work of :func:`feature_moments` for ``N`` points in ``D`` dimensions, ``p`` features and
-        ``K`` frequencies: the per-point noise nodes ``(n_t, n_z, D)`` with the rotations that make them, the node
-        blocks ``(chunk_nodes, p)`` and ``U`` (p, p); ``2 p^2`` operations per node for U by matrix products
-        (counted at 1/32, their speed against the reference rate) and ``2 p D`` for the features (measured: p =
-        2,000, K = 128, N = 2 in 10.8 s, estimated 26 s)."""
+        """Memory and work of :func:`feature_moments` (N points, p features, K frequencies): noise nodes, node blocks,
+        U; per node ``2 p^2`` for U by matrix products (counted at 1/32) and ``2 p D`` (p = 2,000, K = 128: 10.8 s,
+        estimated 26 s)."""
         n_t = max(self.min_panels, math.ceil(self.panels_per_period * K)) * self.time_nodes + self.refine + 1
         dirs = 2 if D == 1 else self.directions if D == 2 else 2 * D * math.ceil(self.directions / (2 * D))
-        n_z = self.radial_nodes * dirs
-        noise = n_t * n_z * D + 3 * n_t * dirs * D
+        noise, n_z = n_t * self.radial_nodes * dirs * D + 3 * n_t * dirs * D, self.radial_nodes * dirs
         return Cost(8.0 * (noise + 4 * chunk_nodes * p + 2 * p * p), N * n_t * n_z * (p * p / 16 + 2.0 * p * D))
 
     def time_rule(self, T: float, K: int) -> tuple[np.ndarray, np.ndarray]:
