@@ -1,5 +1,6 @@
 """AppTest: a smoke test generated for every page of the explorer, and interaction tests (no browser needed)."""
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -85,25 +86,34 @@ def data_page():
     return open_page("1_Data_and_bandwidth", set="three-points")
 
 
+def chart_spec(at: AppTest, i: int = 0) -> dict:
+    return json.loads(at.get("plotly_chart")[i].proto.spec)
+
+
 def test_data_page_smoke(data_page):
     assert_clean(data_page)
-    assert len(data_page.get("plotly_chart")) == 3
-    labels = [m.label for m in data_page.metric]
-    assert "suggested ridge dim" in labels and "√h_t (blur)" in labels
+    assert len(data_page.get("plotly_chart")) == 1
+    assert any("Classical bandwidths" in c.value for c in data_page.caption)
 
 
-def test_data_page_time_slider_sets_the_bandwidth(data_page):
-    from ridgeviz.data.datasets import MODE_SETS
-    from ridgeviz.views import bandwidth as bw
-
+def test_data_page_scrubs_the_bandwidth_in_the_browser_with_100_frames(data_page):
+    """The time slider belongs to the figure (client-side frames): no Streamlit widget for t is left."""
+    spec = chart_spec(data_page)
+    steps = spec["layout"]["sliders"][0]["steps"]
+    assert len(spec["frames"]) == len(steps) >= 100
+    assert not data_page.select_slider and not data_page.slider
     sched = rv.get_schedule("ou")
-    rules = bw.classical_bandwidths(MODE_SETS["three-points"])
-    marks = {n: (b, bw.time_for_bandwidth(sched, b)) for n, b in rules.items()}
-    t = float(bw.sweep_times(sched, 32, marks)[3])
-    widget(data_page, "select_slider", "data_t").set_value(t).run()
+    t = float(steps[40]["label"].split()[0])
+    title = spec["frames"][40]["layout"]["title"]["text"]
+    assert f"√h_t = {np.sqrt(float(sched.h(t))):.3g}" in title
+
+
+def test_data_page_units_toggle_switches_to_the_diffusion_coordinates(data_page):
+    assert chart_spec(data_page)["layout"]["xaxis"]["title"]["text"] == "x1 / α_t"
+    widget(data_page, "toggle", "data_units").set_value(False).run()
     assert_clean(data_page)
-    shown = next(m.value for m in data_page.metric if m.label == "√h_t (blur)")
-    assert float(shown) == pytest.approx(float(np.sqrt(rv.get_schedule("ou").h(float(t)))), rel=2e-3)
+    assert chart_spec(data_page)["layout"]["xaxis"]["title"]["text"] == "x1"
+    widget(data_page, "toggle", "data_units").set_value(True).run()
 
 
 def test_data_page_persists_across_pages(data_page):

@@ -8,6 +8,7 @@ import plotly.io as pio
 import pytest
 
 from ridgeviz.core.phases import PHASE_COLORS, PHASES
+from ridgeviz.views.bandwidth import group_marks
 from ridgeviz.views.trajectories import ExplorerResult
 from ridgeviz.viz import figures as viz
 
@@ -127,7 +128,7 @@ def test_svg_scatter_only_and_fixed_axis_ranges(fig):
 
 def test_group_marks_joins_rules_with_equal_bandwidths():
     marks = {"Scott": (1.5, 0.6), "Silverman": (1.5, 0.6), "CV": (1.2, None)}
-    assert viz.group_marks(marks) == [("Scott = Silverman", 1.5, 0.6), ("CV", 1.2, None)]
+    assert group_marks(marks) == [("Scott = Silverman", 1.5, 0.6), ("CV", 1.2, None)]
 
 
 def test_subsample_keeps_ends_and_requested_indices():
