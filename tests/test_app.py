@@ -35,6 +35,10 @@ def widget(at: AppTest, kind: str, key: str):
     return next(w for w in getattr(at, kind) if w.key == key)
 
 
+def chart_spec(at: AppTest, i: int = 0) -> dict:
+    return json.loads(at.get("plotly_chart")[i].proto.spec)
+
+
 # -- every page --------------------------------------------------------------------------------------------------
 def test_every_page_file_is_in_the_navigation():
     from ridgeviz.app.nav import PAGES as NAV
@@ -52,29 +56,54 @@ def test_page_smoke(page):
 
 
 # -- home -----------------------------------------------------------------------------------------------------------
-def test_home_shows_the_demo_animation():
+def test_home_opens_on_the_side_by_side_view():
     at = open_page()
     assert_clean(at)
-    assert len(at.get("plotly_chart")) == 1
+    spec = chart_spec(at)
+    titles = [a["text"] for a in spec["layout"]["annotations"][:2]]
+    assert "exact score" in titles[0] and "copies 100%" in titles[0]
+    assert "new on ridge" in titles[1] and len(spec["frames"]) >= 50
     assert "ridge" in at.title[0].value.lower()
 
 
-def test_home_sidebar_choice_is_mirrored_in_the_url():
+def test_home_compares_another_pair_on_run_and_goes_back():
     at = open_page()
+    widget(at, "selectbox", "home_right").set_value("rf_two_points_tauinf.safetensors")
+    at.button(key="home_run").click().run()
+    assert_clean(at)
+    assert "rf_two_points_tauinf" in chart_spec(at)["layout"]["annotations"][1]["text"]
+    at.button(key="home_default").click().run()
+    assert "home_cfg" not in at.session_state
+
+
+def test_projector_mode_enlarges_fonts_on_every_page():
+    at = open_page()
+    small = chart_spec(at)["layout"].get("font", {}).get("size", 12)
+    widget(at, "toggle", "presentation").set_value(True).run()
+    assert_clean(at)
+    assert chart_spec(at)["layout"]["font"]["size"] > small
+    at.switch_page("app_pages/2_Score_model.py").run()
+    assert widget(at, "toggle", "presentation").value is True
+    assert chart_spec(at)["layout"]["font"]["size"] > 12
+
+
+def test_sidebar_choice_is_mirrored_in_the_url():
+    at = open_page("3_Trajectories")
     widget(at, "selectbox", "sb_name").set_value("two-points").run()
     assert_clean(at)
     assert at.query_params["set"] == "two-points"
 
 
 def test_link_reopens_the_same_sidebar_state_and_bad_values_are_reported():
-    at = open_page(set="square", steps="40", T="oops")
+    at = open_page(set="square", steps="40", T="oops")  # the link is read on the first page a session opens
+    assert any("T=oops" in w.value for w in at.warning)
+    at.switch_page("app_pages/3_Trajectories.py").run()
     assert widget(at, "selectbox", "sb_name").value == "square"
     assert widget(at, "number_input", "sb_steps").value == 40
-    assert any("T=oops" in w.value for w in at.warning)
 
 
 def test_impossible_schedule_gives_a_message_not_a_traceback():
-    at = open_page()
+    at = open_page("3_Trajectories")
     widget(at, "number_input", "sb_tmin").set_value(20.0).run()  # t_min > T = 10
     assert not at.exception
     assert any("T must be greater than t_min" in e.value for e in at.sidebar.error)
@@ -84,10 +113,6 @@ def test_impossible_schedule_gives_a_message_not_a_traceback():
 @pytest.fixture(scope="module")
 def data_page():
     return open_page("1_Data_and_bandwidth", set="three-points")
-
-
-def chart_spec(at: AppTest, i: int = 0) -> dict:
-    return json.loads(at.get("plotly_chart")[i].proto.spec)
 
 
 def test_data_page_smoke(data_page):

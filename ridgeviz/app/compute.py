@@ -102,6 +102,15 @@ def trajectories(X, sched_cfg, traj_cfg, model_cfg, model=None, progress=None) -
     return _trajectories(X, sched_cfg, traj_cfg, model_cfg, _model=model, _progress=progress)
 
 
+@st.cache_resource(show_spinner=False, max_entries=16)
+def trajectory_figure(key, follow: int | None, frame: int, presentation: bool, _res=None):
+    """The Trajectories animation of the result made for ``key`` (built once per server, view and style)."""
+    from ..viz import figures as viz
+
+    fig = viz.trajectory_figure(_res, follow=follow, frame=frame)
+    return present(fig) if presentation else fig
+
+
 @st.cache_resource(show_spinner=False)
 def _demo_figure(mtime: float):
     from ..viz import figures as viz
