@@ -43,11 +43,11 @@ with guard("the side-by-side view"):
     show(home.figure(cfg, presentation(), _res=res), "home_side_by_side", styled=True, export="side_by_side",
          config=config_dict(pair=cfg, b_eval=res.b_eval, tube=res.tube))
     st.caption(
-        f"{len(res.category[0])} samples per model, the same prior draw and the same Euler-Maruyama noise; "
-        f"{cfg.steps} steps of the reverse SDE. Copy: the nearest training point is closer than a third of the "
-        f"second nearest. New on ridge: within {res.tube:.2g} (0.1 × the data's scale) of the ridge of the data's "
-        f"KDE at bandwidth b = {res.b_eval:.2g} (the dashed curve: the bandwidth at which that ridge is longest). "
-        "Off ridge: the rest.")
+        f"{len(res.category[0])} samples per model (up to {home.FIGURE['max_points']} drawn), the same prior draw "
+        f"and the same Euler-Maruyama noise; {cfg.steps} steps of the reverse SDE. Copy: the nearest training "
+        f"point is closer than a third of the second nearest. New on ridge: within {res.tube:.2g} (0.1 × the "
+        f"data's scale) of the ridge of the data's KDE at bandwidth b = {res.b_eval:.2g} (the dashed curve: the "
+        "bandwidth at which that ridge is longest). Off ridge: the rest.")
 
 st.markdown(
     "**Next:** *Data and bandwidth* scrubs the bandwidth and shows how the ridge and memorisation change with it; "

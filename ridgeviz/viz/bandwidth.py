@@ -54,7 +54,7 @@ def _step_labels(sweep) -> list[str]:
 
 
 def bandwidth_animation(sweep, fields, curves: dict, shown: dict, *, active: int = 0,
-                        height: int = 860) -> go.Figure:
+                        height: int = 900) -> go.Figure:
     """The animated bandwidth figure.
 
     ``sweep``: :class:`ridgeviz.views.bandwidth.BandwidthSweep` (times, bandwidth, memorised, ridge_length,
@@ -64,7 +64,7 @@ def bandwidth_animation(sweep, fields, curves: dict, shown: dict, *, active: int
     ``active``: the frame shown first. Returns a figure with F frames and a slider of F steps.
     """
     F = len(sweep.times)
-    fig = make_subplots(rows=2, cols=2, row_heights=[0.62, 0.38], horizontal_spacing=0.1, vertical_spacing=0.12,
+    fig = make_subplots(rows=2, cols=2, row_heights=[0.6, 0.4], horizontal_spacing=0.1, vertical_spacing=0.17,
                         specs=[[{}, {}], [{"secondary_y": True}, {}]],
                         subplot_titles=("density p_t (filled contours of p_t / max p_t), its ridge",
                                         "eigengap h (l_d - l_d+1); grey: ridge undefined",
@@ -97,7 +97,7 @@ def bandwidth_animation(sweep, fields, curves: dict, shown: dict, *, active: int
         fig.data[idx].update({k: v for k, v in trace.items() if k != "type"})
     fig.frames = [go.Frame(name=str(f), data=d, traces=moving, layout=dict(title=dict(text=frame_label(sweep, f))))
                   for f, d in enumerate(frames)]
-    animation_controls(fig, _step_labels(sweep), active=active, redraw=True, frame_ms=120, y=-0.02)
+    animation_controls(fig, _step_labels(sweep), active=active, redraw=True, frame_ms=120, y=-0.08)
     _layout(fig, sweep, shown, height, frame_label(sweep, active))
     return fig
 
@@ -163,7 +163,7 @@ def _layout(fig, sweep, shown, height, title) -> None:
     fig.update_yaxes(title_text="ridge length", row=2, col=1, secondary_y=True, rangemode="tozero", showgrid=False)
     fig.update_xaxes(type="log", title_text="t", row=2, col=2)
     fig.update_yaxes(type="log", row=2, col=2)
-    fig.update_layout(height=height, template="plotly_white", margin=dict(l=60, r=30, t=90, b=90),
+    fig.update_layout(height=height, template="plotly_white", margin=dict(l=60, r=30, t=90, b=130),
                       legend=dict(orientation="h", x=0, y=1.07, yanchor="bottom"), uirevision="bandwidth",
                       title=dict(text=title, x=0.01, xanchor="left", y=0.995, yanchor="top",
                                  font=dict(size=13, color=DATA_COLOR)))
