@@ -37,6 +37,7 @@ def show(fig, key: str, *, styled: bool = False, export: str | None = None, csv:
     if presentation() and not styled:
         present(fig)
     chart_kwargs.setdefault("config", CONFIG)
+    chart_kwargs.setdefault("theme", None)  # the figures carry their own template; no restyling in the browser
     event = st.plotly_chart(fig, key=key, **chart_kwargs)
     if export:
         export_row(export, fig, csv=csv, npz=npz, config=config)
