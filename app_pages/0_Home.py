@@ -51,9 +51,13 @@ with guard("the side-by-side view"):
 
 st.markdown(
     "**Next:** *Data and bandwidth* scrubs the bandwidth and shows how the ridge and memorisation change with it; "
-    "*Score model* chooses, trains or loads a model; *Trajectories* animates your own run with every sample "
-    "coloured by its phase — it first **reaches** a tube around the ridge (blue), then **aligns** with it at a "
-    "distance set by the model's error *normal* to the ridge (orange), then **slides** along it, driven by the "
-    "error *tangential* to it (green); grey marks steps where the ridge is not defined — and *Random features* "
-    "shows the paper's model and its inductive biases. The dataset and schedule in the sidebar of those pages are "
-    "shared and kept in the address bar, so a link reopens the same view.")
+    "*Score model* chooses, trains or loads a model; *Random features* shows the paper's model and its inductive "
+    "biases. *Trajectories* animates your own run, each sample coloured by its phase, in reverse time: "
+    "**blue** (reach) until it enters a tube around the ridge; **orange** (align) while, inside the tube, its "
+    "distance to the ridge relaxes (for one half-life) toward the level set by the model's error *normal* to the "
+    "ridge; then, step by step, **green** (slide) when the model's error *tangential* to the ridge pushes it "
+    "along harder than the exact score pulls it toward the training points, and **brown** (to a training point) "
+    "when that pull wins: the memorising motion, which the exact score alone makes. **Grey**: the ridge is not "
+    "defined there (p_t looks like one round blob). Sliding is how samples appear *between* training points. "
+    "The dataset and schedule in the sidebar of those pages are shared and kept in the address bar, so a link "
+    "reopens the same view.")

@@ -9,8 +9,10 @@ from ridgeviz.app import sidebar as sb
 from ridgeviz.app.figures import presentation, show
 from ridgeviz.app.io import band_columns, data_key
 from ridgeviz.app.state import computed, follow_selected, guard, persistent, step
+from ridgeviz.core.decomposition import DISTANCE_NOTES
 from ridgeviz.core.sampling import SAMPLER_LABELS
 from ridgeviz.views.trajectories import TrajectoryConfig
+from ridgeviz.viz import laws
 
 st.title("Trajectories")
 X, source, sched_cfg = sb.sidebar()
@@ -25,16 +27,20 @@ with st.form("traj_form"):
     seed = persistent(c[2].number_input, "seed", "traj_seed", 0, min_value=0, max_value=2**31 - 1)
     dim = persistent(c[3].number_input, "ridge dimension d", "traj_dim", 1, min_value=0,
                      max_value=max(X.shape[1] - 1, 0))
-    c = st.columns(4)
+    c = st.columns(5)
     frames = persistent(c[0].number_input, "animation frames", "traj_frames", 100, min_value=2, max_value=200)
-    tube = persistent(c[1].number_input, "tube width (x data scale)", "traj_tube", 0.1, min_value=0.001,
+    tube = persistent(c[1].number_input, "tube floor (x data scale)", "traj_tube", 0.1, min_value=0.001,
                       max_value=5.0, step=0.01, format="%.3f")
-    ratio = persistent(c[2].number_input, "slide when |tangential drift| > r x |normal drift|, r =",
+    sigmas = persistent(c[2].number_input, "tube (x sqrt(h_t))", "traj_sigmas", 1.0, min_value=0.01, max_value=10.0)
+    halflives = persistent(c[3].number_input, "align half-lives", "traj_halflives", 1.0, min_value=0.01,
+                           max_value=20.0)
+    ratio = persistent(c[4].number_input, "slide: |tangential error| > r x |tangential exact score|, r =",
                        "traj_ratio", 1.0, min_value=0.01, max_value=100.0)
     run = st.form_submit_button("Run", type="primary")
 
 with guard("the trajectories"):
-    cfg = TrajectoryConfig(int(particles), sampler, int(seed), int(dim), int(frames), float(tube), float(ratio))
+    cfg = TrajectoryConfig(int(particles), sampler, int(seed), int(dim), int(frames), float(tube), float(ratio),
+                           tube_sigmas=float(sigmas), align_halflives=float(halflives))
     key = (data_key(X), sched_cfg, cfg, model_cfg)
     res, stale, made_for = computed(
         "traj", key, lambda progress: compute.trajectories(X, sched_cfg, cfg, model_cfg,
@@ -55,7 +61,16 @@ with guard("the trajectories"):
         fig = compute.trajectory_figure(made_for, None if follow < 0 else int(follow), int(frame), presentation(),
                                         _res=res)
         show(fig, "traj_chart", styled=True, export="trajectories", csv=band_columns(res), npz=res.to_npz_bytes,
-             config=res.config, on_select=follow_selected("traj_chart", "traj_follow"), selection_mode="points",
-             theme=None)
-        st.caption(f"Phase rule: {res.rule_text} (tube = {res.tube:.3g}). Distance to the ridge: "
-                   f"{res.distance_kind}. View: {', '.join(res.axis_labels)}.")
+             config=res.config, on_select=follow_selected("traj_chart", "traj_follow"), selection_mode="points")
+        st.caption(f"Phase rule: {res.rule_text}. Distance to the ridge: {DISTANCE_NOTES[res.distance_kind]}; "
+                   f"error bands leave out points where the ridge is undefined. View: {', '.join(res.axis_labels)}.")
+        st.markdown("**What each colour encodes** (the model's error is known exactly along every trajectory, "
+                    "since the exact score is):\n" + laws.phase_key_markdown(), unsafe_allow_html=True)
+        if res.shares:
+            st.caption(f"Shares of all sample-steps: {laws.shares_text(res.shares['all'])}; after reach, where "
+                       f"the ridge is defined: {laws.shares_text(res.shares['in_tube'])}.")
+            st.markdown("**The align and slide laws**, linearised about the ridge, against measurement from the end "
+                        "of each sample's align phase (up to 128 samples; ridgeviz.core.laws):")
+            show(laws.law_figure(res.laws, res.law_agreement), "traj_laws", export="trajectory_laws")
+            st.markdown("**Sensitivity**: phase shares with each threshold halved and doubled (same trajectories).")
+            st.dataframe(laws.sensitivity_rows(res.sensitivity), hide_index=True)

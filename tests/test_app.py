@@ -171,7 +171,9 @@ def test_score_model_exact_choice():
 def test_trajectories_smoke_loads_the_demo_without_computing():
     at = open_page("3_Trajectories")
     assert_clean(at)
-    assert len(at.get("plotly_chart")) == 1
+    assert [c.key for c in at.get("plotly_chart")] == ["traj_chart", "traj_laws"]  # the animation, the laws
+    assert len(at.dataframe) == 1  # the sensitivity of the phase shares to the thresholds
+    assert any("What each colour encodes" in m.value and "to a training point" in m.value for m in at.markdown)
     assert at.session_state["traj_result"].xs.shape[1] == 512
 
 

@@ -186,7 +186,7 @@ def test_explorer_result_round_trips_through_npz():
                 for pa, pb in zip(la, lb):
                     np.testing.assert_allclose(pa, pb, atol=1e-6)
         elif f.name == "bands":
-            assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+            assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k], equal_nan=True) for k in a)
         elif isinstance(a, np.ndarray):
             np.testing.assert_array_equal(a, b)
         else:

@@ -84,7 +84,9 @@ def trajectory_figure(res, *, max_frames: int = 100, max_points: int = 512, trai
     _band_traces(fig, times, res.bands, "error_normal", "normal", "normal error", 1)
     _band_traces(fig, times, res.bands, "error_tangential", "tangential", "tangential error", 1)
     _band_traces(fig, times, res.bands, "distance", "distance", "distance to ridge", 2)
-    fig.add_trace(go.Scatter(x=[times[0], times[-1]], y=[res.tube, res.tube], mode="lines", name="tube width",
+    tube = getattr(res, "tube_width", None)  # per time (max(floor, k sqrt(h_t))) when the result has it
+    tx, ty = (times, _r(tube)) if tube is not None else ([times[0], times[-1]], [res.tube, res.tube])
+    fig.add_trace(go.Scatter(x=tx, y=ty, mode="lines", name="tube width",
                              line=dict(color="#555", dash="dot", width=1)), 2, 2)
     for c, name in enumerate(PHASES):
         fig.add_trace(go.Scatter(x=times, y=res.fractions[:, c], mode="lines", stackgroup="phases", name=name,
