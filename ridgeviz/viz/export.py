@@ -49,7 +49,7 @@ def available() -> str | None:
 def static_figure(fig: go.Figure) -> go.Figure:
     """A copy of ``fig`` as it looks now, without frames, sliders and play buttons."""
     still = go.Figure(data=fig.data, layout=fig.layout)
-    still.update_layout(sliders=[], updatemenus=[])
+    still.layout.sliders, still.layout.updatemenus = (), ()  # update_layout(sliders=[]) would merge, not clear
     return still
 
 
