@@ -41,7 +41,7 @@ with guard("the side-by-side view"):
     cfg = st.session_state.get("home_cfg", sbs.HOME)
     res = home.result(cfg)
     show(home.figure(cfg, presentation(), _res=res), "home_side_by_side", styled=True, export="side_by_side",
-         config=config_dict(pair=cfg, b_eval=res.b_eval, tube=res.tube))
+         config=config_dict(pair=cfg, b_eval=res.b_eval, tube=res.tube), still_frame=-1)  # images: the end
     st.caption(
         f"{len(res.category[0])} samples per model (up to {home.FIGURE['max_points']} drawn), the same prior draw "
         f"and the same Euler-Maruyama noise; {cfg.steps} steps of the reverse SDE. Copy: the nearest training "

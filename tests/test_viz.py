@@ -175,6 +175,10 @@ def test_static_figure_drops_frames_and_controls_and_keeps_the_data(fig):
     still = static_figure(fig)
     assert not still.frames and not still.layout.sliders and not still.layout.updatemenus
     assert len(still.data) == len(fig.data) and len(fig.frames) > 0  # the original is untouched
+    end = static_figure(fig, -1)  # an animation's still at its last frame: the frame's data on the base traces
+    moving = fig.frames[-1].traces[2]
+    np.testing.assert_allclose(end.data[moving].x, fig.frames[-1].data[2].x)
+    assert not np.allclose(end.data[moving].x, still.data[moving].x)
     assert FORMATS == ("png", "svg")
     with pytest.raises(ValueError, match="fmt"):
         figure_image(fig, "gif")

@@ -17,10 +17,12 @@ from .io import band_columns, csv_bytes
 __all__ = ["band_columns", "config_dict", "csv_bytes", "export_row"]
 
 
-def export_row(prefix: str, fig, *, csv: dict | None = None, npz=None, config: dict | None = None) -> None:
+def export_row(prefix: str, fig, *, csv: dict | None = None, npz=None, config: dict | None = None,
+               still_frame: int | None = None) -> None:
     """Download buttons: the figure as standalone HTML, PNG and SVG; data as CSV and/or NPZ; configuration as JSON.
 
-    Keys are ``{prefix}_html``, ``{prefix}_png``, ... (the browser tests press them).
+    Keys are ``{prefix}_html``, ``{prefix}_png``, ... (the browser tests press them). ``still_frame``: the
+    animation frame the PNG and SVG show (default: the figure as it opens).
     """
     with st.expander("Export"):
         cols = st.columns(6)
@@ -28,9 +30,9 @@ def export_row(prefix: str, fig, *, csv: dict | None = None, npz=None, config: d
                                 file_name=f"{prefix}.html", mime="text/html", on_click="ignore", key=f"{prefix}_html")
         missing = static.available()
         for col, fmt, mime in ((cols[1], "png", "image/png"), (cols[2], "svg", "image/svg+xml")):
-            col.download_button(f"Figure ({fmt.upper()})", lambda fmt=fmt: static.figure_image(fig, fmt),
-                                file_name=f"{prefix}.{fmt}", mime=mime, on_click="ignore", key=f"{prefix}_{fmt}",
-                                disabled=missing is not None, help=missing)
+            image = lambda fmt=fmt: static.figure_image(fig, fmt, frame=still_frame)  # noqa: E731 - lazy payload
+            col.download_button(f"Figure ({fmt.upper()})", image, file_name=f"{prefix}.{fmt}", mime=mime,
+                                on_click="ignore", key=f"{prefix}_{fmt}", disabled=missing is not None, help=missing)
         if csv is not None:
             cols[3].download_button("Data (CSV)", lambda: csv_bytes(csv), file_name=f"{prefix}.csv",
                                     mime="text/csv", on_click="ignore", key=f"{prefix}_csv")

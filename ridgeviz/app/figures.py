@@ -29,7 +29,7 @@ def presentation() -> bool:
 
 
 def show(fig, key: str, *, styled: bool = False, export: str | None = None, csv: dict | None = None, npz=None,
-         config: dict | None = None, **chart_kwargs):
+         config: dict | None = None, still_frame: int | None = None, **chart_kwargs):
     """Draw ``fig`` (styled for projector mode unless ``styled``) and, when ``export`` names it, its export row.
 
     Returns what ``st.plotly_chart`` returns (the selection state when ``on_select`` is given).
@@ -40,5 +40,5 @@ def show(fig, key: str, *, styled: bool = False, export: str | None = None, csv:
     chart_kwargs.setdefault("theme", None)  # the figures carry their own template; no restyling in the browser
     event = st.plotly_chart(fig, key=key, **chart_kwargs)
     if export:
-        export_row(export, fig, csv=csv, npz=npz, config=config)
+        export_row(export, fig, csv=csv, npz=npz, config=config, still_frame=still_frame)
     return event

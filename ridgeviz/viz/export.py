@@ -46,10 +46,16 @@ def available() -> str | None:
     return None
 
 
-def static_figure(fig: go.Figure) -> go.Figure:
-    """A copy of ``fig`` as it looks now, without frames, sliders and play buttons."""
+def static_figure(fig: go.Figure, frame: int | None = None) -> go.Figure:
+    """A copy of ``fig`` without frames, sliders and play buttons: as it opens, or at animation frame ``frame``."""
     still = go.Figure(data=fig.data, layout=fig.layout)
     still.layout.sliders, still.layout.updatemenus = (), ()  # update_layout(sliders=[]) would merge, not clear
+    if frame is not None and fig.frames:
+        shown = fig.frames[frame]
+        for idx, trace in zip(shown.traces, shown.data):
+            still.data[idx].update({k: v for k, v in trace.to_plotly_json().items() if k != "type"})
+        if shown.layout is not None and shown.layout.title.text:
+            still.layout.title.text = shown.layout.title.text
     return still
 
 
@@ -65,8 +71,10 @@ def _use_chromium() -> None:
 
 
 def figure_image(fig: go.Figure, fmt: str = "png", *, width: int | None = None, height: int | None = None,
-                 scale: float | None = None) -> bytes:
+                 scale: float | None = None, frame: int | None = None) -> bytes:
     """``fig`` as PNG or SVG bytes (PNG at :data:`PNG_SCALE` times the layout size unless ``scale`` is given).
+
+    ``frame``: draw an animated figure at that frame (e.g. -1, the end of reverse time) instead of as it opens.
 
     Raises ``ValueError`` for another format and ``RuntimeError`` when kaleido or Chromium is missing.
     """
@@ -76,7 +84,7 @@ def figure_image(fig: go.Figure, fmt: str = "png", *, width: int | None = None, 
         raise ValueError(f"fmt must be one of {FORMATS}; got {fmt!r}")
     _use_chromium()
     w, h = _size(fig, width, height)
-    return pio.to_image(static_figure(fig), format=fmt, width=w, height=h,
+    return pio.to_image(static_figure(fig, frame), format=fmt, width=w, height=h,
                         scale=scale if scale is not None else (PNG_SCALE if fmt == "png" else 1))
 
 
