@@ -46,6 +46,22 @@ def build_mlp(out: Path, log=print) -> list[Path]:
     return [path]
 
 
+def build_generalising(out: Path, log=print) -> list[Path]:
+    """The MLP of the generalising recipe (``models/recipes.py``) on the 13-point set under OU (seed 0, CPU)."""
+    from ..core.schedules import get_schedule
+    from ..data.datasets import MODE_SETS
+    from ..models.checkpoints import save_model
+    from ..models.recipes import GENERALISING_ASSET, GENERALISING_RECIPE, recipe_config
+    from ..models.training import train_mlp
+
+    res = train_mlp(MODE_SETS["thirteen"], get_schedule("ou"), recipe_config(0)).check()
+    path = save_model(out / GENERALISING_ASSET.name, res.model,
+                      {"dataset": {"kind": "preset", "name": "thirteen"},
+                       "recipe": {"name": "generalising recipe (ridgeviz)", **GENERALISING_RECIPE}})
+    log(f"{path.name}: {res.steps_done} steps in {res.seconds:.1f} s, final loss {res.losses[-1]:.4f}")
+    return [path]
+
+
 def build_rf(out: Path, log=print) -> list[Path]:
     """The random-feature model on (+-3, 0): p = 512, K = 16, seed 0, A0 ~ N(0, 1), each tau of RF_TAUS."""
     import torch
@@ -107,6 +123,8 @@ def build_mnist_view(out: Path, log=print) -> list[Path]:
 
 ASSET_GROUPS = {
     "mlp": Asset(("mlp_thirteen_ou.safetensors",), "MLP score network, 13 points, OU", build_mlp),
+    "generalising": Asset(("mlp_thirteen_generalises.safetensors",), "MLP of the generalising recipe, 13 points, "
+                          "OU (new samples on the ridge, few copies)", build_generalising),
     "rf": Asset(tuple(f"rf_two_points_tau{t}.safetensors" for t in ("0.1", "1", "10", "100", "inf")),
                 "random features on (+-3, 0) at five training times", build_rf),
     "views": Asset(("demo_thirteen_ou.npz", "rf_sweep_two_points.npz"), "precomputed views of the home and "
