@@ -68,6 +68,7 @@ def test_home_opens_on_the_side_by_side_view():
 
 def test_home_compares_another_pair_on_run_and_goes_back():
     at = open_page()
+    widget(at, "selectbox", "home_dataset").set_value("two-points").run()
     widget(at, "selectbox", "home_right").set_value("rf_two_points_tauinf.safetensors")
     at.button(key="home_run").click().run()
     assert_clean(at)

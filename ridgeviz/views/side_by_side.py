@@ -92,7 +92,7 @@ class SideBySideConfig:
 
 # The home page's pair: the exact score beside the learned model that generalises. The lead switches this one
 # constant (and rebuilds the shipped view: python -m ridgeviz assets home) when a better model is shipped.
-HOME = SideBySideConfig(dataset="two-points", right="rf_two_points_tau10.safetensors")
+HOME = SideBySideConfig(dataset="thirteen", right="mlp_thirteen_generalises.safetensors")
 
 
 @dataclass
