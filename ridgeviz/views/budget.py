@@ -57,11 +57,16 @@ def trajectories_cost(N: int, D: int, steps: int, particles: int, frames: int, r
     return cost + trace_cost(N, D, min(frames, steps + 1), ridge_grid)
 
 
-def bandwidth_cost(N: int, D: int, n_times: int = 32, grid: int = 18) -> Cost:
-    """The bandwidth sweep: ridges at about ``n_times + 3`` times and the cross-validated bandwidth (``N <= 2000``)."""
-    n = min(N, 2000)
-    cv = Cost(0, 30 * 5 * 20.0 * n * n * D)
-    return trace_cost(N, D, n_times + 3, grid) + cv
+def bandwidth_cost(N: int, D: int, n_times: int = 100, grid: int = 18, field_n: int = 40) -> Cost:
+    """The Data and bandwidth view: ridges at about ``n_times + 3`` times, the suggested dimension at 256 points of
+    each (in chunks), the cross-validated bandwidth (``N <= 2000``) and, for 2-D data, density and eigengap
+    fields on ``field_n x field_n`` at every time."""
+    F, n = n_times + 3, min(N, 2000)
+    suggest = Cost(frame_cost(min(256, frame_points(D)), N, D).bytes, F * frame_cost(256, N, D).flops)
+    cost = trace_cost(N, D, F, grid) + suggest + Cost(0, 30 * 5 * 20.0 * n * n * D)
+    if D == 2:
+        cost = cost + (frame_cost(field_n**2, N, D) + density_cost(field_n**2, N, D)) * F
+    return cost
 
 
 def density_view_cost(N: int, D: int, n: int = 48) -> Cost:
