@@ -26,8 +26,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import ridgeviz as rv  # noqa: E402
-from ridgeviz.latent.analysis import record_steps, ridge_deviation  # noqa: E402
+import ridgeviz as rv
+from ridgeviz.latent.analysis import record_steps, ridge_deviation
 
 
 def hwm_mib() -> float:

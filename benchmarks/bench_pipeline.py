@@ -25,8 +25,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import ridgeviz as rv  # noqa: E402
-from ridgeviz.data.datasets import MODE_SETS  # noqa: E402
+import ridgeviz as rv
+from ridgeviz.data.datasets import MODE_SETS
 
 
 def frame_indices(n: int, max_frames: int) -> np.ndarray:

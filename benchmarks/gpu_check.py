@@ -26,9 +26,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import ridgeviz as rv  # noqa: E402
-from ridgeviz.data.datasets import MODE_SETS  # noqa: E402
-from ridgeviz.models.random_features import RandomFeatureModel, feature_moments, gradient_flow  # noqa: E402
+import ridgeviz as rv
+from ridgeviz.data.datasets import MODE_SETS
+from ridgeviz.models.random_features import RandomFeatureModel, feature_moments, gradient_flow
 
 
 def sync(device):

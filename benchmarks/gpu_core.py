@@ -48,8 +48,8 @@ def main() -> None:
     cpu_d = rv.SmoothedEmpirical(data, sched)
     dev_d = rv.SmoothedEmpirical(data.to(dev), sched)
     for t in (0.05, 0.5):
-        fc, tc = timed(lambda: rv.local_frame(cpu_d, x, t, 25), lambda: None)
-        fg, tg = timed(lambda: rv.local_frame(dev_d, x.to(dev), t, 25), sync)
+        fc, tc = timed(lambda t=t: rv.local_frame(cpu_d, x, t, 25), lambda: None)
+        fg, tg = timed(lambda t=t: rv.local_frame(dev_d, x.to(dev), t, 25), sync)
         report["checks"][f"frame_t{t}"] = {
             "cpu_s": tc, "device_s": tg, "speedup": tc / tg,
             "score_rel_diff": rel(fg.score, fc.score), "eigenvalue_rel_diff": rel(fg.eigenvalues, fc.eigenvalues),
