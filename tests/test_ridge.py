@@ -217,8 +217,8 @@ def test_chain_points_closed_circle_and_two_segments():
 
 
 @pytest.mark.parametrize("kwargs, param", [
-    (dict(dim=2), "dim"), (dict(dim=-1), "dim"), (dict(dim=1.0), "dim"), (dict(dim=True), "dim"),
-    (dict(dim=1, tol=0.0), "tol"), (dict(dim=1, max_iter=0), "max_iter"),
+    ({"dim": 2}, "dim"), ({"dim": -1}, "dim"), ({"dim": 1.0}, "dim"), ({"dim": True}, "dim"),
+    ({"dim": 1, "tol": 0.0}, "tol"), ({"dim": 1, "max_iter": 0}, "max_iter"),
 ])
 def test_bad_arguments_raise(two_points, kwargs, param):
     with pytest.raises(ValueError, match=param):
