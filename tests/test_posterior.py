@@ -187,3 +187,17 @@ def test_floored_weights_are_reported_as_zero():
     dens = rv.SmoothedEmpirical(data, rv.get_schedule("ou"))
     w = dens.posterior_weights(np.array([[0.1, 0.0]]), 1e-3).numpy()
     assert w[0, 0] == 1.0 and w[0, 1] == 0.0 and w[0, 2] == 0.0
+
+
+@pytest.mark.parametrize("D, N, t", [(2, 800, 0.1), (32, 1500, 0.3), (32, 1500, 2e-3)])
+def test_float32_density_follows_float64_to_float32_accuracy(D, N, t):
+    rng = np.random.default_rng(8)
+    data = _ring(N, D=D) if D == 2 else rng.normal(size=(N, D))
+    sched = rv.get_schedule("ou")
+    x = _queries(data, sched, t, 40)
+    e32 = rv.SmoothedEmpirical(data, sched, dtype=torch.float32).evaluate(x, t, hessian=True)
+    e64 = rv.SmoothedEmpirical(data, sched).evaluate(x, t, hessian=True)
+    assert e32.hessian.dtype == torch.float32 and torch.isfinite(e32.hessian).all()
+    h = float(sched.h(t))
+    assert float((e32.hessian.double() - e64.hessian).abs().max()) * h < 1e-4
+    assert float((e32.score.double() - e64.score).abs().max() / e64.score.abs().max()) < 1e-4

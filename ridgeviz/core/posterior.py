@@ -50,8 +50,10 @@ DATA_TILE, MIN_DATA_TILE = 4096, 1024  # training points per product
 # data tile's count against its own maximum (an overestimate, 1.5-6x on MNIST-like latents) decides whether to try.
 SPARSE_SHARE, SPARSE_GUESS = 1 / 16, 1 / 32
 BASIS_CACHE_BYTES = 2**26  # the moment basis of all the data is kept when it fits (N = 7,900 at D = 32)
-EXP_FLOOR = -600.0  # e^-600 and its products with the basis stay normal numbers
-LOG_S_MIN = -500.0  # below this log-normaliser (or above log 2N) a query is redone with the exact max shift
+# float64: weights are floored at e^-600 (it and its products with the basis stay normal numbers), and a query whose
+# log-normaliser is below -500 (or above log 2N) is redone with the exact max shift; other dtypes scale both with
+# log(smallest normal number), and use the tolerance 1e3 eps (float32: 1.2e-4)
+EXP_FLOOR, LOG_S_MIN = -600.0, -500.0
 
 
 def kd_order(X: np.ndarray, leaf: int) -> np.ndarray:
@@ -88,7 +90,11 @@ class PosteriorMoments:
         pos[iu[0], iu[1]] = torch.arange(iu.shape[1], device=X.device)
         pos[iu[1], iu[0]] = pos[iu[0], iu[1]]
         self.pairs, self.full, self.diag = iu, pos.flatten(), pos.diagonal()
-        self.eps = torch.finfo(X.dtype).eps
+        info = torch.finfo(X.dtype)
+        self.eps = info.eps
+        ratio = math.log(info.tiny) / math.log(torch.finfo(torch.float64).tiny)
+        self.floor, self.log_s_min = EXP_FLOOR * ratio, LOG_S_MIN * ratio
+        self.rtol = None if X.dtype == torch.float64 else 1e3 * info.eps
         self._cache: dict = {}
         self.tiles = self._kd_tiles() if D <= SMALL_D else None
 
@@ -109,7 +115,7 @@ class PosteriorMoments:
     def needs_floor(self, y, a, h) -> bool:
         """Whether some logit of these queries may fall below the exp floor: ``-L <= (|y| + alpha max|X|)^2/2h``."""
         reach = (y.norm(dim=-1) + a * math.sqrt(self.max_sq)) ** 2 / (2 * h)
-        return bool(reach.max() > -EXP_FLOOR * 0.99) if len(y) else False
+        return bool(reach.max() > -self.floor * 0.99) if len(y) else False
 
     def _kd_tiles(self):
         """Small D: points in k-d order padded to whole tiles; keys, tile-centred basis ``[1 | U | vec(U U^T)]``
@@ -166,7 +172,7 @@ class PosteriorMoments:
         m_tile = max(1, self.chunk_elements // n_tile)
         bad_s = torch.zeros(M, dtype=torch.bool, device=y.device)
         bad_cov = torch.zeros(M, dtype=torch.bool, device=y.device)
-        rtol = RTOL_SMALL_D if self.tiles is not None else RTOL_WIDE
+        rtol = self.rtol or (RTOL_SMALL_D if self.tiles is not None else RTOL_WIDE)
         for i in range(0, M, m_tile):
             sl = slice(i, i + m_tile)
             q = self.query_rows(y[sl], a[sl], h[sl])
@@ -177,7 +183,7 @@ class PosteriorMoments:
                 s, mu, second, spread = self._wide_sums(y[sl], a[sl], h[sl], q, n_tile, hessian, floor)
             log_s[sl] = torch.log(s)
             mean[sl] = mu
-            bad_s[sl] = ~((log_s[sl] > LOG_S_MIN) & (log_s[sl] < math.log(2 * self.N)))
+            bad_s[sl] = ~((log_s[sl] > self.log_s_min) & (log_s[sl] < math.log(2 * self.N)))
             if hessian:
                 cov[sl] = second
                 lost = MOMENT_GAMMA * self.eps * (a[sl] ** 2 / h[sl]) * spread
@@ -204,7 +210,7 @@ class PosteriorMoments:
                 sparse = heavy <= SPARSE_GUESS * self.N * m
             elif sparse:
                 top = torch.maximum(top, L.amax(0))
-            P = (L.clamp_min_(EXP_FLOOR) if floor else L).exp_()
+            P = (L.clamp_min_(self.floor) if floor else L).exp_()
             first.addmm_(self.basis(lo, hi, "first"), P)
             if hessian and not sparse:
                 second.addmm_(P.T, self.basis(lo, hi, "second"))
@@ -220,7 +226,7 @@ class PosteriorMoments:
             for lo in range(0, self.N, n_tile):  # the guess was wrong: the dense second moments after all
                 hi = min(lo + n_tile, self.N)
                 L = torch.mm(self.keys[lo:hi], q.T, out=buf[:hi - lo])
-                second.addmm_((L.clamp_min_(EXP_FLOOR) if floor else L).exp_().T, self.basis(lo, hi, "second"))
+                second.addmm_((L.clamp_min_(self.floor) if floor else L).exp_().T, self.basis(lo, hi, "second"))
         second.div_(s[:, None])
         return s, mu, (second - self.upper(mu))[:, self.full].view(-1, D, D), second[:, self.diag].sum(-1)
 
@@ -284,7 +290,7 @@ class PosteriorMoments:
         for lo in range(0, keys.shape[0], n_tile):
             hi = min(lo + n_tile, keys.shape[0])
             L = torch.mm(keys[lo:hi], q.T, out=buf[:hi - lo])  # (n, m), one buffer for every tile
-            P = (L.clamp_min_(EXP_FLOOR) if floor else L).exp_()
+            P = (L.clamp_min_(self.floor) if floor else L).exp_()
             T, c = (hi - lo) // nb, centres[lo // nb:hi // nb]
             st = torch.bmm(P.view(T, nb, m).transpose(1, 2), basis[lo // nb:hi // nb])  # (T, m, 1 + D + D^2)
             s_b, m1 = st[..., 0], st[..., 1:1 + D]
@@ -313,7 +319,7 @@ class PosteriorMoments:
             log_s[r] = torch.log(s) + top
             mean[r] = mu = w @ self.X
             if w_out is not None:
-                w_out[r] = w.masked_fill(w < 1.5 * math.exp(EXP_FLOOR) / s[:, None], 0.0)  # floored ones: 0
+                w_out[r] = w.masked_fill(w < 1.5 * math.exp(self.floor) / s[:, None], 0.0)  # floored ones: 0
             if hessian:
                 cov[r] = self._centred_cov(w, mu, y[r], a[r], h[r])
 
@@ -329,7 +335,7 @@ class PosteriorMoments:
             r = rows[i:i + m_tile]
             L = self.query_rows(y[r], a[r], h[r]) @ self.keys.T  # (m, N)
             top = L.amax(1)
-            P = L.sub_(top[:, None]).clamp_min_(EXP_FLOOR).exp_()
+            P = L.sub_(top[:, None]).clamp_min_(self.floor).exp_()
             s = P.sum(1)
             yield r, P.div_(s[:, None]), top, s
 
