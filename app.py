@@ -1,34 +1,5 @@
-"""ridgeviz home page: what the tool shows, and a demo animation that is ready when the page opens."""
+"""ridgeviz: the app's entrypoint (`streamlit run app.py`). It frames every page and runs the one asked for."""
 
-import streamlit as st
+from ridgeviz.app import nav
 
-from ridgeviz.app import ui
-
-ui.page_setup("Home")
-st.title("ridgeviz: where do a diffusion model's samples go?")
-st.markdown(
-    "A diffusion model trained on a finite set of points could only ever reproduce them: the exact score of "
-    "the noised training set **memorises**. Real models generalise, and He, Qiu & Tao "
-    "([arXiv 2602.06021](https://arxiv.org/abs/2602.06021)) explain where their samples land: near the "
-    "**ridge** of the smoothed empirical density `p_t` (the training points blurred by the noise of time t), "
-    "the curves that join nearby points along which `p_t` is highest across.\n\n"
-    "Read the animation below in reverse time, from pure noise (t = T) to the data (t near 0). Each sample "
-    "first **reaches** a tube around the ridge (blue), then **aligns** with it at a distance set by the "
-    "model's error *normal* to the ridge (orange), then **slides** along it, driven by the error *tangential* "
-    "to it (green); grey marks steps where the ridge is not defined (p_t looks like one round blob there). "
-    "Sliding is how samples appear *between* training points. The curves on the right follow the same time: "
-    "the two error components, the distance to the ridge, and the share of samples in each phase.")
-X, source, sched = ui.sidebar()
-with ui.guard("the demo"):
-    fig = ui.demo_figure()
-    st.plotly_chart(fig, key="home_anim", config={"displaylogo": False}, theme=None)
-    res = ui.demo_result()
-    ui.export_row("home_demo", fig, csv=ui.band_columns(res), npz=res.to_npz_bytes, config=res.config)
-    st.caption("Demo: the 13-point set, the Ornstein-Uhlenbeck schedule, 512 samples of the reverse SDE "
-               "(200 Euler-Maruyama steps) with the exact score plus an injected error of 0.5 normal and 0.5 "
-               "tangential to the ridge. Phase rule: " + res.rule_text + ".")
-st.markdown(
-    "**Next:** *Data and bandwidth* to pick a dataset and see the ridge change with the bandwidth; "
-    "*Score model* to choose, train or load a model; *Trajectories* to run your own animation; "
-    "*Random features* for the paper's model and its inductive biases. The sidebar's dataset and schedule "
-    "are shared by every page and kept in the address bar, so a link reopens the same view.")
+nav.start().run()

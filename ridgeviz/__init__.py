@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 
-__version__ = "0.2.0"
+from .utils.version import __version__ as __version__
 
 # public name -> the module that defines it (the layers are described in docs/architecture.md)
 _EXPORTS = {
@@ -21,7 +21,8 @@ _EXPORTS = {
     "ridgeviz.core.tracing": ("ridge_fields", "trace_ridge", "trace_ridges"),
     "ridgeviz.core.sampling": ("SAMPLERS", "Trajectory", "prior_sample", "sample"),
     "ridgeviz.core.decomposition": ("ErrorDecomposition", "decompose_error", "trajectory_geometry"),
-    "ridgeviz.core.phases": ("PHASES", "PhaseLabels", "PhaseRule", "label_phases"),
+    "ridgeviz.core.phases": ("PHASES", "PhaseLabels", "PhaseRule", "label_phases", "phase_sensitivity"),
+    "ridgeviz.core.laws": ("RidgeLaws", "ridge_laws"),
     "ridgeviz.models.score": ("ExactScore", "InjectedErrorScore", "model_error"),
     "ridgeviz.models.mlp": ("MLPScore",),
     "ridgeviz.models.training": ("Cancelled", "TrainConfig", "TrainResult", "train_mlp"),

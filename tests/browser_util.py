@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import shutil
 import socket
 import subprocess
@@ -25,12 +24,10 @@ SHOTS = ROOT / "test-output" / "screenshots"
 
 
 def page_paths() -> dict[str, str]:
-    """Screenshot name -> URL path for the home page and every script in pages/ (Streamlit's folder discovery)."""
-    out = {"0_home": ""}
-    for f in sorted((ROOT / "pages").glob("*.py")):
-        path = re.sub(r"^\d+_", "", f.stem)
-        out[f.stem.lower()] = path
-    return out
+    """Screenshot name -> URL path of every page in the app's navigation (``ridgeviz.app.nav.PAGES``)."""
+    from ridgeviz.app.nav import PAGES
+
+    return {Path(p.file).stem.lower(): p.url_path for p in PAGES}
 
 
 def missing() -> str | None:

@@ -1,4 +1,4 @@
-"""AppTest: a smoke test and an interaction test for every page of the explorer (no browser needed)."""
+"""AppTest: a smoke test generated for every page of the explorer, and interaction tests (no browser needed)."""
 
 from pathlib import Path
 
@@ -8,7 +8,9 @@ from streamlit.testing.v1 import AppTest
 
 import ridgeviz as rv
 
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
+ROOT = Path(__file__).resolve().parents[1]
+APP = str(ROOT / "app.py")
+PAGES = sorted(p.stem for p in (ROOT / "app_pages").glob("*.py"))
 TIMEOUT = 120
 
 
@@ -18,7 +20,7 @@ def open_page(page: str | None = None, **query) -> AppTest:
         at.query_params[k] = v
     at.run()
     if page:
-        at.switch_page(f"pages/{page}.py")
+        at.switch_page(f"app_pages/{page}.py")
         at.run()
     return at
 
@@ -30,6 +32,22 @@ def assert_clean(at: AppTest):
 
 def widget(at: AppTest, kind: str, key: str):
     return next(w for w in getattr(at, kind) if w.key == key)
+
+
+# -- every page --------------------------------------------------------------------------------------------------
+def test_every_page_file_is_in_the_navigation():
+    from ridgeviz.app.nav import PAGES as NAV
+
+    assert sorted(p.file[:-3] for p in NAV) == PAGES
+    assert [p.title for p in NAV][0] == "Home"
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_smoke(page):
+    """Each page opens on its defaults with a title, no exception and no error box."""
+    at = open_page(None if page.startswith("0_") else page)
+    assert_clean(at)
+    assert at.title and at.title[0].value
 
 
 # -- home -----------------------------------------------------------------------------------------------------------
@@ -89,8 +107,8 @@ def test_data_page_time_slider_sets_the_bandwidth(data_page):
 
 
 def test_data_page_persists_across_pages(data_page):
-    data_page.switch_page("pages/3_Trajectories.py").run()
-    data_page.switch_page("pages/1_Data_and_bandwidth.py").run()
+    data_page.switch_page("app_pages/3_Trajectories.py").run()
+    data_page.switch_page("app_pages/1_Data_and_bandwidth.py").run()
     assert widget(data_page, "selectbox", "sb_name").value == "three-points"
 
 
@@ -118,7 +136,9 @@ def test_score_model_exact_choice():
 def test_trajectories_smoke_loads_the_demo_without_computing():
     at = open_page("3_Trajectories")
     assert_clean(at)
-    assert len(at.get("plotly_chart")) == 1
+    assert [c.key for c in at.get("plotly_chart")] == ["traj_chart", "traj_laws"]  # the animation, the laws
+    assert len(at.dataframe) == 1  # the sensitivity of the phase shares to the thresholds
+    assert any("What each colour encodes" in m.value and "to a training point" in m.value for m in at.markdown)
     assert at.session_state["traj_result"].xs.shape[1] == 512
 
 
@@ -144,10 +164,33 @@ def test_score_model_trains_a_small_mlp_and_makes_it_current():
     widget(at, "number_input", "mlp_hidden").set_value(16)
     at.button[[b.label for b in at.button].index("Train")].click().run()
     assert_clean(at)
+    job = at.session_state["mlp_job"]
+    job.thread.join(timeout=TIMEOUT)  # training runs in a background thread; the page adopts it on a rerun
+    at.run()
+    assert_clean(at)
     cfg = at.session_state["model_cfg"]
     assert cfg.kind == "mlp" and cfg.key in at.session_state["model_objects"]
     assert len(at.session_state["mlp_result"]["losses"]) == 40
     assert any("MLP" in s.value for s in at.success)
+
+
+def test_training_runs_in_the_background_and_cancel_keeps_the_model_so_far():
+    at = open_page("2_Score_model")
+    widget(at, "radio", "model_kind").set_value("mlp").run()
+    widget(at, "number_input", "mlp_steps").set_value(200_000)
+    widget(at, "number_input", "mlp_hidden").set_value(16)
+    at.button[[b.label for b in at.button].index("Train")].click().run()  # returns while the thread trains
+    assert_clean(at)
+    job = at.session_state["mlp_job"]
+    assert job.thread.is_alive() and at.session_state["model_cfg"].kind != "mlp"
+    at.button(key="mlp_cancel").click().run()
+    job.thread.join(timeout=TIMEOUT)
+    at.run()
+    assert_clean(at)
+    assert at.session_state["mlp_result"]["status"] == "cancelled"
+    assert 0 < len(at.session_state["mlp_result"]["losses"]) < 200_000
+    assert at.session_state["model_cfg"].kind == "mlp"
+    assert any("cancelled" in w.value for w in at.warning)
 
 
 # -- random features ------------------------------------------------------------------------------------------------
@@ -169,7 +212,7 @@ def test_random_features_model_can_become_the_current_model():
     assert_clean(at)
     cfg = at.session_state["model_cfg"]
     assert cfg.kind == "random-features" and cfg.key in at.session_state["model_objects"]
-    at.switch_page("pages/3_Trajectories.py").run()
+    at.switch_page("app_pages/3_Trajectories.py").run()
     assert "random-feature model" in at.caption[0].value
 
 
@@ -177,16 +220,16 @@ def test_random_features_model_can_become_the_current_model():
 def _guarded_script():
     import streamlit as st
 
-    from ridgeviz.app import ui
+    from ridgeviz.app.state import guard
 
     class OutOfMemoryError(RuntimeError):  # the name torch.cuda uses
         pass
 
-    with ui.guard("the GPU step"):
+    with guard("the GPU step"):
         raise OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
-    with ui.guard("the input"):
+    with guard("the input"):
         raise ValueError("particles must be an integer in [1, 4096]; got 0")
-    with ui.guard("the bug"):
+    with guard("the bug"):
         raise KeyError("boom")
     st.write("still alive")
 

@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 from scipy.spatial.distance import pdist
 
+from ridgeviz.core.scale import data_scale
 from ridgeviz.data.datasets import (
     KINDS,
     MODE_SETS,
     SKLEARN_NAMES,
     DatasetSpec,
-    data_scale,
     dataset_fingerprint,
     embed_in_subspace,
     load_array_file,

@@ -186,13 +186,16 @@ def test_spec_is_a_canonical_cache_key():
 
 
 # -- sources ---------------------------------------------------------------------------------------------------
-def test_shipped_subset_is_balanced_and_small():
+def test_shipped_subset_has_a_balanced_part_and_every_one_and_is_small():
     images, labels = mnist.load_subset()
-    assert images.shape == (2000, 28, 28) and images.dtype == np.uint8
-    assert np.bincount(labels).tolist() == [200] * 10
+    assert images.shape == (2927, 28, 28) and images.dtype == np.uint8
+    assert np.bincount(labels).tolist() == [200] + [1127] + [200] * 8  # all ones among the first 10,000
     assert mnist.SUBSET_PATH.stat().st_size < 512 * 1024
     with np.load(mnist.SUBSET_PATH, allow_pickle=False) as z:
         assert "CC BY-SA 3.0" in str(z["attribution"])
+        balanced, index = z["balanced"], z["source_index"]
+    assert np.bincount(labels[balanced]).tolist() == [200] * 10
+    assert np.all(np.diff(index) > 0)  # file order, no duplicates
 
 
 def test_auto_source_uses_env_folder_else_shipped(tmp_path, monkeypatch):
@@ -243,7 +246,7 @@ def test_download_offline_falls_back_to_the_shipped_subset(tmp_path):
         download_mnist(tmp_path / "dl", mirrors=offline)
     d = load_digits(DigitsSpec("download", str(tmp_path / "dl"), classes=(1,)), mirrors=offline)
     assert "shipped subset" in d.source and "Falling back to the shipped subset" in d.note
-    assert len(d.labels) == 200
+    assert len(d.labels) == 1127  # every one among the first 10,000 training images
 
 
 # -- real MNIST digits, when the shared folder is there ---------------------------------------------------------

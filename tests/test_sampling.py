@@ -167,3 +167,57 @@ def test_bad_arguments_raise(two_points, kwargs, param):
         rv.sample(rv.ExactScore(two_points), args["x_T"], args["times"], args["method"])
     with pytest.raises(ValueError, match="schedule"):
         rv.sample(lambda x, t: x, np.zeros((3, 2)), np.array([1.0, 0.5]))
+
+
+# -- the step coefficients and the score tag -------------------------------------------------------------------------
+def _coefficient_error(method, schedule, steps):
+    """Largest relative difference between a sampler's drift and ``A x + B s`` over a run of ``steps`` steps."""
+    from ridgeviz.core.sampling import step_coefficients
+
+    sched = rv.get_schedule(schedule)
+    dens = rv.SmoothedEmpirical(MODE_SETS["three-points"], sched)
+    model = rv.InjectedErrorScore(dens, 1, normal=0.2, tangential=0.4)
+    times = sched.time_grid(steps)
+    traj = rv.sample(model, rv.prior_sample(sched, 5, 2, _gen(0)), times, method, generator=_gen(1))
+    worst = 0.0
+    for k in range(steps):
+        A, B, q = step_coefficients(method, sched, float(times[k]), float(times[k + 1]))
+        dt = times[k] - times[k + 1]
+        assert q == (pytest.approx(float(sched.g2(times[k])) * dt) if method == "em" else 0.0)
+        rel = ((A * traj.xs[k] + B * traj.scores[k] - traj.drifts[k]).norm() / traj.drifts[k].norm()).item()
+        worst = max(worst, rel)
+    return worst
+
+
+@pytest.mark.parametrize("method", ["em", "euler", "ddim"])
+@pytest.mark.parametrize("schedule", ["ou", "vp-cosine", "edm"])
+def test_step_coefficients_reproduce_the_drift(method, schedule):
+    """``drift = A x + B s`` exactly for EM, Euler and DDIM."""
+    assert _coefficient_error(method, schedule, 30) < 1e-12
+
+
+@pytest.mark.parametrize("schedule", ["ou", "vp-cosine", "edm"])
+def test_heun_coefficients_are_first_order(schedule):
+    """Heun's corrector re-evaluates the score: its trapezoidal ``A, B`` are right to first order in the step."""
+    coarse, fine = _coefficient_error("heun", schedule, 30), _coefficient_error("heun", schedule, 120)
+    assert fine < 0.6 * coarse
+
+
+def test_the_score_tag_names_the_model_and_survives_subsets(thirteen):
+    from ridgeviz.core.sampling import scores_for
+
+    model = rv.ExactScore(thirteen)
+    traj = rv.sample(model, rv.prior_sample(thirteen.schedule, 6, 2, _gen(0)), thirteen.schedule.time_grid(8),
+                     "euler")
+    assert traj.score_model is model
+    sub = traj.subset([1, 3])
+    assert sub.score_model is model and sub.xs.shape == (9, 2, 2) and torch.equal(sub.scores, traj.scores[:, [1, 3]])
+    part = traj.steps(slice(2, 6))
+    assert part.xs.shape[0] == 4 and part.scores.shape[0] == 3 and part.score_model is model
+    assert torch.equal(scores_for(model, traj, slice(0, 8)), traj.scores)
+    assert scores_for(rv.ExactScore(thirteen), traj, slice(0, 8)) is None  # an equal model, but another object
+    assert scores_for(model, traj, slice(0, 9)) is None  # the final positions have no stored score
+    with pytest.raises(ValueError, match="method"):
+        from ridgeviz.core.sampling import step_coefficients
+
+        step_coefficients("rk4", thirteen.schedule, 1.0, 0.5)

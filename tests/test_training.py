@@ -13,7 +13,8 @@ import ridgeviz as rv
 import ridgeviz.models.training as training
 from ridgeviz.data.datasets import MODE_SETS
 from ridgeviz.models.mlp import MLPScore
-from ridgeviz.models.training import Cancelled, TrainConfig, dsm_loss, resolve_device, train_mlp
+from ridgeviz.models.training import Cancelled, TrainConfig, dsm_loss, train_mlp
+from ridgeviz.utils.device import resolve_device
 
 THIRTEEN = MODE_SETS["thirteen"]
 MID_BOUND = 0.2  # relative RMS score error of the default 2-D model at t in [0.05, 1] (DESIGN: "usable")
@@ -167,6 +168,12 @@ def test_train_command_writes_checkpoint_and_logs(tmp_path):
     assert main(["train", "--steps", "30", "--eval-every", "10", "--out", str(tmp_path), "--quiet"]) == 0
     model = load_model(tmp_path / "mlp_thirteen_ou.safetensors", kind="mlp")
     assert model.config["training"]["steps"] == 30 and model.config["dataset"] == {"kind": "preset", "name": "thirteen"}
+    # torch's train/eval flag stays a bool and the training record survives it (it once overwrote .training)
+    assert model.train_info["steps"] == 30
+    model.train()
+    assert model.training is True and model.train_info["steps"] == 30
+    model.eval()
+    assert model.training is False and model.train_info["status"] == "completed"
     rows = np.loadtxt(tmp_path / "loss.csv", delimiter=",", skiprows=1)
     assert rows.shape == (30, 2) and np.array_equal(rows[:, 0], np.arange(1, 31))
     log = json.loads((tmp_path / "train_log.json").read_text())

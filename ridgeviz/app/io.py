@@ -1,6 +1,6 @@
 """Small helpers of the explorer's exports and checkpoints: table and CSV writers, model bytes, mismatch warnings.
 
-UI-free (the pages reach them through :mod:`ridgeviz.ui`).
+UI-free: importing this module does not import streamlit (the app layer's UI modules use it).
 """
 
 from __future__ import annotations

@@ -12,10 +12,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..core.decomposition import decompose_error
+from ..core.decomposition import DISTANCE_NOTES, decompose_error
 from ..core.density import SmoothedEmpirical, as_numpy
-from ..core.phases import PHASES, PhaseRule, label_phases
-from ..core.ridge import project_to_ridge, suggest_ridge_dim
+from ..core.laws import LAW_NAMES, ridge_laws
+from ..core.phases import PHASE_MEANINGS, PHASES, PhaseRule, label_phases, phase_sensitivity
+from ..core.ridge import GAP_TOL, project_to_ridge, suggest_ridge_dim
 from ..core.sampling import SAMPLERS, prior_sample, sample
 from ..core.schedules import GRID_KINDS, SCHEDULES, Schedule, get_schedule
 from ..core.tracing import polylines_to_xy, trace_ridge
@@ -111,17 +112,28 @@ def cmd_analyze(args) -> int:
     m = config["model"]
     dim = args.dim if args.dim is not None else m["dim"]
     model = build_model(ModelConfig(m["kind"], dim, m["normal"], m["tangential"]), dens)
-    dec = decompose_error(model, dens, traj, dim, distance=args.distance)
-    rule = PhaseRule(tube=args.tube, slide_ratio=args.slide_ratio)
+    if dim == m["dim"]:
+        # the file's scores came from this closed-form model (same kind, sizes, frame dimension, data and schedule):
+        # tag them with it, so the decomposition reuses them (the contract in core.sampling.Trajectory)
+        traj.score_model = model
+    dec = decompose_error(model, dens, traj, dim, distance=args.distance, frame=args.frame)
+    rule = PhaseRule(tube=args.tube, tube_sigmas=args.tube_sigmas, align_halflives=args.align_halflives,
+                     slide_ratio=args.slide_ratio, gap_tol=args.gap_tol)
     ph = label_phases(dens, traj, dim, rule=rule, geometry=dec)
     arrays = {name: getattr(dec, name) for name in
-              ("times", "distance", "residual", "scaled_gap", "undefined", "drift_normal", "drift_tangential",
-               "step_normal", "step_tangential", "error_normal", "error_tangential", "error_total")}
-    arrays.update(labels=ph.labels, phase_fractions=ph.fractions(), reach_times=ph.reach_times())
-    summary = {"dim": dim, "phases": list(PHASES), "rule": rule.describe(X), **ph.summary(),
-               "distance_kind": dec.distance_kind,
-               "mean_error_normal": float(dec.error_normal.mean()),
-               "mean_error_tangential": float(dec.error_tangential.mean())}
+              ("times", "distance", "distance_all", "residual", "scaled_gap", "ridge_gap", "undefined",
+               "drift_normal", "drift_tangential", "step_normal", "step_tangential", "relaxation", "error_push",
+               "exact_pull", "error_normal", "error_tangential", "error_total")}
+    arrays.update(labels=ph.labels, phase_fractions=ph.fractions(), reach_times=ph.reach_times(), tube=ph.tube_t)
+    summary = {"dim": dim, "phases": list(PHASES), "phase_meanings": PHASE_MEANINGS, "rule": rule.describe(X),
+               **ph.summary(), "distance_kind": dec.distance_kind, "distance": DISTANCE_NOTES[dec.distance_kind],
+               "frame": dec.frame, "undefined_fraction": float(dec.undefined.mean()),
+               "means_where_defined": dec.mean_where_defined(),
+               "sensitivity": phase_sensitivity(X, dec, rule).table()}
+    if args.laws:
+        laws = ridge_laws(dens, traj, dim, geometry=dec, start=ph.aligned_step)
+        arrays.update({f"law_{k}": getattr(laws, k) for k in LAW_NAMES})
+        summary["laws"] = laws.agreement()
     write_outputs(args.out, arrays, summary)
     return 0
 
@@ -155,12 +167,22 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_sample)
 
     p = sub.add_parser("analyze", help="error decomposition and reach/align/slide phases of a trajectory file",
-                       description="Split the score error and the drift into normal/tangential parts and label phases.")
+                       description="Split the score error and the drift into normal/tangential parts and label phases "
+                                   "(reach, align, slide, to a training point, no ridge: see ridgeviz.core.phases). "
+                                   "Error means leave out points where the ridge is undefined.")
     p.add_argument("trajectory", type=Path, help="a file written by `sample`")
     p.add_argument("--dim", type=int, help="ridge dimension (default: the one the trajectory was made with)")
     p.add_argument("--distance", default="auto", choices=["auto", "projection", "proxy"],
                    help="distance to the ridge: SCMS projection (auto for D <= 3) or the residual proxy h_t r")
-    p.add_argument("--tube", type=float, help="tube width for 'reach' (default 0.1 x data scale)")
-    p.add_argument("--slide-ratio", type=float, default=1.0, help="slide when |tangential drift| > ratio x |normal|")
+    p.add_argument("--frame", default="point", choices=["point", "projection"],
+                   help="ridge frame for the splits: at the sample (default) or at its SCMS projection")
+    p.add_argument("--tube", type=float, help="tube floor for 'reach' (default 0.1 x data scale)")
+    p.add_argument("--tube-sigmas", type=float, default=1.0, help="tube = max(floor, this x sqrt(h_t)) (default 1)")
+    p.add_argument("--align-halflives", type=float, default=1.0,
+                   help="align lasts this many half-lives of the normal relaxation (default 1)")
+    p.add_argument("--slide-ratio", type=float, default=1.0,
+                   help="slide when |tangential error| > ratio x |tangential exact score| (default 1)")
+    p.add_argument("--gap-tol", type=float, default=GAP_TOL, help=f"ridge defined where h_t x gap >= this ({GAP_TOL})")
+    p.add_argument("--laws", action="store_true", help="also the align and slide laws (predicted and measured)")
     p.add_argument("--out", type=Path, default=Path("analysis.npz"))
     p.set_defaults(func=cmd_analyze)

@@ -15,7 +15,6 @@ import math
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from ..data.datasets import DatasetSpec, dataset_fingerprint, load_array_file, make_dataset
 from .core import add_data_args, schedule_from
@@ -68,40 +67,39 @@ def cmd_train(args) -> int:
 
 
 def cmd_rf(args) -> int:
-    from ..core.density import SmoothedEmpirical
+    from ..core.schedules import ScheduleConfig
     from ..models.checkpoints import save_model
-    from ..models.random_features import RandomFeatureModel, feature_moments, fit_random_features
-    from ..models.rf_analysis import parse_taus, tau_label, tau_sweep
+    from ..models.rf_analysis import tau_label
+    from ..views.random_features import RFConfig, fit_models, parse_taus, rf_tau_sweep
 
     X, described, name = dataset_from(args)
-    sched = schedule_from(args)
-    taus = parse_taus(args.tau, name="--tau")
-    rf = RandomFeatureModel(X.shape[1], args.features, args.time_features, sched.T,
-                            generator=torch.Generator().manual_seed(args.seed), init_scale=args.init_scale)
-    moments = feature_moments(rf, X, sched)
-    models = {tau: fit_random_features(rf, X, sched, tau, moments=moments) for tau in set(taus) | {math.inf}}
+    sched_cfg = ScheduleConfig(args.schedule, args.T, args.t_min, args.grid)
+    cfg = RFConfig(args.features, args.time_features, args.seed, args.samples, args.sample_steps,
+                   dim=min(args.dim, X.shape[1] - 1), taus=parse_taus(args.tau, name="--tau"),
+                   init_scale=args.init_scale)
+    models = fit_models(X, sched_cfg, cfg)  # the same fit and sweep as the Random features page
+    sweep = rf_tau_sweep(X, sched_cfg, cfg, models)
     out = Path(args.out)
-    written = []
-    for tau in taus:
-        written.append(save_model(out / f"rf_{name}_tau{tau_label(tau)}.safetensors", models[tau],
-                                  {"dataset": described, "seed": args.seed}))
-    dens = SmoothedEmpirical(X, sched)
-    sweep = tau_sweep(models, dens, dim=min(args.dim, X.shape[1] - 1), samples=args.samples, steps=args.sample_steps,
-                      seed=args.seed)
-    report = {"dataset": described, "dataset_fingerprint": dataset_fingerprint(X), "features": args.features,
-              "time_features": args.time_features, "seed": args.seed, "moment_nodes": moments.nodes,
-              "loss": {tau_label(t): moments.loss(m.A) for t, m in models.items()}, **sweep.to_json()}
+    written = [save_model(out / f"rf_{name}_tau{tau_label(tau)}.safetensors", models[tau],
+                          {"dataset": described, "seed": args.seed}) for tau in cfg.taus]
+    report = {"dataset": described, "dataset_fingerprint": dataset_fingerprint(X), "rf": sweep.config["rf"],
+              "schedule": sweep.config["schedule"], "tube": sweep.config["tube"],
+              "loss": {tau_label(t): m.train_info["loss"] for t, m in models.items()},
+              "table": {k: [None if not math.isfinite(v) else float(v) for v in col]
+                        for k, col in sweep.table().items() if k != "taus"},
+              **sweep.config["summary"]}
     (out / "rf_split.json").write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {len(written)} checkpoints and {out / 'rf_split.json'}")
-    for tau in sweep.taus:
-        m = sweep.means[tau]
-        print(f"  tau {tau_label(tau):>6}: inter-mode mass {sweep.inter_mode[tau]:.3f}, error (median over time of "
-              f"the mean over samples) normal {np.median(m['total_normal']):.3f} tangential "
-              f"{np.median(m['total_tangential']):.3f}")
+    for i, tau in enumerate(sweep.taus):
+        print(f"  tau {tau_label(tau):>6}: inter-mode mass {sweep.inter_mode[i]:.3f}, mean error where the ridge is "
+              f"defined: bias normal {sweep.bias_normal[i]:.3f} tangential {sweep.bias_tangential[i]:.3f}, "
+              f"optimisation normal {sweep.opt_normal[i]:.3f} tangential {sweep.opt_tangential[i]:.3f}")
     return 0
 
 
 def register(sub) -> None:
+    from ..views.random_features import RFConfig
+
     p = sub.add_parser("train", help="train the MLP score network by denoising score matching",
                        description="Train an MLP score network; writes a checkpoint, loss.csv and train_log.json.")
     add_data_args(p)
@@ -128,13 +126,14 @@ def register(sub) -> None:
     add_data_args(p)
     p.set_defaults(dataset="two-points")
     g = p.add_argument_group("random features")
-    g.add_argument("--tau", nargs="+", default=["0.1", "1", "10", "100", "inf"], help="training times ('inf' ok)")
-    g.add_argument("--features", type=int, default=512, help="number of random features p")
-    g.add_argument("--time-features", type=int, default=16, help="number of Fourier frequencies K")
-    g.add_argument("--init-scale", type=float, default=1.0, help="initial readout A0 ~ N(0, scale^2)")
-    g.add_argument("--seed", type=int, default=0)
-    g.add_argument("--samples", type=int, default=256, help="trajectories per tau")
-    g.add_argument("--sample-steps", type=int, default=200, help="sampler steps")
+    d = RFConfig()  # the Random features page's defaults: equal settings give equal numbers
+    g.add_argument("--tau", nargs="+", default=[str(t) for t in d.taus], help="training times ('inf' ok)")
+    g.add_argument("--features", type=int, default=d.features, help="number of random features p")
+    g.add_argument("--time-features", type=int, default=d.time_features, help="number of Fourier frequencies K")
+    g.add_argument("--init-scale", type=float, default=d.init_scale, help="initial readout A0 ~ N(0, scale^2)")
+    g.add_argument("--seed", type=int, default=d.seed)
+    g.add_argument("--samples", type=int, default=d.particles, help="trajectories per tau")
+    g.add_argument("--sample-steps", type=int, default=d.steps, help="sampler steps")
     g.add_argument("--dim", type=int, default=1, help="ridge dimension")
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.set_defaults(func=cmd_rf)

@@ -20,6 +20,11 @@ class Trajectory:
 
     ``drifts: (K, M, D)`` is the deterministic part of each step's displacement (model score and schedule;
     the whole step for deterministic samplers); ``scores: (K, M, D)`` the model score at ``(xs[k], times[k])``.
+
+    ``score_model`` tags the scores with the model object that produced them (``sample`` sets it; ``None`` for a
+    trajectory read from a file or assembled by hand). The contract: whoever needs ``model(xs[k], times[k])`` for
+    ``k < K`` may take ``scores[k]`` instead of calling the model *if and only if* ``score_model is model``;
+    any other model (or an untagged trajectory) is evaluated afresh (see :func:`scores_for`).
     """
 
     xs: torch.Tensor
@@ -27,6 +32,7 @@ class Trajectory:
     method: str
     drifts: torch.Tensor
     scores: torch.Tensor
+    score_model: object = None
 
     @property
     def K(self) -> int:
@@ -35,6 +41,32 @@ class Trajectory:
     @property
     def final(self) -> torch.Tensor:
         return self.xs[-1]
+
+    def subset(self, samples) -> "Trajectory":
+        """The same run restricted to ``samples`` (an index array or slice over M); the score tag is kept."""
+        return Trajectory(self.xs[:, samples], self.times, self.method, self.drifts[:, samples],
+                          self.scores[:, samples], self.score_model)
+
+    def steps(self, rows: slice) -> "Trajectory":
+        """The grid times ``rows`` (a slice with step 1) and the steps between them; the score tag is kept."""
+        start, stop, _ = rows.indices(self.xs.shape[0])
+        return Trajectory(self.xs[start:stop], self.times[start:stop], self.method,
+                          self.drifts[start:max(stop - 1, start)], self.scores[start:max(stop - 1, start)],
+                          self.score_model)
+
+
+def scores_for(model, traj: Trajectory, rows: slice, dtype=torch.float64, device=None) -> torch.Tensor | None:
+    """The sampler's stored scores ``(n, M, D)`` at the steps ``rows`` if ``model`` produced them, else None.
+
+    ``rows`` must lie within the K stepped points (the last position has no stored score). This is the one
+    place the score tag is read: a different model (or an untagged trajectory) gets None and is re-evaluated.
+    """
+    if model is None or traj.score_model is not model:
+        return None
+    start, stop, _ = rows.indices(traj.xs.shape[0])
+    if stop > traj.scores.shape[0]:
+        return None
+    return traj.scores[start:stop].to(dtype=dtype, device=device)
 
 
 def _score(model, x, t):
@@ -86,6 +118,30 @@ def ddim_step(model, sched, x, t, t_next, generator):
     return x_new, x_new - x, s
 
 
+def step_coefficients(method: str, sched, t: float, t_next: float) -> tuple[float, float, float]:
+    """``(A, B, q)`` with ``drift = A x + B s(x, t)`` and per-coordinate noise variance ``q`` for one step.
+
+    EM: ``A = -f dt``, ``B = g^2 dt``, ``q = g^2 dt``; Euler: ``A = -f dt``, ``B = g^2 dt / 2``, ``q = 0``;
+    DDIM: ``A = alpha'/alpha - 1``, ``B = alpha' h / alpha - sigma' sigma`` (primes at ``t_next``), ``q = 0``;
+    Heun: the trapezoidal averages ``A = -(f + f') dt / 2``, ``B = (g^2 + g'^2) dt / 4`` (exact to first order in
+    ``dt``; its corrector evaluates the score a second time at the predicted point). The error decomposition
+    uses ``B``: the part of a step the model's error causes is ``B e``.
+    """
+    if method not in SAMPLERS:
+        raise ValueError(f"method: unknown sampler {method!r}; choose one of {sorted(SAMPLERS)}")
+    dt = t - t_next
+    f, g2 = float(sched.f(t)), float(sched.g2(t))
+    if method == "em":
+        return -f * dt, g2 * dt, g2 * dt
+    if method == "euler":
+        return -f * dt, 0.5 * g2 * dt, 0.0
+    if method == "heun":
+        f2, g22 = float(sched.f(t_next)), float(sched.g2(t_next))
+        return -0.5 * (f + f2) * dt, 0.25 * (g2 + g22) * dt, 0.0
+    a, a2, h = float(sched.alpha(t)), float(sched.alpha(t_next)), float(sched.h(t))
+    return a2 / a - 1.0, a2 * h / a - float(sched.sigma(t_next)) * np.sqrt(h), 0.0
+
+
 SAMPLERS = {"em": em_step, "euler": euler_step, "heun": heun_step, "ddim": ddim_step}
 SAMPLER_LABELS = {"em": "reverse SDE (Euler-Maruyama)", "euler": "probability-flow ODE (Euler)",
                   "heun": "probability-flow ODE (Heun)", "ddim": "DDIM (deterministic)"}
@@ -129,4 +185,4 @@ def sample(model, x_T, times, method: str = "em", *, generator: torch.Generator 
         scores.append(s)
         if callback is not None:
             callback(k, float(times[k + 1]), x)
-    return Trajectory(torch.stack(xs), times, method, torch.stack(drifts), torch.stack(scores))
+    return Trajectory(torch.stack(xs), times, method, torch.stack(drifts), torch.stack(scores), model)

@@ -20,7 +20,7 @@ import numpy as np
 
 __all__ = [
     "MODE_SETS", "KINDS", "SKLEARN_NAMES", "DatasetSpec", "make_dataset", "embed_in_subspace",
-    "validate_array", "load_array_file", "data_scale", "dataset_fingerprint",
+    "validate_array", "load_array_file", "dataset_fingerprint",
 ]
 
 
@@ -358,18 +358,6 @@ def _load_numpy(raw: bytes, filename: str, ext: str) -> np.ndarray:
         raise ValueError(f"{filename} could not be read as {ext}: {msg}") from None
     except (OSError, EOFError, zipfile.BadZipFile) as exc:
         raise ValueError(f"{filename} could not be read as {ext}: {exc}") from None
-
-
-def data_scale(X: np.ndarray) -> float:
-    """RMS distance of the points to their mean, ``sqrt(mean_i |x_i - mean|^2)``; 1.0 if that is 0.
-
-    X: (N, D). Used for default tube widths; a scale-free fallback keeps one-point-repeated data usable.
-    """
-    X = np.asarray(X, dtype=np.float64)
-    if X.ndim != 2 or X.shape[0] == 0:
-        raise ValueError(f"X must be a non-empty 2-D array (N, D); got shape {X.shape}")
-    scale = float(np.sqrt(np.mean(np.sum((X - X.mean(axis=0)) ** 2, axis=1))))
-    return scale if scale > 0 and math.isfinite(scale) else 1.0
 
 
 def dataset_fingerprint(X: np.ndarray) -> str:

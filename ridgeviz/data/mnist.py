@@ -8,11 +8,12 @@ Sources (:data:`SOURCES`), chosen by a frozen, hashable :class:`DigitsSpec` (a c
   ``t10k-...`` for the test split) in that folder, gzip or raw;
 - ``"download"``: the official files fetched into that folder (default ``~/.cache/ridgeviz/mnist``) and checked
   against their published MD5 sums; offline, the shipped subset is used and :attr:`Digits.note` says why;
-- ``"shipped"``: ``assets/mnist_subset.npz`` beside the package (2,000 training digits, 200 per class, from the
-  first 10,000 MNIST training images; built by ``scripts/make_mnist_assets.py``), so the view works offline;
+- ``"shipped"``: ``assets/mnist_subset.npz`` beside the package (from the first 10,000 MNIST training images: the
+  first 200 of each class plus all 1,127 ones, 2,927 digits; built by ``scripts/make_mnist_assets.py``), so the
+  view and the ``mnist`` experiment work offline;
 - ``"digits8"``: scikit-learn's 1,797 8x8 digits (bundled with scikit-learn), a small further option.
 
-Filters: ``classes`` (the paper uses the digit 1) and ``n``, a cap on the count taken round-robin over the
+Filters: ``classes`` (the authors' code uses the digit 1) and ``n``, a cap on the count taken round-robin over the
 classes in file order (balanced and deterministic). Images are ``uint8`` ``(N, H, W)``; :meth:`Digits.pixels`
 gives the ``(N, H*W)`` float32 intensities in [0, 1] the autoencoder reads. Nothing here imports streamlit.
 """

@@ -1,1 +1,3 @@
-"""``python -m ridgeviz reproduce``: the paper's experiments, each check beside a negative control, and the report."""
+"""``reproduce``: an explicit registry of experiments (:mod:`.registry`), checks with negative controls
+(:mod:`.checks`), one executor for independent seeds (:mod:`.executor`) and the report writer (:mod:`.report`);
+one module per experiment. ``python -m ridgeviz reproduce --help`` lists them."""

@@ -1,4 +1,4 @@
-"""The paper's MLP VAE for MNIST latent diffusion: 784-400-200 -> 32 latent and back, trained on BCE + KL.
+"""The MLP VAE of the authors' code for MNIST latent diffusion: 784-400-200 -> 32 latent and back, trained on BCE + KL.
 
 Encoder ``x -> relu(W1 x) -> relu(W2 .) -> (mu, log var)`` (784 -> 400 -> 200 -> 2 x 32); decoder the mirror
 image ``z -> 200 -> 400 -> 784`` Bernoulli logits. The loss per image is the negative ELBO
@@ -25,21 +25,16 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..models.checkpoints import check_shapes, load_checkpoint, save_checkpoint
+from ..utils.device import resolve_device
 from ..utils.paths import ASSETS
 
 KIND = "vae"
-#: The pretrained VAE (float16 weights) trained on the shipped subset by ``scripts/make_mnist_assets.py``.
+#: The pretrained VAE (float16 weights) trained on the balanced 2,000 digits of the shipped subset (200 per class) by
+#: ``scripts/make_mnist_assets.py``.
 SHIPPED_VAE = ASSETS / "vae_mnist.safetensors"
-
-
-def resolve_device(device="auto") -> torch.device:
-    """``"auto"``: CUDA when available, else CPU; anything else is passed to ``torch.device``."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        return torch.device(device)
-    except (RuntimeError, TypeError):
-        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:k]'; got {device!r}") from None
+#: The VAE for the digit 1 (float16 weights), trained on the 1,127 ones among the first 10,000 MNIST training images
+#: (all in the shipped subset): the latent of the ``mnist`` experiment.
+SHIPPED_ONES_VAE = ASSETS / "vae_mnist_ones.safetensors"
 
 
 def _positive_int(obj, name):
@@ -51,7 +46,7 @@ def _positive_int(obj, name):
 
 @dataclasses.dataclass(frozen=True)
 class VAEConfig:
-    """Architecture: ``input_dim -> hidden[0] -> hidden[1] -> latent_dim`` (the paper: 784, (400, 200), 32)."""
+    """Architecture: ``input_dim -> hidden[0] -> hidden[1] -> latent_dim`` (the authors' code: 784, (400, 200), 32)."""
 
     input_dim: int = 784
     hidden: tuple = (400, 200)
@@ -227,6 +222,18 @@ def decode_latents(vae: VAE, z, batch_size: int = 2048) -> np.ndarray:
     if z.ndim != 2 or z.shape[1] != vae.config.latent_dim or not torch.isfinite(z).all():
         raise ValueError(f"z must be a finite (M, {vae.config.latent_dim}) array; got shape {tuple(z.shape)}")
     return _batches(vae, z, lambda b: torch.sigmoid(vae.decode_logits(b)), batch_size).numpy()
+
+
+def per_dimension_kl(vae: VAE, pixels, batch_size: int = 2048) -> np.ndarray:
+    """Mean KL of each latent coordinate to the prior over ``pixels: (N, P)``: ``(d,)`` nats.
+
+    ``KL_j = mean_i 0.5 (mu_ij^2 + exp(logvar_ij) - 1 - logvar_ij)``; a coordinate whose KL is near zero carries
+    no information about the image (its posterior is the prior: "posterior collapse"), an active one carries it.
+    """
+    x = _as_pixels(pixels, vae.config.input_dim)
+    stats = _batches(vae, x, lambda b: torch.cat(vae.encode(b), dim=-1), batch_size).double()
+    mu, logvar = stats.chunk(2, dim=-1)
+    return (0.5 * (mu * mu + logvar.exp() - 1.0 - logvar)).mean(0).numpy()
 
 
 def reconstruction_error(vae: VAE, pixels) -> float:

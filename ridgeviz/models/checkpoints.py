@@ -24,7 +24,7 @@ _PICKLE_MAGIC = (b"\x80", b"PK\x03\x04")  # pickle protocol 2+ and torch.save's 
 
 def checkpoint_bytes(tensors: dict[str, torch.Tensor], config: dict) -> bytes:
     """Serialise ``tensors`` and a JSON-able ``config`` (must contain ``"kind"``) to safetensors bytes."""
-    from .. import __version__
+    from ..utils.version import __version__
 
     if "kind" not in config:
         raise ValueError("config must name the model 'kind'")
@@ -151,9 +151,10 @@ def _model_state(model) -> tuple[dict, dict]:
         cfg = {"architecture": {"D": rf.D, "features": rf.p, "time_features": rf.K, "T": rf.T,
                                 "init_scale": rf.init_scale},
                "tau": "inf" if math.isinf(model.tau) else model.tau}
-    for key in ("dataset_fingerprint", "training"):
-        if getattr(model, key, None) is not None and key not in cfg:
-            cfg[key] = getattr(model, key)
+    # the JSON key "training" holds the model's train_info (nn.Module.training is torch's train/eval flag)
+    for attr, key in (("dataset_fingerprint", "dataset_fingerprint"), ("train_info", "training")):
+        if getattr(model, attr, None) is not None and key not in cfg:
+            cfg[key] = getattr(model, attr)
     return tensors, {"kind": kind, "schedule": sched, **cfg}
 
 
@@ -161,7 +162,7 @@ def save_model(path, model, extra_config: dict | None = None) -> Path:
     """Save any score model (exact, injected, MLP, random features) as safetensors + JSON config.
 
     The config records kind, architecture, schedule, package version, the dataset fingerprint and training
-    settings when the model carries them (``model.dataset_fingerprint``, ``model.training``), plus
+    settings when the model carries them (``model.dataset_fingerprint``, ``model.train_info``), plus
     ``extra_config`` (JSON-able; it may not override kind, version, architecture or schedule).
     """
     tensors, config = _model_state(model)
@@ -208,9 +209,9 @@ def load_model(source, kind: str | tuple[str, ...] | None = None):
     else:
         model = _load_rf(tensors, arch, config, schedule, D)
     model.config = config
-    for key in ("dataset_fingerprint", "training"):
+    for attr, key in (("dataset_fingerprint", "dataset_fingerprint"), ("train_info", "training")):
         if key in config:
-            setattr(model, key, config[key])
+            setattr(model, attr, config[key])
     return model
 
 

@@ -429,7 +429,7 @@ def fit_random_features(rf: RandomFeatureModel, data, schedule, tau: float, *, m
                          f"model with p = {rf.p} features in D = {rf.D} dimensions")
     model = RandomFeatureScore(rf, gradient_flow(moments, rf.A0, tau, rcond), schedule, tau)
     model.dataset_fingerprint = dataset_fingerprint(x.cpu().numpy())
-    model.training = {"tau": "inf" if math.isinf(tau) else float(tau), "rcond": rcond, "nodes": moments.nodes,
+    model.train_info = {"tau": "inf" if math.isinf(tau) else float(tau), "rcond": rcond, "nodes": moments.nodes,
                       "moments": moments.quadrature}
     return model
 

@@ -25,30 +25,6 @@ def tau_label(tau: float) -> str:
     return "inf" if math.isinf(tau) else (str(int(tau)) if tau.is_integer() else repr(tau))
 
 
-def parse_taus(text, name: str = "taus") -> tuple:
-    """Training times, sorted and unique: ``"0.1, 1; inf"`` or ``["0.1", "1", "inf"]`` -> ``(0.1, 1.0, inf)``.
-
-    Entries are numbers >= 0 (``inf``, ``infinity`` and ``∞`` allowed), separated by commas or semicolons or
-    given as separate tokens (the command line's ``--tau 0.1 1 inf``); a bad entry raises a ValueError naming
-    ``name`` and the entry.
-    """
-    tokens = [text] if isinstance(text, str) else list(text)
-    out = set()
-    for item in (s.strip().lower() for tok in tokens for s in str(tok).replace(";", ",").split(",")):
-        if not item:
-            continue
-        try:
-            v = math.inf if item == "∞" else float(item)
-        except ValueError:
-            raise ValueError(f"{name}: {item!r} is not a number (use numbers >= 0 and 'inf')") from None
-        if not v >= 0:
-            raise ValueError(f"{name}: {item!r} must be >= 0")
-        out.add(v)
-    if not out:
-        raise ValueError(f"{name}: give at least one training time")
-    return tuple(sorted(out))
-
-
 # -- architectural bias versus optimisation error ------------------------------------------------------------
 
 
@@ -78,8 +54,12 @@ class BiasOptimisationSplit:
     undefined: np.ndarray  # (K+1, M) bool: the normal space is ill-defined there (eigengap below tolerance)
 
     def mean(self) -> dict[str, np.ndarray]:
-        """Mean over samples at each time: ``{name: (K+1,)}``."""
-        return {k: v.mean(axis=1) for k, v in self.parts.items()}
+        """Mean over the samples at each time where the ridge is defined: ``{name: (K+1,)}`` (NaN where none is)."""
+        ok = ~self.undefined
+        count = ok.sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return {k: np.where(count > 0, np.where(ok, v, 0.0).sum(axis=1) / count, np.nan)
+                    for k, v in self.parts.items()}
 
     def mean_where_defined(self) -> dict[str, float]:
         """Mean over every point (time and sample) where the ridge is defined: ``{name: float}`` (nan if none)."""
@@ -107,7 +87,7 @@ def inter_mode_mass(samples, data, radius: float | None = None) -> float:
 
     Default radius: ``0.1 x`` the data scale (the phase rule's default tube width), e.g. 0.3 for (+-3, 0).
     """
-    from ..data.datasets import data_scale
+    from ..core.scale import data_scale
 
     s = torch.as_tensor(samples, dtype=torch.float64).cpu()
     d = torch.tensor(np.asarray(data.cpu() if isinstance(data, torch.Tensor) else data, dtype=np.float64))
@@ -119,35 +99,57 @@ def inter_mode_mass(samples, data, radius: float | None = None) -> float:
 
 @dataclass
 class TauSweep:
-    """Per training time tau: mean split norms over samples at each time, and the inter-mode mass."""
+    """The sweep over training times tau (increasing, inf last), each model along its own trajectories.
+
+    ``means[tau][part]``: ``(K+1,)`` mean norm over the samples where the ridge is defined at each time;
+    ``overall[tau][part]``: the mean over every defined point; ``inter_mode[tau]``: fraction of final samples
+    farther than the radius from every training point; ``finals[tau]``: ``(M, D)`` final samples.
+    """
 
     taus: list
     times: np.ndarray  # (K+1,)
-    means: dict  # tau -> {part name: (K+1,)}
-    inter_mode: dict  # tau -> fraction of final samples away from every training point
+    means: dict
+    overall: dict
+    inter_mode: dict
+    finals: dict
 
     def to_json(self) -> dict:
-        """JSON-able form; taus are keyed by :func:`tau_label` (``"0.1"``, ``"10"``, ``"inf"``)."""
+        """JSON-able summary; taus are keyed by :func:`tau_label` (``"0.1"``, ``"10"``, ``"inf"``)."""
+        nan_none = lambda v: None if not math.isfinite(v) else v  # noqa: E731 (JSON has no NaN)
         return {"taus": [tau_label(t) for t in self.taus], "times": self.times.tolist(),
                 "inter_mode_mass": {tau_label(t): v for t, v in self.inter_mode.items()},
-                "mean_error": {tau_label(t): {k: v.tolist() for k, v in m.items()} for t, m in self.means.items()}}
+                "mean_error": {tau_label(t): {k: nan_none(v) for k, v in m.items()} for t, m in self.overall.items()},
+                "mean_error_by_time": {tau_label(t): {k: [nan_none(x) for x in v.tolist()] for k, v in m.items()}
+                                       for t, m in self.means.items()}}
 
 
 def tau_sweep(models: dict, dens, *, dim: int = 1, samples: int = 256, steps: int = 200, method: str = "em",
-              seed: int = 0, radius: float | None = None) -> TauSweep:
-    """Sample each ``models[tau]`` (``models`` must contain ``inf``) from the same prior draw and noise seed,
-    and split its error along its own trajectories into bias and optimisation parts.
+              seed: int = 0, radius: float | None = None, callback=None) -> TauSweep:
+    """Sample each ``models[tau]`` (``models`` must contain ``inf``) and split its error along its own trajectories.
+
+    Every tau starts from the same prior draw and uses the same noise: one generator seeded with ``seed`` draws
+    ``x_T`` and then the sampler's noise, afresh for each tau. The one tau sweep of ridgeviz: the Random
+    features page, the ``rf`` command and ``reproduce`` all call it, so equal settings give equal numbers.
+    ``callback(stage, fraction)`` reports progress.
     """
     from ..core.sampling import prior_sample, sample
 
     if math.inf not in models:
         raise ValueError("models must include tau = inf (the architectural-bias reference)")
     sched = dens.schedule
-    x_T = prior_sample(sched, samples, dens.D, torch.Generator().manual_seed(seed))
     times = sched.time_grid(steps)
-    means, inter = {}, {}
-    for tau in sorted(models):
-        traj = sample(models[tau], x_T, times, method, generator=torch.Generator().manual_seed(seed + 1))
-        means[tau] = bias_optimisation_split(models[tau], models[math.inf], dens, traj, dim).mean()
+    report = callback or (lambda stage, frac: None)
+    taus = sorted(models)
+    means, overall, inter, finals = {}, {}, {}, {}
+    for i, tau in enumerate(taus):
+        report(f"tau = {tau:g}", i / len(taus))
+        g = torch.Generator().manual_seed(seed)
+        traj = sample(models[tau], prior_sample(sched, samples, dens.D, g), times, method, generator=g)
+        if not torch.isfinite(traj.xs).all():
+            raise ValueError(f"the model at tau = {tau:g} produced non-finite samples")
+        split = bias_optimisation_split(models[tau], models[math.inf], dens, traj, dim)
+        means[tau], overall[tau] = split.mean(), split.mean_where_defined()
         inter[tau] = inter_mode_mass(traj.final, dens.data, radius)
-    return TauSweep(sorted(models), np.asarray(times), means, inter)
+        finals[tau] = traj.final.detach().cpu().numpy()
+    report("done", 1.0)
+    return TauSweep(taus, np.asarray(times), means, overall, inter, finals)

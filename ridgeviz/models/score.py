@@ -45,8 +45,9 @@ class InjectedErrorScore:
     every sample the same way along the ridge. Defaults: the data's first principal axis for ``direction``
     and its last for ``normal_direction``. Where the normal space is undefined (scaled eigengap below
     ``gap_tol``, e.g. an isotropic blob around an isolated point) the reference directions are used
-    unprojected, so the error keeps its orientation through such regions. Magnitudes are in score units (1/length), constant in t: the
-    controlled experiment that isolates align (normal error) from slide (tangential error).
+    unprojected, so the error keeps its orientation through such regions. Magnitudes are in score units
+    (1/length), constant in t: the controlled experiment that isolates align (normal error) from slide
+    (tangential error).
     """
 
     kind = "injected"

@@ -28,6 +28,7 @@ import torch
 from ..core.density import SmoothedEmpirical
 from ..core.ridge import local_frame
 from ..data.datasets import dataset_fingerprint
+from ..utils.device import resolve_device
 from .mlp import PREDICTIONS, MLPScore
 
 WEIGHTINGS = ("1", "h", "h2")
@@ -125,15 +126,6 @@ class TrainResult:
         if self.status == "diverged":
             raise ValueError(self.message)
         return self
-
-
-def resolve_device(device: str) -> torch.device:
-    """``"auto"`` -> CUDA when available, else CPU (``"cuda"`` without a GPU is an error)."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device: 'cuda' was requested but no CUDA device is available")
-    return torch.device(device)
 
 
 class _Probe:
@@ -262,7 +254,7 @@ def train_mlp(data, schedule, config: TrainConfig = TrainConfig(), *, callback=N
     final = ema if ema is not None else model
     final.eval()
     final.dataset_fingerprint = dataset_fingerprint(dens.data.cpu().numpy())
-    final.training = {**asdict(cfg), "steps_done": len(losses), "status": status}
+    final.train_info = {**asdict(cfg), "steps_done": len(losses), "status": status}
     steps_e = np.array([e[0] for e in evals], dtype=int)
     stack = [np.array([e[k] for e in evals]) for k in (1, 2, 3)]
     return TrainResult(final, cfg, np.asarray(losses, dtype=np.float64), steps_e, probe.times, *stack,

@@ -2,11 +2,12 @@
 
 :func:`run_latent` takes the training latents (the VAE's encoder means) and a frozen :class:`LatentConfig` (a
 cache key) and returns a :class:`LatentRun`: the suggested and chosen ridge dimension with the spectrum behind the
-suggestion, the ridge deviation evolution at the recorded times (:mod:`ridgeviz.latent_analysis`), the on/off-ridge
+suggestion, the ridge deviation evolution at the recorded times (:mod:`ridgeviz.latent.analysis`), the on/off-ridge
 split with galleries and the memorisation check (nearest training latent), the error decomposition and phases of
-a few tracked trajectories in the latents' principal plane (an :class:`ridgeviz.explorer.ExplorerResult`, drawn by
-:func:`ridgeviz.viz.trajectory_figure`), and a JSON-able dict of statistics. Score models: the exact score, the
-exact score with injected normal/tangential error, or the MLP of :mod:`ridgeviz.training` trained on the latents.
+a few tracked trajectories in the latents' principal plane (an
+:class:`ridgeviz.views.trajectories.ExplorerResult`, drawn by
+:func:`ridgeviz.viz.figures.trajectory_figure`), and a JSON-able dict of statistics. Score models: the exact score, the
+exact score with injected normal/tangential error, or the MLP of :mod:`ridgeviz.models.training` trained on the latents.
 """
 
 from __future__ import annotations
@@ -54,9 +55,10 @@ class LatentConfig:
     ``mlp_lr``, batch 1024, see :func:`latent_train_config`) or "given" (a model passed to :func:`run_latent`).
     dim: ridge dimension; None takes the suggestion of
     :func:`ridgeviz.suggest_ridge_dim` (largest median scaled gap) at training latents at time ``t_suggest``,
-    which is always computed and reported beside the paper's 25. record: number of recorded times (T down to t_min).
-    on/off: the paper's thresholds on the normalised residual at the recorded time nearest ``t_eval`` (None:
-    the last, t_min, as in the paper). tracked: samples whose
+    which is always computed and reported beside the authors' code's 25. record: number of recorded times (T down
+    to t_min).
+    on/off: the authors' code's thresholds on the normalised residual at the recorded time nearest ``t_eval`` (None:
+    the last, t_min, as in the authors' code). tracked: samples whose
     whole trajectories are decomposed, labelled and animated. gallery: images per on/off-ridge gallery.
     """
 
@@ -114,18 +116,19 @@ class LatentRun:
     eval_index: int  # the recorded time at which samples are split on / off ridge
     final: np.ndarray  # (M, D) samples at t_min
     codes: np.ndarray  # (M,) into CATEGORIES, at times[eval_index]
-    nn_index: np.ndarray  # (M,) nearest training latent
+    nn_index: np.ndarray  # (M,) training latent nearest to the denoised sample
     nn_distance: np.ndarray  # (M,)
     nn_ratio: np.ndarray  # (M,) nearest / second-nearest distance (< 1/3: a copy)
     galleries: dict  # category name -> (k,) sample indices
-    trajectories: object  # ridgeviz.explorer.ExplorerResult of the tracked samples (2-D PCA plane)
+    trajectories: object  # ridgeviz.views.trajectories.ExplorerResult of the tracked samples (2-D PCA plane)
     stats: dict
+    denoised: np.ndarray | None = None  # (M, D) the last denoising step x0 = (x + h s(x, t_min)) / alpha
 
 
 def latent_train_config(steps: int = 1000, lr: float = 1e-3, *, dim: int = 1, seed: int = 0, device: str = "auto"):
-    """DSM settings for the latent score network: Adam (no weight decay), batch 1024 as in the paper.
+    """DSM settings for the latent score network: Adam (no weight decay), batch 1024 as in the authors' code.
 
-    The paper trains with learning rate 1e-4; at the few thousand steps an interactive run affords, 1e-3 with a
+    The authors' code trains with learning rate 1e-4; at the few thousand steps an interactive run affords, 1e-3 with a
     cosine decay gets much closer to the exact score (measured on the shipped ones: relative error 0.18-0.55
     against 0.33-0.75 after 1,000 steps), so it is the default here. The training probe is kept small (4 times x
     64 points) because each evaluation needs Hessians in the latent.
@@ -188,7 +191,8 @@ def run_latent(latents, cfg: LatentConfig = LatentConfig(), *, model=None, progr
     e = len(rec) - 1 if cfg.t_eval is None else int(np.abs(np.log(dev.times / cfg.t_eval)).argmin())
     codes = classify(dev.normalised[e], dev.undefined[e], dev.concave[e], cfg.on, cfg.off)
     final = as_numpy(traj.final)
-    nn_idx, nn_dist, nn_second = nearest_training(X, final)
+    denoised = _denoise(score, sched, traj)
+    nn_idx, nn_dist, nn_second = nearest_training(X, denoised)
     ratio = nn_dist / np.where(nn_second > 0, nn_second, 1.0)
     galleries = {CATEGORIES[c]: pick_gallery(codes, dev.normalised[e], c, cfg.gallery) for c in (ON, OFF, UNDEFINED)}
     report("decomposing tracked trajectories", 0.0)
@@ -197,7 +201,20 @@ def run_latent(latents, cfg: LatentConfig = LatentConfig(), *, model=None, progr
     stats = {**_stats(cfg, dens, dim, suggested, gaps, dev, e, codes, nn_dist, ratio, explorer),
              "training": training}
     return LatentRun(cfg, dim, suggested, gaps, dev, e, final, codes, nn_idx, nn_dist, ratio, galleries, explorer,
-                     stats)
+                     stats, denoised)
+
+
+def _denoise(score, sched, traj) -> np.ndarray:
+    """The last denoising step (Tweedie) with the model's own score: ``x0 = (x + h s(x, t)) / alpha`` at t_min.
+
+    The memorisation check compares these with the training latents: at t_min the sampler leaves noise of
+    ``sqrt(D h)`` (0.25 in 32 dimensions at t = 1e-3), about half the spacing of the ones' latents, so the raw
+    samples would hide copies.
+    """
+    t = float(traj.times[-1])
+    x = traj.final
+    s = torch.as_tensor(score(x, t), dtype=x.dtype, device=x.device)
+    return as_numpy((x + float(sched.h(t)) * s) / float(sched.alpha(t)))
 
 
 def _tracked(dens, traj, score, dim, cfg):
@@ -256,12 +273,12 @@ def gallery_panels(run: LatentRun, decode, train_pixels) -> dict:
     """
     rule = {"on ridge": f"r < {run.config.on:g} and l_d+1 < 0", "off ridge": f"r > {run.config.off:g} or l_d+1 >= 0",
             "ridge undefined": f"h_t (l_d - l_d+1) < {run.config.gap_tol:g}"}
-    out = {}
+    out, shown = {}, run.final if run.denoised is None else run.denoised
     for name, idx in run.galleries.items():
         n = int((run.codes == CATEGORIES.index(name)).sum())
         r, d = run.deviation.normalised[run.eval_index][idx], run.nn_distance[idx]
         out[f"{name} ({rule[name]}): {n} of {len(run.codes)} samples"] = {
-            "samples": decode(run.final[idx]) if len(idx) else np.zeros((0, np.shape(train_pixels)[1])),
+            "samples": decode(shown[idx]) if len(idx) else np.zeros((0, np.shape(train_pixels)[1])),
             "nearest": np.asarray(train_pixels)[run.nn_index[idx]],
             "captions": [f"r {a:.2f}<br>nn {b:.2f}" for a, b in zip(r, d)]}
     return out

@@ -1,17 +1,12 @@
 """The Random features view: architectural bias against optimisation error along trajectories, as tau varies.
 
-For the random-feature model trained for time tau (:func:`ridgeviz.random_features.fit_random_features`), the
-score error along the tau model's own reverse trajectories splits as
-
-    s_tau - grad log p_t = (s_inf - grad log p_t)  +  (s_tau - s_inf)
-                           architectural bias         optimisation error
-
-and each part is split into its normal and tangential norms in the ridge frame at the trajectory point
-(:func:`ridgeviz.random_features.bias_optimisation_split`). Summaries average the norms over samples and over
-the steps where the ridge is defined. The inter-mode mass (:func:`ridgeviz.random_features.inter_mode_mass`)
-is the fraction of final samples farther than the tube width (0.1 x the data scale, as in the phase rule)
-from every training point. Every tau starts from the same prior draw and noise seed. UI-free: the page
-reaches it through a cached wrapper in :mod:`ridgeviz.ui`.
+For the random-feature model trained for time tau (:func:`ridgeviz.models.random_features.fit_random_features`),
+the score error along the tau model's own reverse trajectories splits into the architectural bias
+``s_inf - grad log p_t`` and the optimisation error ``s_tau - s_inf``, each normal and tangential
+(:func:`ridgeviz.models.rf_analysis.tau_sweep`, the one sweep: the ``rf`` command calls this module too, so the
+page and the command line print the same numbers for the same settings). Summaries average over the points
+where the ridge is defined. The inter-mode mass is the fraction of final samples farther than the tube width
+(0.1 x the data scale, as in the phase rule) from every training point. UI-free.
 """
 
 from __future__ import annotations
@@ -24,18 +19,45 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
-from ..core.density import SmoothedEmpirical, as_numpy
-from ..core.sampling import SAMPLERS, prior_sample, sample
+from ..core.density import SmoothedEmpirical
+from ..core.sampling import SAMPLERS
+from ..core.scale import data_scale
 from ..core.schedules import ScheduleConfig
 from ..core.tracing import data_plane, default_bounds
-from ..data.datasets import data_scale
 from ..models.random_features import RandomFeatureModel, feature_moments, fit_random_features
-from ..models.rf_analysis import bias_optimisation_split, inter_mode_mass, parse_taus  # noqa: F401 (parse_taus: the page imports it from here)
+from ..models.rf_analysis import tau_sweep
 from ..utils.provenance import code_fingerprint
+from ..utils.validation import POSITIVE, SEED, Integer, Options, Real, validate_fields
 from .trajectories import MAX_POINTS, VIEW_CODE
 
 DEFAULT_TAUS = (0.1, 1.0, 10.0, 100.0, 1000.0, math.inf)
-CODE = VIEW_CODE + ("ridgeviz.models.random_features", "ridgeviz.views.random_features")  # the shipped sweep's
+# what the shipped sweep depends on
+CODE = VIEW_CODE + ("ridgeviz.models.random_features", "ridgeviz.models.rf_analysis", "ridgeviz.views.random_features")
+
+
+def parse_taus(text, name: str = "taus") -> tuple:
+    """Training times, sorted and unique: ``"0.1, 1; inf"`` or ``["0.1", "1", "inf"]`` -> ``(0.1, 1.0, inf)``.
+
+    Entries are numbers >= 0 (``inf``, ``infinity`` and ``∞`` allowed), separated by commas or semicolons or
+    given as separate tokens (the command line's ``--tau 0.1 1 inf``); a bad entry raises a ValueError naming
+    ``name`` and the entry.
+    """
+    tokens = [text] if isinstance(text, str) else list(text)
+    out = set()
+    for item in (s.strip().lower() for tok in tokens for s in str(tok).replace(";", ",").split(",")):
+        if not item:
+            continue
+        try:
+            v = math.inf if item == "∞" else float(item)
+        except ValueError:
+            raise ValueError(f"{name}: {item!r} is not a number (use numbers >= 0 and 'inf')") from None
+        if not v >= 0:
+            raise ValueError(f"{name}: {item!r} must be >= 0")
+        out.add(v)
+    if not out:
+        raise ValueError(f"{name}: give at least one training time")
+    return tuple(sorted(out))
+
 
 
 @dataclass(frozen=True)
@@ -54,21 +76,17 @@ class RFConfig:
     dim: int = 1
     taus: tuple = DEFAULT_TAUS
     tube_fraction: float = 0.1
+    init_scale: float = 1.0
 
     def __post_init__(self):
-        for name, lo, hi in (("features", 1, 8192), ("time_features", 0, 512), ("seed", 0, 2**31 - 1),
-                             ("particles", 1, 4096), ("steps", 2, 5000), ("dim", 0, 1024)):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not lo <= v <= hi:
-                raise ValueError(f"{name} must be an integer in [{lo}, {hi}]; got {v!r}")
-        if self.sampler not in SAMPLERS:
-            raise ValueError(f"sampler: unknown {self.sampler!r}; choose one of {sorted(SAMPLERS)}")
-        taus = tuple(float(t) for t in self.taus)
-        if not taus or any(not (t >= 0) for t in taus):
-            raise ValueError(f"taus must be a non-empty list of numbers >= 0 (inf allowed); got {self.taus!r}")
-        object.__setattr__(self, "taus", tuple(sorted(set(taus))))
-        if not (math.isfinite(self.tube_fraction) and self.tube_fraction > 0):
-            raise ValueError(f"tube_fraction must be positive; got {self.tube_fraction!r}")
+        validate_fields(self, {"features": Integer(1, 8192), "time_features": Integer(0, 512), "seed": SEED,
+                               "particles": Integer(1, 4096), "steps": Integer(2, 5000), "dim": Integer(0, 1024),
+                               "sampler": Options(tuple(SAMPLERS)), "tube_fraction": POSITIVE,
+                               "init_scale": Real(0.0, None)})
+        if isinstance(self.taus, (str, bytes)) or not hasattr(self.taus, "__iter__"):
+            raise ValueError(f"taus must be a list of numbers >= 0 (inf allowed); got {self.taus!r}")
+        taus = tuple(parse_taus([str(t) for t in self.taus]))
+        object.__setattr__(self, "taus", taus)
 
 
 @dataclass
@@ -108,13 +126,16 @@ class RFSweep:
 
 
 def fit_models(X: np.ndarray, sched_cfg: ScheduleConfig, cfg: RFConfig) -> dict:
-    """``{tau: RandomFeatureScore}`` for every tau of ``cfg`` (one set of moments, closed-form gradient flow)."""
+    """``{tau: RandomFeatureScore}`` for every tau of ``cfg`` and inf (one set of moments, closed-form flow)."""
     X = np.array(X, dtype=np.float64)  # a writable copy (torch warns about read-only arrays)
     sched = sched_cfg.schedule()
     rf = RandomFeatureModel(X.shape[1], cfg.features, cfg.time_features, sched.T,
-                            generator=torch.Generator().manual_seed(cfg.seed))
+                            generator=torch.Generator().manual_seed(cfg.seed), init_scale=cfg.init_scale)
     moments = feature_moments(rf, X, sched)
-    return {tau: fit_random_features(rf, X, sched, tau, moments=moments) for tau in set(cfg.taus) | {math.inf}}
+    models = {tau: fit_random_features(rf, X, sched, tau, moments=moments) for tau in set(cfg.taus) | {math.inf}}
+    for m in models.values():
+        m.train_info["loss"] = moments.loss(m.A)
+    return models
 
 
 def rf_tau_sweep(X: np.ndarray, sched_cfg: ScheduleConfig, cfg: RFConfig, models: dict | None = None,
@@ -127,30 +148,22 @@ def rf_tau_sweep(X: np.ndarray, sched_cfg: ScheduleConfig, cfg: RFConfig, models
     if cfg.particles * (cfg.steps + 1) * len(cfg.taus) > MAX_POINTS:
         raise ValueError(f"particles x steps x taus must be at most {MAX_POINTS:,}; got {cfg.particles} x "
                          f"{cfg.steps + 1} x {len(cfg.taus)}")
-    sched = sched_cfg.schedule()
-    dens = SmoothedEmpirical(X, sched)
+    dens = SmoothedEmpirical(X, sched_cfg.schedule())
     if cfg.dim >= dens.D:
         raise ValueError(f"dim: the ridge dimension must be < D = {dens.D}; got {cfg.dim}")
     models = models or fit_models(X, sched_cfg, cfg)
-    report = callback or (lambda stage, frac: None)
-    plane = data_plane(X)
     tube = cfg.tube_fraction * data_scale(X)
-    times = sched.time_grid(cfg.steps)
-    rows, finals = [], []
-    for i, tau in enumerate(cfg.taus):
-        report(f"tau = {tau:g}", i / len(cfg.taus))
-        g = torch.Generator().manual_seed(cfg.seed)
-        x_T = prior_sample(sched, cfg.particles, dens.D, generator=g)
-        traj = sample(models[tau], x_T, times, cfg.sampler, generator=g)
-        if not torch.isfinite(traj.xs).all():
-            raise ValueError(f"the random-feature model at tau = {tau:g} produced non-finite samples")
-        m = bias_optimisation_split(models[tau], models[math.inf], dens, traj, cfg.dim).mean_where_defined()
-        rows.append((m["bias_normal"], m["bias_tangential"], m["optimisation_normal"],
-                     m["optimisation_tangential"], inter_mode_mass(traj.final, X, tube)))
-        finals.append(plane.project(as_numpy(traj.final)))
-    report("done", 1.0)
-    cols = np.array(rows).T
+    sweep = tau_sweep({tau: models[tau] for tau in set(cfg.taus) | {math.inf}}, dens, dim=cfg.dim,
+                      samples=cfg.particles, steps=cfg.steps, method=cfg.sampler, seed=cfg.seed, radius=tube,
+                      callback=callback)
+    plane = data_plane(X)
+    taus = list(cfg.taus)
+    cols = np.array([[sweep.overall[t][k] for k in ("bias_normal", "bias_tangential", "optimisation_normal",
+                                                     "optimisation_tangential")] + [sweep.inter_mode[t]]
+                     for t in taus]).T
     data2 = plane.project(X)
-    return RFSweep(np.array(cfg.taus), *cols, np.array(finals), data2, plane.labels,
+    return RFSweep(np.array(taus), *cols, np.array([plane.project(sweep.finals[t]) for t in taus]), data2,
+                   plane.labels,
                    {"schedule": asdict(sched_cfg), "rf": {**asdict(cfg), "taus": [str(t) for t in cfg.taus]},
-                    "tube": tube, "bounds": list(map(float, default_bounds(data2))), "code": code_fingerprint(CODE)})
+                    "tube": tube, "bounds": list(map(float, default_bounds(data2))), "code": code_fingerprint(CODE),
+                    "summary": sweep.to_json()})

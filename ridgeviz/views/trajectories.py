@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
 from ..core.decomposition import decompose_error
 from ..core.density import SmoothedEmpirical, as_numpy
-from ..core.phases import PHASES, PhaseRule, label_phases
+from ..core.laws import ridge_laws
+from ..core.phases import PHASES, PhaseRule, label_phases, phase_sensitivity
 from ..core.ridge import GAP_TOL, local_frame
 from ..core.sampling import SAMPLERS, prior_sample, sample
 from ..core.schedules import ScheduleConfig
@@ -28,7 +29,8 @@ from ..models.factory import ModelConfig, build_model
 from ..utils.provenance import code_fingerprint
 from ..utils.validation import POSITIVE, SEED, Integer, Options, validate_fields
 
-RESULT_FORMAT = 1
+RESULT_FORMAT = 2  # 2: five phases, per-time tube widths, the laws' points, the sensitivity table
+LAW_PARTICLES = 128  # particles whose align and slide laws are computed (the figure shows at most 4,000 points)
 MAX_POINTS = 2_000_000  # trajectory points (particles x (steps + 1)) one Trajectories run may decompose
 # what the shipped precomputed views depend on: a change to any of these files makes them stale
 VIEW_CODE = ("ridgeviz.core", "ridgeviz.models.score", "ridgeviz.models.factory", "ridgeviz.data.datasets",
@@ -47,14 +49,19 @@ class TrajectoryConfig:
     tube_fraction: float = 0.1
     slide_ratio: float = 1.0
     ridge_grid: int = 20
+    tube_sigmas: float = 1.0
+    align_halflives: float = 1.0
 
     def __post_init__(self):
         validate_fields(self, {"particles": Integer(1, 4096), "sampler": Options(tuple(SAMPLERS)), "seed": SEED,
                                "dim": Integer(0, None), "frames": Integer(2, 400), "ridge_grid": Integer(4, 64),
-                               "tube_fraction": POSITIVE, "slide_ratio": POSITIVE})
+                               "tube_fraction": POSITIVE, "slide_ratio": POSITIVE, "tube_sigmas": POSITIVE,
+                               "align_halflives": POSITIVE})
 
     def rule(self) -> PhaseRule:
-        return PhaseRule(tube_fraction=self.tube_fraction, slide_ratio=self.slide_ratio)
+        """The phase rule these thresholds stand for (see :mod:`ridgeviz.core.phases`)."""
+        return PhaseRule(tube_fraction=self.tube_fraction, tube_sigmas=self.tube_sigmas,
+                         align_halflives=self.align_halflives, slide_ratio=self.slide_ratio)
 
 
 def frame_indices(n_steps: int, max_frames: int) -> np.ndarray:
@@ -72,8 +79,14 @@ class ExplorerResult:
 
     times: (K+1,) reverse-time grid; xs: (K+1, M, 2) float32 positions; labels: (K+1, M) int8 codes into
     ``PHASES``; distance, error_normal, error_tangential: (K+1, M) float32; bands: name -> (1+Q, K+1) mean and
-    quantiles over samples (``ErrorDecomposition.summary``); fractions: (K+1, 4); frames: (F,) step indices
-    with a ridge each in ``ridges`` (F lists of (n, 2) polylines); data: (N, 2) training points in the plane.
+    quantiles over the samples where the ridge is defined (``ErrorDecomposition.summary``); fractions:
+    (K+1, len(PHASES)); frames: (F,) step indices with a ridge each in ``ridges`` (F lists of (n, 2) polylines);
+    data: (N, 2) training points in the plane; tube: the tube's absolute floor, tube_width: (K+1,) the tube at
+    each time. laws: the align and slide laws' points, ``{"t", "normal_predicted", "normal_measured",
+    "tangential_predicted", "tangential_measured"}`` each a list of P floats (``RidgeLaws.points``),
+    law_agreement: their ``RidgeLaws.agreement()``; sensitivity: ``PhaseSensitivity.table()`` (NaN as None);
+    shares: ``{"all": ..., "in_tube": ...}`` phase shares over all sample-steps and over those after reach where
+    the ridge is defined.
     """
 
     times: np.ndarray
@@ -94,17 +107,22 @@ class ExplorerResult:
     tube: float
     distance_kind: str
     config: dict
+    tube_width: np.ndarray = None
+    laws: dict = field(default_factory=dict)
+    law_agreement: dict = field(default_factory=dict)
+    sensitivity: dict = field(default_factory=dict)
+    shares: dict = field(default_factory=dict)
 
     def to_npz_bytes(self) -> bytes:
         """Serialise to a compressed ``.npz`` (no pickles); polylines are stored concatenated with offsets."""
         import io
 
         flat, offsets = _pack_ridges(self.ridges)
-        meta = {k: getattr(self, k) for k in ("bounds", "axis_labels", "rule_text", "tube", "distance_kind",
-                                              "config", "quantiles")}
+        meta = {k: getattr(self, k) for k in _META}
         meta["format"] = RESULT_FORMAT
-        arrays = {k: getattr(self, k) for k in ("times", "xs", "labels", "distance", "error_normal",
-                                                "error_tangential", "fractions", "frames", "data")}
+        arrays = {k: getattr(self, k) for k in _ARRAYS}
+        if self.tube_width is not None:
+            arrays["tube_width"] = self.tube_width
         arrays.update({f"band_{k}": v for k, v in self.bands.items()})
         buf = io.BytesIO()
         np.savez_compressed(buf, ridge_points=flat, ridge_offsets=offsets,
@@ -120,12 +138,30 @@ class ExplorerResult:
                 raise ValueError(f"result file: format {meta.get('format')} is not {RESULT_FORMAT}")
             bands = {k[5:]: z[k] for k in z.files if k.startswith("band_")}
             ridges = _unpack_ridges(z["ridge_points"], z["ridge_offsets"])
-            arrays = {k: z[k] for k in ("times", "xs", "labels", "distance", "error_normal", "error_tangential",
-                                         "fractions", "frames", "data")}
+            arrays = {k: z[k] for k in _ARRAYS}
+            arrays["tube_width"] = z["tube_width"] if "tube_width" in z.files else None
         meta.pop("format")
         meta["bounds"], meta["axis_labels"] = tuple(meta["bounds"]), tuple(meta["axis_labels"])
         meta["quantiles"] = tuple(meta["quantiles"])
         return cls(bands=bands, ridges=ridges, **arrays, **meta)
+
+
+_ARRAYS = ("times", "xs", "labels", "distance", "error_normal", "error_tangential", "fractions", "frames", "data")
+_META = ("bounds", "axis_labels", "rule_text", "tube", "distance_kind", "config", "quantiles", "laws",
+         "law_agreement", "sensitivity", "shares")
+
+
+def _jsonable(value):
+    """Lists, dicts and numbers as plain JSON values (NaN as None, arrays as lists), so results round-trip."""
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (float, np.floating)):
+        return float(value) if np.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
 
 
 def _pack_ridges(ridges) -> tuple[np.ndarray, np.ndarray]:
@@ -176,8 +212,11 @@ def run_trajectories(X: np.ndarray, sched_cfg: ScheduleConfig, cfg: TrajectoryCo
     if not torch.isfinite(traj.xs).all():
         raise ValueError("the sampler produced NaN or inf positions (the model's score is not finite)")
     report("decomposing the error", 0.0)
-    dec = decompose_error(model, dens, traj, cfg.dim)
-    phases = label_phases(dens, traj, cfg.dim, rule=cfg.rule(), geometry=dec)
+    dec = decompose_error(model, dens, traj, cfg.dim)  # reuses the sampler's scores (traj.score_model is model)
+    rule = cfg.rule()
+    phases = label_phases(dens, traj, cfg.dim, rule=rule, geometry=dec)
+    report("the align and slide laws", 0.0)
+    laws = _laws(dens, traj, cfg.dim, dec, phases.aligned_step, cfg.seed)
     frames = frame_indices(len(times), cfg.frames)
     data2 = plane.project(X)
     bounds = default_bounds(data2)
@@ -190,11 +229,21 @@ def run_trajectories(X: np.ndarray, sched_cfg: ScheduleConfig, cfg: TrajectoryCo
         distance=dec.distance.astype(f32), error_normal=dec.error_normal.astype(f32),
         error_tangential=dec.error_tangential.astype(f32), bands=dec.summary(quantiles), quantiles=tuple(quantiles),
         fractions=phases.fractions(), frames=frames, ridges=ridges, data=data2, bounds=tuple(map(float, bounds)),
-        axis_labels=plane.labels, rule_text=phases.rule.describe(dens.data), tube=float(phases.tube),
-        distance_kind=dec.distance_kind,
+        axis_labels=plane.labels, rule_text=rule.describe(dens.data), tube=float(phases.tube),
+        distance_kind=dec.distance_kind, tube_width=phases.tube_t, laws=_jsonable(laws.points(seed=cfg.seed)),
+        law_agreement=_jsonable(laws.agreement()), sensitivity=_jsonable(phase_sensitivity(X, dec, rule).table()),
+        shares={"all": phases.shares(), "in_tube": phases.in_tube_shares()},
         config={"schedule": dataclasses.asdict(sched_cfg), "trajectories": dataclasses.asdict(cfg),
                 "model": dataclasses.asdict(model_cfg), "phases": list(PHASES), "gap_tol": GAP_TOL,
                 "code": code_fingerprint(VIEW_CODE)})
+
+
+def _laws(dens, traj, dim, dec, aligned_step, seed):
+    """The align and slide laws on at most ``LAW_PARTICLES`` particles (a seeded choice), from their aligned step."""
+    M = traj.xs.shape[1]
+    cols = np.arange(M) if M <= LAW_PARTICLES else np.sort(
+        np.random.default_rng(seed).choice(M, LAW_PARTICLES, replace=False))
+    return ridge_laws(dens, traj.subset(cols), dim, geometry=dec.subset(cols), start=aligned_step[cols])
 
 
 def error_profile(model, dens: SmoothedEmpirical, times, dim: int, n: int = 256, seed: int = 0) -> dict:
@@ -229,26 +278,9 @@ def demo_inputs() -> tuple[np.ndarray, ScheduleConfig, TrajectoryConfig, ModelCo
     return MODE_SETS["thirteen"].copy(), ScheduleConfig(), TrajectoryConfig(), ModelConfig()
 
 
-def write_demo(path) -> ExplorerResult:
-    """Compute the demo and save it as ``.npz`` (the app loads it instead of computing on first open)."""
-    from pathlib import Path
-
-    X, sched_cfg, traj_cfg, model_cfg = demo_inputs()
-    res = run_trajectories(X, sched_cfg, traj_cfg, model_cfg=model_cfg)
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_bytes(res.to_npz_bytes())
-    return res
-
-
-if __name__ == "__main__":  # python -m ridgeviz.explorer [DIR]: regenerate the app's precomputed views
+if __name__ == "__main__":  # transitional, same as: python -m ridgeviz assets views
     import sys
-    from pathlib import Path
 
-    from ..data.datasets import MODE_SETS
-    from .random_features import RFConfig, rf_tau_sweep
+    from .assets import build_assets
 
-    out = Path(sys.argv[1] if len(sys.argv) > 1 else "assets")
-    write_demo(out / "demo_thirteen_ou.npz")
-    sweep = rf_tau_sweep(MODE_SETS["two-points"].copy(), ScheduleConfig(), RFConfig())
-    (out / "rf_sweep_two_points.npz").write_bytes(sweep.to_npz_bytes())
-    print(f"wrote {out / 'demo_thirteen_ou.npz'} and {out / 'rf_sweep_two_points.npz'}")
+    build_assets(["views"], sys.argv[1] if len(sys.argv) > 1 else "assets")

@@ -72,12 +72,12 @@ def trajectory_figure(res, *, max_frames: int = 100, max_points: int = 512, trai
                       follow=None, frame: int = 0, frame_ms: int = 80, height: int = 640) -> go.Figure:
     """Animated reverse-time trajectories beside their error, distance and phase curves.
 
-    ``res``: an :class:`ridgeviz.explorer.ExplorerResult` (times (K+1,), xs (K+1, M, 2), labels (K+1, M), bands,
-    fractions (K+1, 4), frames (F,), ridges (F lists), data (N, 2), bounds, rule_text). At most ``max_frames``
-    of the F ridge frames and ``max_points`` particles are drawn (``follow``, a particle index, is always kept
-    and drawn with its whole path); ``trail_points`` of them carry a trail over the last ``trail`` frames (trails
-    are most of the figure's size). ``frame`` is the frame shown first (a slider step). Returns a figure whose
-    frames each hold ``len(fig.frames[0].traces)`` moving traces.
+    ``res``: a :class:`ridgeviz.views.trajectories.ExplorerResult` (times (K+1,), xs (K+1, M, 2), labels (K+1, M),
+    bands, fractions (K+1, 4), frames (F,), ridges (F lists), data (N, 2), bounds, rule_text). At most
+    ``max_frames`` of the F ridge frames and ``max_points`` particles are drawn (``follow``, a particle index, is
+    always kept and drawn with its whole path); ``trail_points`` of them carry a trail over the last ``trail``
+    frames (trails are most of the figure's size). ``frame`` is the frame shown first (a slider step). Returns a
+    figure whose frames each hold ``len(fig.frames[0].traces)`` moving traces.
     """
     K1, M, _ = res.xs.shape
     pick = subsample(len(res.frames), max_frames)
@@ -99,7 +99,9 @@ def trajectory_figure(res, *, max_frames: int = 100, max_points: int = 512, trai
     _band_traces(fig, times, res.bands, "error_normal", "normal", "normal error", 1)
     _band_traces(fig, times, res.bands, "error_tangential", "tangential", "tangential error", 1)
     _band_traces(fig, times, res.bands, "distance", "distance", "distance to ridge", 2)
-    fig.add_trace(go.Scatter(x=[times[0], times[-1]], y=[res.tube, res.tube], mode="lines", name="tube width",
+    tube = getattr(res, "tube_width", None)  # per time (max(floor, k sqrt(h_t))) when the result has it
+    tx, ty = (times, _r(tube)) if tube is not None else ([times[0], times[-1]], [res.tube, res.tube])
+    fig.add_trace(go.Scatter(x=tx, y=ty, mode="lines", name="tube width",
                              line=dict(color="#555", dash="dot", width=1)), 2, 2)
     for c, name in enumerate(PHASES):
         fig.add_trace(go.Scatter(x=times, y=res.fractions[:, c], mode="lines", stackgroup="phases", name=name,
@@ -330,9 +332,14 @@ def curves_figure(x, curves: dict, *, x_title="t", y_title="", log_x=True, log_y
 
 
 def error_profile_figure(profile: dict, title="score error of the model against the exact score") -> go.Figure:
-    """Mean normal, tangential and total error norms against t (``ridgeviz.explorer.error_profile`` output)."""
+    """Mean normal, tangential and total error norms against t (``views.trajectories.error_profile`` output)."""
     return curves_figure(profile["times"], {"normal": profile["normal"], "tangential": profile["tangential"],
                                             "total": profile["total"]}, y_title="mean |error|", title=title)
+
+
+def tau_text(tau: float) -> str:
+    """A training time as shown in the app: ``∞``, ``0``, ``0.1``, ``1000``."""
+    return "∞" if np.isinf(tau) else "0" if tau <= 0 else f"{tau:g}"
 
 
 def tau_positions(taus) -> tuple[np.ndarray, list[str]]:
@@ -341,7 +348,7 @@ def tau_positions(taus) -> tuple[np.ndarray, list[str]]:
     finite = taus[np.isfinite(taus) & (taus > 0)]
     lo, hi = (finite.min(), finite.max()) if len(finite) else (1.0, 1.0)
     x = np.where(np.isinf(taus), hi * 10, np.where(taus <= 0, lo / 10, taus))
-    labels = ["∞" if np.isinf(t) else "0" if t <= 0 else f"{t:g}" for t in taus]
+    labels = [tau_text(t) for t in taus]
     return x, labels
 
 

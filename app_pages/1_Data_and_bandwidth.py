@@ -2,31 +2,32 @@
 
 import streamlit as st
 
-from ridgeviz.app import ui
-from ridgeviz.views.bandwidth import schedule_curves
+from ridgeviz.app import compute, export
+from ridgeviz.app import sidebar as sb
+from ridgeviz.app.state import guard, persistent
+from ridgeviz.views import bandwidth as bw
 from ridgeviz.viz import figures as viz
 
-ui.page_setup("Data and bandwidth")
 st.title("Data and bandwidth")
-X, source, sched_cfg = ui.sidebar()
+X, source, sched_cfg = sb.sidebar()
 
-with ui.guard("the upload"):
+with guard("the upload"):
     up = st.file_uploader("Upload your own points (.csv, .npy or .npz; numbers only, one point per row, at most "
                           "50 MB)", type=["csv", "npy", "npz"], key="data_file")
-    if up is not None and ui.accept_upload(up):
+    if up is not None and sb.accept_upload(up):
         st.rerun()
-st.caption(ui.data_caption(X, source))
+st.caption(sb.data_caption(X, source))
 
-with ui.guard("the bandwidth views"):
-    dim = ui.persistent(st.number_input, "ridge dimension d", "data_dim", 1, min_value=0,
-                        max_value=max(X.shape[1] - 1, 0), help="1: curves joining the modes; 0: the modes")
+with guard("the bandwidth views"):
+    dim = persistent(st.number_input, "ridge dimension d", "data_dim", 1, min_value=0,
+                     max_value=max(X.shape[1] - 1, 0), help="1: curves joining the modes; 0: the modes")
     with st.spinner("Tracing the ridge at every bandwidth of the slider (once per dataset and schedule)..."):
-        sweep = ui.bandwidth_sweep(X, sched_cfg, int(dim))
-    t = ui.persistent(st.select_slider, "time t, the bandwidth control (◆ marks the classical bandwidth rules)",
-                      "data_t", ui.default_time(sweep), options=sweep.times.tolist(),
-                      format_func=ui.bandwidth_label(sweep))
+        sweep = compute.bandwidth_sweep(X, sched_cfg, int(dim))
+    t = persistent(st.select_slider, "time t, the bandwidth control (◆ marks the classical bandwidth rules)",
+                   "data_t", bw.default_time(sweep), options=sweep.times.tolist(),
+                   format_func=bw.slider_label(sweep))
     i = sweep.times.tolist().index(t)
-    view = ui.density_view(X, sched_cfg, t, int(dim), sweep.bounds)
+    view = compute.density_view(X, sched_cfg, t, int(dim), sweep.bounds)
     cols = st.columns(5)
     cols[0].metric("√h_t (blur)", f"{sweep.sqrt_h[i]:.3g}")
     cols[1].metric("b = σ_t/α_t (data units)", f"{sweep.bandwidth[i]:.3g}")
@@ -44,8 +45,8 @@ with ui.guard("the bandwidth views"):
     st.subheader("Schedule")
     schedule = sched_cfg.schedule()
     close = schedule.terminal_closeness(X)
-    st.plotly_chart(viz.schedule_figure(schedule_curves(schedule), t, sweep.marks), key="data_schedule")
+    st.plotly_chart(viz.schedule_figure(bw.schedule_curves(schedule), t, sweep.marks), key="data_schedule")
     st.caption(f"Terminal closeness of p_T to the prior N(0, h_T I): KL ≤ {close['kl_bound']:.3g} nats, "
                f"SNR at T = {close['snr_T']:.3g}, α_T·rms|x|/σ_T = {close['signal_to_noise_radius']:.3g}.")
-    ui.export_row("data_bandwidth", fig, csv={f"x{j + 1}": X[:, j] for j in range(X.shape[1])},
-                  config=ui.config_dict(data=source, schedule=sched_cfg, ridge_dim=int(dim), t=t))
+    export.export_row("data_bandwidth", fig, csv={f"x{j + 1}": X[:, j] for j in range(X.shape[1])},
+                  config=export.config_dict(data=source, schedule=sched_cfg, ridge_dim=int(dim), t=t))

@@ -2,14 +2,17 @@
 
 import streamlit as st
 
-from ridgeviz.app import ui
+from ridgeviz.app import compute, export
+from ridgeviz.app import models as md
+from ridgeviz.app import sidebar as sb
+from ridgeviz.app.io import data_key
+from ridgeviz.app.state import computed, guard, persistent
 from ridgeviz.data.datasets import DatasetSpec
 from ridgeviz.views.random_features import RFConfig, parse_taus
 from ridgeviz.viz import figures as viz
 
-ui.page_setup("Random features")
 st.title("Random features")
-X, source, sched_cfg = ui.sidebar()
+X, source, sched_cfg = sb.sidebar()
 st.markdown(
     "The paper's model `m_A(x,t) = A relu(W_x x + W_t φ(t) + b)/√p` with frozen random features, its readout "
     "trained by gradient flow for a time **τ** (closed form; τ = ∞ is the least-squares limit). Its score "
@@ -18,26 +21,27 @@ st.markdown(
     "The paper's finding on two points (±3, 0): the normal error becomes small quickly in τ while a tangential "
     "error remains, so samples land *between* the modes (the inter-mode mass).")
 if source != DatasetSpec("preset", "two-points"):
-    st.button("Use the paper's two-point set (±3, 0)", on_click=ui.use_preset, args=("two-points",),
+    st.button("Use the paper's two-point set (±3, 0)", on_click=sb.use_preset, args=("two-points",),
               key="rf_use_two_points")
 
 with st.form("rf_form"):
     c = st.columns(6)
-    features = ui.persistent(c[0].number_input, "features p", "rf_p", 512, min_value=8, max_value=4096)
-    K = ui.persistent(c[1].number_input, "time frequencies K", "rf_K", 16, min_value=0, max_value=256)
-    seed = ui.persistent(c[2].number_input, "seed", "rf_seed", 0, min_value=0, max_value=2**31 - 1)
-    particles = ui.persistent(c[3].number_input, "particles", "rf_particles", 128, min_value=8, max_value=2048)
-    steps = ui.persistent(c[4].number_input, "sampler steps", "rf_steps", 100, min_value=10, max_value=1000)
-    taus_text = ui.persistent(c[5].text_input, "training times τ", "rf_taus", "0.1, 1, 10, 100, 1000, inf")
+    features = persistent(c[0].number_input, "features p", "rf_p", 512, min_value=8, max_value=4096)
+    K = persistent(c[1].number_input, "time frequencies K", "rf_K", 16, min_value=0, max_value=256)
+    seed = persistent(c[2].number_input, "seed", "rf_seed", 0, min_value=0, max_value=2**31 - 1)
+    particles = persistent(c[3].number_input, "particles", "rf_particles", 128, min_value=8, max_value=2048)
+    steps = persistent(c[4].number_input, "sampler steps", "rf_steps", 100, min_value=10, max_value=1000)
+    taus_text = persistent(c[5].text_input, "training times τ", "rf_taus", "0.1, 1, 10, 100, 1000, inf")
     run = st.form_submit_button("Run", type="primary")
 
-with ui.guard("the random-feature sweep"):
+with guard("the random-feature sweep"):
     cfg = RFConfig(int(features), int(K), int(seed), int(particles), int(steps), taus=parse_taus(taus_text),
                    dim=min(1, X.shape[1] - 1))
-    key = (ui.data_key(X), sched_cfg, cfg)
-    sweep, stale = ui.computed(
-        "rf", key, lambda progress: ui.rf_sweep(X, sched_cfg, cfg, progress=progress), run=run,
-        preload=lambda: ui.rf_default_matches(X, sched_cfg, cfg), label="fitting and sampling the random-feature models")
+    key = (data_key(X), sched_cfg, cfg)
+    sweep, stale = computed(
+        "rf", key, lambda progress: compute.rf_sweep(X, sched_cfg, cfg, progress=progress), run=run,
+        preload=lambda: compute.rf_default_matches(X, sched_cfg, cfg),
+        label="fitting and sampling the random-feature models")
     if sweep is None:
         st.info("Press **Run** to fit the random-feature model at these training times.")
     else:
@@ -49,13 +53,13 @@ with ui.guard("the random-feature sweep"):
                    "zero at τ = ∞ by definition); inter-mode mass: final samples farther than "
                    f"{sweep.config['tube']:.3g} from every training point.")
         _, labels = viz.tau_positions(sweep.taus)
-        i = ui.persistent(st.select_slider, "sample cloud at τ", "rf_tau_pick", len(labels) - 1,
-                          options=list(range(len(labels))), format_func=lambda j: labels[j])
+        i = persistent(st.select_slider, "sample cloud at τ", "rf_tau_pick", len(labels) - 1,
+                       options=list(range(len(labels))), format_func=lambda j: labels[j])
         cloud = viz.cloud_figure(sweep.data, sweep.finals[i], bounds=sweep.config["bounds"],
                                  title=f"final samples at τ = {labels[i]}")
         st.plotly_chart(cloud, key="rf_cloud")
         if st.button(f"Use the model at τ = {labels[i]} on the Trajectories page", key="rf_adopt"):
-            model = ui.rf_models(X, sched_cfg, cfg)[float(sweep.taus[i])]
-            ui.adopt_model("random-features", model, f"random features, p = {cfg.features}, τ = {labels[i]}")
+            model = compute.rf_models(X, sched_cfg, cfg)[float(sweep.taus[i])]
+            md.adopt_model("random-features", model, f"random features, p = {cfg.features}, τ = {labels[i]}")
             st.success("Done: the Trajectories page now samples with this model.")
-        ui.export_row("random_features", fig, csv=sweep.table(), npz=sweep.to_npz_bytes, config=sweep.config)
+        export.export_row("random_features", fig, csv=sweep.table(), npz=sweep.to_npz_bytes, config=sweep.config)

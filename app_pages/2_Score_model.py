@@ -1,0 +1,89 @@
+"""Score model: exact, injected error, MLP, random features or a checkpoint; its error against the exact score."""
+
+import math
+
+import streamlit as st
+
+from ridgeviz.app import compute, export, training
+from ridgeviz.app import models as md
+from ridgeviz.app.sidebar import sidebar
+from ridgeviz.app.state import guard, persistent
+from ridgeviz.models.factory import ModelConfig
+from ridgeviz.views.random_features import DEFAULT_TAUS, RFConfig
+from ridgeviz.viz import figures as viz
+from ridgeviz.viz.figures import tau_text
+
+st.title("Score model")
+X, source, sched_cfg = sidebar()
+current = md.model_config()
+KINDS = {"exact": "exact score", "injected": "exact + injected error", "mlp": "MLP network",
+         "random-features": "random features", "checkpoint": "load a checkpoint"}
+kind = persistent(st.radio, "model", "model_kind", current.kind, options=list(KINDS), format_func=KINDS.get,
+                  horizontal=True)
+max_dim = max(X.shape[1] - 1, 0)
+
+with guard("the model"):
+    if kind == "exact":
+        st.markdown("The exact score of p_t: it **memorises** (its samples collapse onto the training points).")
+        md.set_model(ModelConfig("exact", dim=min(current.dim, max_dim)))
+    elif kind == "injected":
+        st.markdown("The exact score plus an error of fixed size along the ridge's normal and tangent spaces: "
+                    "the normal part sets the **align** distance, the tangential part drives the **slide**.")
+        c = st.columns(3)
+        normal = persistent(c[0].slider, "normal error", "model_normal", current.normal, min_value=0.0,
+                            max_value=3.0, step=0.05)
+        tangential = persistent(c[1].slider, "tangential error", "model_tangential", current.tangential,
+                                min_value=0.0, max_value=3.0, step=0.05)
+        dim = persistent(c[2].number_input, "ridge dimension d", "model_dim", current.dim, min_value=0,
+                         max_value=max_dim)
+        md.set_model(ModelConfig("injected", int(dim), float(normal), float(tangential)))
+    elif kind == "mlp":
+        st.markdown("A time-conditioned MLP trained by denoising score matching on the sidebar's data and schedule.")
+        training.collect()
+        cfg = training.train_form(max_dim)
+        if cfg is not None:
+            training.start(X, sched_cfg.schedule(), cfg)
+        training.live_panel()
+        training.last_result()
+    elif kind == "random-features":
+        st.markdown("The paper's random-feature model, its readout trained by gradient flow for a time τ (closed "
+                    "form). The **Random features** page compares τ values.")
+        with st.form("rf_model_form"):
+            c = st.columns(4)
+            p = persistent(c[0].number_input, "features p", "rfm_p", 512, min_value=8, max_value=4096)
+            K = persistent(c[1].number_input, "time frequencies K", "rfm_K", 16, min_value=0, max_value=256)
+            seed = persistent(c[2].number_input, "seed", "rfm_seed", 0, min_value=0, max_value=2**31 - 1)
+            tau = persistent(c[3].select_slider, "training time τ", "rfm_tau", math.inf, options=list(DEFAULT_TAUS),
+                             format_func=tau_text)
+            fit = st.form_submit_button("Fit", type="primary")
+        if fit:
+            cfg = RFConfig(int(p), int(K), int(seed), taus=(tau,))
+            with st.spinner("computing the feature moments and the gradient flow"):
+                model = compute.rf_models(X, sched_cfg, cfg)[tau]
+            md.adopt_model("random-features", model, f"random features, p = {cfg.features}, "
+                           f"K = {cfg.time_features}, τ = {tau_text(tau)}")
+    else:
+        shipped = md.shipped_checkpoints()
+        if shipped:
+            c = st.columns([3, 1])
+            name = c[0].selectbox("shipped checkpoints", list(shipped), key="model_shipped")
+            if c[1].button("Load", key="model_load_shipped"):
+                md.adopt_model("checkpoint", md.load_shipped(str(shipped[name])), name)
+        up = st.file_uploader("or upload a ridgeviz checkpoint (.safetensors; pickles and .pt files are refused)",
+                              type=["safetensors"], key="model_file")
+        if up is not None:
+            md.adopt_upload(up)
+        if md.model_config().kind == "checkpoint":
+            for warning in md.checkpoint_warnings(md.model_object(md.model_config()), X, sched_cfg):
+                st.warning(warning)
+
+with guard("the model's error"):
+    cfg = md.model_config()
+    st.success(f"Model used by the Trajectories page: **{md.model_label(cfg)}**")
+    profile = compute.error_profile(X, sched_cfg, cfg, min(cfg.dim, max_dim), _model=md.model_object(cfg))
+    fig = viz.error_profile_figure(profile)
+    st.plotly_chart(fig, key="model_profile")
+    st.caption("Mean norm of the score error against the exact score of p_t, split into the parts normal and "
+               "tangential to the ridge, at points drawn from p_t.")
+    export.export_row("score_model", fig, csv=profile, config=export.config_dict(model=cfg, schedule=sched_cfg))
+    md.model_download(cfg)

@@ -1,0 +1,80 @@
+"""Trajectories: reverse-time samples reaching, aligning with and sliding along the moving ridge of p_t."""
+
+import streamlit as st
+
+from ridgeviz import SAMPLERS
+from ridgeviz.app import compute, export
+from ridgeviz.app import models as md
+from ridgeviz.app import sidebar as sb
+from ridgeviz.app.io import data_key
+from ridgeviz.app.state import computed, follow_selected, guard, persistent
+from ridgeviz.core.decomposition import DISTANCE_NOTES
+from ridgeviz.core.sampling import SAMPLER_LABELS
+from ridgeviz.views.trajectories import TrajectoryConfig
+from ridgeviz.viz import figures as viz
+from ridgeviz.viz import laws
+
+st.title("Trajectories")
+X, source, sched_cfg = sb.sidebar()
+model_cfg = md.model_config()
+st.caption(f"{sb.data_caption(X, source)} · model: {model_cfg.label()} (change it on the Score model page)")
+
+with st.form("traj_form"):
+    c = st.columns(4)
+    particles = persistent(c[0].number_input, "particles", "traj_particles", 512, min_value=1, max_value=4096)
+    sampler = persistent(c[1].selectbox, "sampler", "traj_sampler", "em", options=list(SAMPLERS),
+                         format_func=SAMPLER_LABELS.get)
+    seed = persistent(c[2].number_input, "seed", "traj_seed", 0, min_value=0, max_value=2**31 - 1)
+    dim = persistent(c[3].number_input, "ridge dimension d", "traj_dim", 1, min_value=0,
+                     max_value=max(X.shape[1] - 1, 0))
+    c = st.columns(5)
+    frames = persistent(c[0].number_input, "animation frames", "traj_frames", 100, min_value=2, max_value=200)
+    tube = persistent(c[1].number_input, "tube floor (x data scale)", "traj_tube", 0.1, min_value=0.001,
+                      max_value=5.0, step=0.01, format="%.3f")
+    sigmas = persistent(c[2].number_input, "tube (x sqrt(h_t))", "traj_sigmas", 1.0, min_value=0.01, max_value=10.0)
+    halflives = persistent(c[3].number_input, "align half-lives", "traj_halflives", 1.0, min_value=0.01,
+                           max_value=20.0)
+    ratio = persistent(c[4].number_input, "slide: |tangential error| > r x |tangential exact score|, r =",
+                       "traj_ratio", 1.0, min_value=0.01, max_value=100.0)
+    run = st.form_submit_button("Run", type="primary")
+
+with guard("the trajectories"):
+    cfg = TrajectoryConfig(int(particles), sampler, int(seed), int(dim), int(frames), float(tube), float(ratio),
+                           tube_sigmas=float(sigmas), align_halflives=float(halflives))
+    key = (data_key(X), sched_cfg, cfg, model_cfg)
+    res, stale = computed(
+        "traj", key, lambda progress: compute.trajectories(X, sched_cfg, cfg, model_cfg,
+                                                           model=md.model_object(model_cfg), progress=progress),
+        run=run, preload=lambda: compute.demo_matches(X, sched_cfg, cfg, model_cfg), label="computing trajectories")
+    if res is None:
+        st.info("Press **Run** to sample trajectories with these settings.")
+    else:
+        if stale:
+            st.warning("The settings changed since this animation was computed; press **Run** to update it.")
+        n_frames = len(res.frames)
+        c = st.columns([1, 1, 2, 3])
+        if c[0].button("◀ step", key="traj_prev"):
+            st.session_state["traj_frame"] = max(st.session_state.get("traj_frame", 0) - 1, 0)
+        if c[1].button("step ▶", key="traj_next"):
+            st.session_state["traj_frame"] = min(st.session_state.get("traj_frame", 0) + 1, n_frames - 1)
+        frame = persistent(c[2].number_input, "start at frame", "traj_frame", 0, min_value=0,
+                           max_value=n_frames - 1)
+        follow = persistent(c[3].number_input, "follow particle (-1: none; or click a particle)",
+                            "traj_follow", -1, min_value=-1, max_value=res.xs.shape[1] - 1)
+        fig = viz.trajectory_figure(res, follow=None if follow < 0 else int(follow), frame=int(frame))
+        st.plotly_chart(fig, key="traj_chart", on_select=follow_selected("traj_chart", "traj_follow"),
+                        selection_mode="points", config={"displaylogo": False}, theme=None)
+        st.caption(f"Phase rule: {res.rule_text}. Distance to the ridge: {DISTANCE_NOTES[res.distance_kind]}; "
+                   f"error bands leave out points where the ridge is undefined. View: {', '.join(res.axis_labels)}.")
+        st.markdown("**What each colour encodes** (the model's error is known exactly along every trajectory, "
+                    "since the exact score is):\n" + laws.phase_key_markdown(), unsafe_allow_html=True)
+        if res.shares:
+            st.caption(f"Shares of all sample-steps: {laws.shares_text(res.shares['all'])}; after reach, where "
+                       f"the ridge is defined: {laws.shares_text(res.shares['in_tube'])}.")
+            st.markdown("**The align and slide laws**, linearised about the ridge, against measurement from the end "
+                        "of each sample's align phase (up to 128 samples; ridgeviz.core.laws):")
+            st.plotly_chart(laws.law_figure(res.laws, res.law_agreement), key="traj_laws", theme=None)
+            st.markdown("**Sensitivity**: phase shares with each threshold halved and doubled (same trajectories).")
+            st.dataframe(laws.sensitivity_rows(res.sensitivity), hide_index=True)
+        export.export_row("trajectories", fig, csv=export.band_columns(res), npz=res.to_npz_bytes,
+                      config=res.config)

@@ -1,0 +1,97 @@
+"""MNIST latent diffusion: where samples in the VAE's 32-dimensional latent go relative to the ridge of p_t."""
+
+import dataclasses
+
+import streamlit as st
+
+from ridgeviz.app import export
+from ridgeviz.app import mnist as mn
+from ridgeviz.app.state import guard, persistent, store
+from ridgeviz.data.mnist import DigitsSpec
+from ridgeviz.latent.analysis import PAPER_DIM
+from ridgeviz.latent.vae import decode_latents
+from ridgeviz.views.mnist import gallery_panels
+from ridgeviz.viz import figures as viz
+from ridgeviz.viz.latent import deviation_figure, gallery_figure, spectrum_figure
+
+st.title("MNIST latent diffusion")
+st.markdown("An MLP VAE (784-400-200 -> 32) maps digits to a 32-dimensional latent; the smoothed empirical "
+            "density p_t of the training latents, its ridge and the samples' residual live there. The paper "
+            "(He, Qiu & Tao) uses the digit 1 and ridge dimension d = 25.")
+
+with st.sidebar:
+    st.header("Digits")
+    source = persistent(st.selectbox, "source", "mn_source", "auto", options=list(mn.SOURCES),
+                        format_func=mn.SOURCES.get)
+    folder = persistent(st.text_input, "MNIST folder", "mn_folder", "") if source in ("folder", "download") else ""
+    st.session_state.setdefault("mn_classes", store().get("mn_classes", [1]))
+    classes = store()["mn_classes"] = st.multiselect("digit classes (none = all)", list(range(10)), key="mn_classes")
+    n_max = persistent(st.number_input, "at most this many images (0 = all)", "mn_n", 0, min_value=0,
+                       max_value=60000, step=100)
+    st.header("Autoencoder")
+    vae_epochs = persistent(st.number_input, "epochs (training here)", "mn_vae_epochs", 40, min_value=1,
+                            max_value=500)
+    train_here = st.button("Train a VAE on these digits", key="mn_train_vae")
+
+X = None
+with guard("the digits"):
+    spec = DigitsSpec(source, folder or None, "train", tuple(classes), int(n_max) or None)
+    data = mn.digits(spec)
+    if data.note:
+        st.warning(data.note)
+    if train_here:
+        mn.train_vae_here(spec, int(vae_epochs))
+    key, vae = mn.session_vae(data)
+    X = mn.latents(vae, key, spec)
+    st.caption(f"{len(X)} digits ({data.source}) -> latents of dimension {X.shape[1]}; VAE: "
+               f"{'shipped (assets/vae_mnist.safetensors)' if key == mn.SHIPPED else 'trained in this session'}.")
+if X is None:  # the digits could not be loaded: the message is shown above
+    st.stop()
+
+with guard("the settings"):
+    cfg, run = mn.settings_form(X.shape[1])
+
+with guard("the latent experiment"):
+    run_key = (key, spec, cfg)
+    if run:
+        st.session_state["mn_result"] = (run_key, mn.experiment(X, cfg))
+    stored_key, res = st.session_state.get("mn_result", (None, None))
+    if res is None or stored_key[:2] != run_key[:2]:
+        st.info("Press **Run** to sample in the latent and measure the samples against the ridge "
+                "(a few seconds for the shipped subset of 200 ones).")
+        st.stop()
+    if stored_key != run_key:
+        st.warning("The settings changed since these results were computed; press **Run** to update them.")
+    s = res.stats
+    counts = s["final"]["counts"]
+    c = st.columns(5)
+    c[0].metric("ridge dimension d", res.dim, help=f"suggested {res.suggested_dim}; the paper uses {PAPER_DIM}")
+    for col, name in zip(c[1:], counts):
+        col.metric(name, counts[name], help=f"at t = {s['final']['t']:.3g}")
+    tabs = st.tabs(["Ridge deviation evolution", "On/off-ridge galleries", "Trajectories", "Spectrum", "Statistics"])
+    with tabs[0]:
+        value = st.radio("residual shown", ["normalised", "length"], horizontal=True, key="mn_value",
+                         format_func={"normalised": "normalised by the batch maximum (paper)",
+                                      "length": "as a length h_t r"}.get)
+        fig = deviation_figure(res.deviation, value=value, thresholds=(cfg.on, cfg.off))
+        st.plotly_chart(fig, key="mn_deviation")
+        st.caption("Histogram of the ridge residual |P_perp grad log p_t| of the samples at each recorded time, T "
+                   "down to t_min: reach (the residual falls), then align. Grey: the eigengap filter says the "
+                   "normal space is undefined there (the residual is then meaningless).")
+    with tabs[1]:
+        panels = gallery_panels(res, lambda z: decode_latents(vae, z), data.pixels())
+        st.plotly_chart(gallery_figure(panels, data.shape), key="mn_gallery")
+        st.caption(f"Decoded final samples split at t = {s['final']['t']:.3g}; r: residual / batch max; nn: "
+                   f"distance to the nearest training latent (its image below). Copies (nearest / second-nearest "
+                   f"< 1/3): {100 * s['memorisation']['copies']:.0f}% of all samples.")
+    with tabs[2]:
+        traj_fig = viz.trajectory_figure(res.trajectories)
+        st.plotly_chart(traj_fig, key="mn_traj")
+        st.caption(f"{res.trajectories.xs.shape[1]} trajectories in the plane of the latents' first two principal "
+                   f"axes (the {res.dim}-dimensional ridge is not drawn). Phase rule: {res.trajectories.rule_text}.")
+    with tabs[3]:
+        st.plotly_chart(spectrum_figure(res.gaps, res.dim, res.suggested_dim, PAPER_DIM, cfg.t_suggest),
+                        key="mn_spectrum")
+    with tabs[4]:
+        st.json(s, expanded=False)
+        export.export_row("mnist_latent", fig, config={**s, "config": dataclasses.asdict(cfg)})

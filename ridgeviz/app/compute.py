@@ -1,0 +1,196 @@
+"""Cached computations: thin wrappers over the UI-free views, and the shipped precomputed results.
+
+``st.cache_data`` holds arrays and results keyed by the data's content and frozen configs; models are passed as
+``_model`` (not hashed; trained ones carry a per-session key in their config). The long computations, which
+drive a progress bar made outside them, use a small LRU shared by the sessions of this server instead.
+A shipped file answers the default settings only when it was made by this code (its fingerprint matches).
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import threading
+
+import numpy as np
+import streamlit as st
+
+from ..core.schedules import ScheduleConfig
+from ..data.datasets import MODE_SETS
+from ..models.factory import build_model
+from ..utils.paths import ASSETS
+from ..utils.provenance import code_fingerprint
+from ..utils.threads import configure_threads
+from ..views import bandwidth as bw
+from ..views import trajectories as tj
+from .io import data_key
+from .state import LOG, progress_callback
+
+configure_threads()  # one torch thread per process by default: see ridgeviz/utils/threads.py
+DEMO_PATH = ASSETS / "demo_thirteen_ou.npz"
+RF_SWEEP_PATH = ASSETS / "rf_sweep_two_points.npz"
+_, DEFAULT_SCHEDULE, DEFAULT_TRAJ, DEFAULT_MODEL = tj.demo_inputs()
+HOME_FIGURE = dict(max_frames=60, trail_points=128)  # a lighter animation so the home page draws fast
+
+
+class _Results:
+    """A small thread-safe LRU of long computations, shared by the sessions of this server."""
+
+    def __init__(self, size: int = 8):
+        self.size, self.items, self.lock = size, collections.OrderedDict(), threading.Lock()
+
+    def get(self, key, compute):
+        with self.lock:
+            if key in self.items:
+                self.items.move_to_end(key)
+                return self.items[key]
+        value = compute()  # outside the lock: other sessions stay responsive
+        with self.lock:
+            self.items[key] = value
+            while len(self.items) > self.size:
+                self.items.popitem(last=False)
+        return value
+
+
+@st.cache_resource(show_spinner=False)
+def _results() -> _Results:
+    return _Results()
+
+
+# -- trajectories -----------------------------------------------------------------------------------------------
+def _trajectories(X, sched_cfg, traj_cfg, model_cfg, _model=None, _progress=None):
+    return _results().get(("traj", data_key(X), sched_cfg, traj_cfg, model_cfg), lambda: tj.run_trajectories(
+        X, sched_cfg, traj_cfg, _model, model_cfg, callback=_progress))
+
+
+def demo_matches(X, sched_cfg, traj_cfg, model_cfg) -> bool:
+    """Whether these inputs are the shipped demo's (so the file on disk answers them)."""
+    return (DEMO_PATH.exists() and np.array_equal(X, MODE_SETS["thirteen"]) and sched_cfg == DEFAULT_SCHEDULE
+            and traj_cfg == DEFAULT_TRAJ and model_cfg == DEFAULT_MODEL)
+
+
+def _demo_file():
+    """The demo result from disk if it is there and was made by this code with the current defaults, else None."""
+    if not DEMO_PATH.exists():
+        return None
+    return _checked_demo(str(DEMO_PATH), DEMO_PATH.stat().st_mtime, code_fingerprint(tj.VIEW_CODE))
+
+
+@st.cache_resource(show_spinner=False)
+def _checked_demo(path: str, mtime: float, code: str):
+    try:
+        res = tj.ExplorerResult.from_npz(path)
+    except (ValueError, OSError, KeyError) as exc:
+        LOG.warning("ignoring %s: %s", path, exc)
+        return None
+    want = {"schedule": dataclasses.asdict(DEFAULT_SCHEDULE), "trajectories": dataclasses.asdict(DEFAULT_TRAJ),
+            "model": dataclasses.asdict(DEFAULT_MODEL), "code": code}
+    if all(res.config.get(k) == v for k, v in want.items()):
+        return res
+    LOG.warning("%s was made by other code or settings; computing the demo instead (regenerate the file with "
+                "`python -m ridgeviz assets views`)", path)
+    return None
+
+
+def trajectories(X, sched_cfg, traj_cfg, model_cfg, model=None, progress=None) -> tj.ExplorerResult:
+    """The Trajectories result: the shipped demo file when the configuration is the default, else computed."""
+    if demo_matches(X, sched_cfg, traj_cfg, model_cfg):
+        res = _demo_file()
+        if res is not None:
+            return res
+    return _trajectories(X, sched_cfg, traj_cfg, model_cfg, _model=model, _progress=progress)
+
+
+@st.cache_resource(show_spinner=False)
+def _demo_figure(mtime: float):
+    from ..viz import figures as viz
+
+    return viz.trajectory_figure(_demo_file(), **HOME_FIGURE)
+
+
+def demo_figure():
+    """The home page's animation (built once per server from the demo file)."""
+    from ..viz import figures as viz
+
+    if _demo_file() is not None:
+        return _demo_figure(DEMO_PATH.stat().st_mtime)
+    return viz.trajectory_figure(demo_result(), **HOME_FIGURE)
+
+
+def demo_result() -> tj.ExplorerResult:
+    """The home page's demo (from disk; computed once per server if the file is missing or stale)."""
+    res = _demo_file()
+    if res is None:
+        bar, callback = progress_callback("preparing the demo (first run of this server only)")
+        X, sched_cfg, traj_cfg, model_cfg = tj.demo_inputs()
+        res = _trajectories(X, sched_cfg, traj_cfg, model_cfg, _progress=callback)
+        bar.empty()
+    return res
+
+
+# -- data and bandwidth, model error ------------------------------------------------------------------------------
+@st.cache_data(show_spinner=False, max_entries=16)
+def bandwidth_sweep(X, sched_cfg: ScheduleConfig, dim: int) -> bw.BandwidthSweep:
+    return bw.bandwidth_sweep(X, sched_cfg.schedule(), dim)
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def density_view(X, sched_cfg: ScheduleConfig, t: float, dim: int, bounds: tuple) -> bw.DensityView:
+    return bw.density_view(X, sched_cfg.schedule(), t, dim, bounds=bounds)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def error_profile(X, sched_cfg, model_cfg, dim, _model=None) -> dict:
+    """Mean normal / tangential / total error of the model against the exact score at 40 times."""
+    from ..core.density import SmoothedEmpirical
+
+    dens = SmoothedEmpirical(X, sched_cfg.schedule())
+    model = build_model(model_cfg, dens, _model)
+    times = np.geomspace(sched_cfg.schedule().t_min, sched_cfg.schedule().T, 40)
+    return tj.error_profile(model, dens, times, dim)
+
+
+# -- random features ----------------------------------------------------------------------------------------------
+@st.cache_resource(show_spinner=False, max_entries=4)
+def rf_models(X, sched_cfg, cfg) -> dict:
+    """``{tau: RandomFeatureScore}``; shared read-only (keyed by the data's content and the configs)."""
+    from ..views import random_features as rs
+
+    return rs.fit_models(X, sched_cfg, cfg)
+
+
+def _rf_sweep(X, sched_cfg, cfg, _progress=None):
+    from ..views import random_features as rs
+
+    return _results().get(("rf", data_key(X), sched_cfg, cfg), lambda: rs.rf_tau_sweep(
+        X, sched_cfg, cfg, rf_models(X, sched_cfg, cfg), callback=_progress))
+
+
+def rf_default_matches(X, sched_cfg, cfg) -> bool:
+    from ..views import random_features as rs
+
+    return (RF_SWEEP_PATH.exists() and np.array_equal(X, MODE_SETS["two-points"]) and sched_cfg == DEFAULT_SCHEDULE
+            and cfg == rs.RFConfig())
+
+
+def rf_sweep(X, sched_cfg, cfg, progress=None):
+    """The Random features sweep: the shipped file for the paper's default, else computed (cached)."""
+    from ..views import random_features as rs
+
+    if rf_default_matches(X, sched_cfg, cfg):
+        try:
+            sweep = _rf_from_disk(str(RF_SWEEP_PATH), RF_SWEEP_PATH.stat().st_mtime)
+            if sweep.config.get("code") == code_fingerprint(rs.CODE):
+                return sweep
+            LOG.warning("%s was made by other code; recomputing (regenerate: python -m ridgeviz assets views)",
+                        RF_SWEEP_PATH)
+        except (ValueError, OSError, KeyError) as exc:
+            LOG.warning("ignoring %s: %s", RF_SWEEP_PATH, exc)
+    return _rf_sweep(X, sched_cfg, cfg, _progress=progress)
+
+
+@st.cache_resource(show_spinner=False)
+def _rf_from_disk(path: str, mtime: float):
+    from ..views import random_features as rs
+
+    return rs.RFSweep.from_npz(path)

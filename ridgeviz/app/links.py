@@ -1,0 +1,59 @@
+"""The query-string mirror: the sidebar's dataset and schedule (and a closed-form model) live in the URL.
+
+A link therefore reopens the same view. The URL is read once per session (bad values are reported and
+ignored) and rewritten after the sidebar is drawn.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from .state import store
+
+UPLOAD = "upload"  # the sidebar's data kind for this session's uploaded file (never written to a link)
+_QP = {"kind": "sb_kind", "set": "sb_name", "n": "sb_n", "seed": "sb_seed", "dim": "sb_dim",
+       "off": "sb_off", "radius": "sb_radius", "schedule": "sb_sched", "T": "sb_T", "t_min": "sb_tmin",
+       "grid": "sb_grid", "steps": "sb_steps"}
+_QP_TYPES = {"sb_n": int, "sb_seed": int, "sb_dim": int, "sb_steps": int, "sb_off": float,
+             "sb_radius": float, "sb_T": float, "sb_tmin": float}
+
+
+def load_query_params() -> None:
+    """Once per session: seed the store from the URL's query string (bad values are reported and ignored)."""
+    if st.session_state.get("_qp_loaded"):
+        return
+    st.session_state["_qp_loaded"] = True
+    bad = []
+    for qk, sk in _QP.items():
+        if qk in st.query_params:
+            raw = st.query_params[qk]
+            try:
+                store()[sk] = _QP_TYPES.get(sk, str)(raw)
+            except ValueError:
+                bad.append(f"{qk}={raw}")
+    if "noise" in st.query_params:
+        try:
+            store()[f"sb_noise_{store().get('sb_kind', 'preset')}"] = float(st.query_params["noise"])
+        except ValueError:
+            bad.append(f"noise={st.query_params['noise']}")
+    if "schedule" in st.query_params:
+        store()["sb_sched_prev"] = store().get("sb_sched")
+    if st.query_params.get("model"):
+        store()["qp_model"] = dict(st.query_params)
+    if bad:
+        st.warning("Ignored link parameters: " + ", ".join(bad))
+
+
+def write_query_params() -> None:
+    """Mirror the sidebar's current choices (and a closed-form model) in the URL."""
+    want = {qk: str(store()[sk]) for qk, sk in _QP.items() if sk in store() and sk in st.session_state}
+    noise = store().get(f"sb_noise_{store().get('sb_kind')}")
+    if noise is not None:
+        want["noise"] = str(noise)
+    if want.get("kind") == UPLOAD:
+        want = {k: v for k, v in want.items() if k not in ("kind", "set")}
+    model = st.session_state.get("model_cfg")
+    if model is not None and model.kind in ("exact", "injected"):
+        want.update(model=model.kind, normal=f"{model.normal:g}", tangential=f"{model.tangential:g}")
+    if {k: st.query_params.get(k) for k in want} != want:
+        st.query_params.update(want)

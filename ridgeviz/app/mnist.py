@@ -1,0 +1,127 @@
+"""The MNIST latent page's caches: digits, the shipped VAE, latents, the experiment, a VAE trained here.
+
+Digits and latents are cached by their spec (cross-session: they come from files on the server); a VAE trained
+in a session stays in that session (``st.session_state["mn_vae"]``) and is never shared.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import streamlit as st
+
+from ..core.sampling import SAMPLER_LABELS
+from ..core.schedules import SCHEDULES, ScheduleConfig
+from ..data.mnist import ENV_VAR, DigitsSpec, load_digits
+from ..latent.analysis import PAPER_DIM
+from ..latent.vae import SHIPPED_VAE, encode_latents, load_vae
+from ..utils.threads import configure_threads
+from ..views.mnist import LatentConfig, run_latent
+from .state import persistent, progress_callback
+
+configure_threads()
+SHIPPED = "shipped"
+SOURCES = {"auto": f"shipped subset (or ${ENV_VAR})", "folder": "MNIST IDX files in a folder",
+           "download": "download the official MNIST files", "digits8": "scikit-learn 8x8 digits"}
+MODELS = {"exact": "exact score (memorises)", "injected": "exact + injected normal/tangential error",
+          "mlp": "MLP trained on the latents (DSM)"}
+
+
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def digits(spec: DigitsSpec):
+    return load_digits(spec)
+
+
+@st.cache_resource(show_spinner=False)
+def shipped_vae():
+    return load_vae(SHIPPED_VAE)[0]
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def latents(_vae, vae_key: str, spec: DigitsSpec) -> np.ndarray:
+    """The VAE's latent means of the digits of ``spec`` (``vae_key`` names the VAE in the cache key)."""
+    return encode_latents(_vae, digits(spec).pixels())
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _experiment(X: np.ndarray, cfg: LatentConfig, _progress=None):
+    return run_latent(X, cfg, progress=_progress)
+
+
+def experiment(X: np.ndarray, cfg: LatentConfig):
+    """The latent experiment (cached by the latents' content and the config), with a progress bar."""
+    bar, callback = progress_callback("latent experiment")
+    try:
+        return _experiment(X, cfg, _progress=callback)
+    finally:
+        bar.empty()
+
+
+def train_vae_here(spec: DigitsSpec, epochs: int) -> None:
+    """Train a VAE for this session (kept in st.session_state, never shared between sessions)."""
+    from ..latent.vae import VAETrainConfig, train_vae
+
+    bar = st.progress(0.0, text="training the VAE")
+    res = train_vae(digits(spec).pixels(), VAETrainConfig(epochs=epochs), callback=lambda e, loss, info: bar.progress(
+        (e + 1) / epochs, text=f"training the VAE: epoch {e + 1}/{epochs}, loss {loss:.1f} nats"))
+    bar.empty()
+    digest = hashlib.sha256(b"".join(v.numpy().tobytes() for v in res.vae.state_dict().values())).hexdigest()
+    st.session_state["mn_vae"] = (f"session:{digest[:16]}", res.vae)
+
+
+def session_vae(data):
+    """``(key, vae)`` for these digits: this session's VAE, else the shipped one; ValueError when none fits."""
+    key, vae = st.session_state.get("mn_vae", (SHIPPED, None))
+    if vae is None or (data.shape != (28, 28) and key == SHIPPED):
+        if data.shape != (28, 28):
+            raise ValueError(f"The shipped VAE reads 28x28 images; these are {data.shape[0]}x{data.shape[1]}. "
+                             "Train a VAE on them in the sidebar.")
+        key, vae = SHIPPED, shipped_vae()
+    if vae.config.input_dim != data.images[0].size:
+        raise ValueError("The VAE of this session was trained on other images; train one on these digits.")
+    return key, vae
+
+
+def eval_times(schedule: str, n: int = 10) -> list[float]:
+    """Candidate times for the on/off-ridge split: the preset's geometric grid with ``n`` steps, t_min last."""
+    return [float(t) for t in ScheduleConfig(schedule, steps=n, grid="geometric").times()]
+
+
+def settings_form(latent_dim: int) -> tuple[LatentConfig, bool]:
+    """The experiment's settings form; returns its config and whether Run was pressed."""
+    with st.form("mn_form"):
+        c = st.columns(4)
+        model = persistent(c[0].selectbox, "score model", "mn_model", "exact", options=list(MODELS),
+                           format_func=MODELS.get)
+        normal = persistent(c[1].number_input, "normal error", "mn_normal", 0.0, min_value=0.0, max_value=50.0)
+        tangential = persistent(c[2].number_input, "tangential error", "mn_tangential", 0.0, min_value=0.0,
+                                max_value=50.0)
+        samples = persistent(c[3].number_input, "samples", "mn_samples", 500, min_value=2, max_value=4000, step=100)
+        c = st.columns(4)
+        sched = persistent(c[0].selectbox, "schedule", "mn_sched", "ou", options=sorted(SCHEDULES))
+        steps = persistent(c[1].number_input, "steps", "mn_steps", 100, min_value=10, max_value=1000, step=10)
+        sampler = persistent(c[2].selectbox, "sampler", "mn_sampler", "em", options=list(SAMPLER_LABELS),
+                             format_func=SAMPLER_LABELS.get)
+        seed = persistent(c[3].number_input, "seed", "mn_seed", 0, min_value=0, max_value=2**31 - 1)
+        c = st.columns(4)
+        mlp_steps = persistent(c[0].number_input, "MLP training steps", "mn_mlp_steps", 1000, min_value=10,
+                               max_value=50000, step=100, help="DSM steps, batch 1024 (MLP model only)")
+        mlp_lr = persistent(c[1].number_input, "MLP learning rate", "mn_mlp_lr", 1e-3, min_value=1e-6, max_value=1e-1,
+                            format="%.0e", help="the paper uses 1e-4 with many more steps")
+        c = st.columns(4)
+        dim = persistent(c[0].number_input, f"ridge dimension d (0 = suggested; paper {PAPER_DIM})", "mn_dim", 0,
+                         min_value=0, max_value=latent_dim - 1)
+        times = eval_times(sched)
+        t_eval = persistent(c[1].selectbox, "split on/off ridge at t =", "mn_teval", times[-1], options=times,
+                            format_func=lambda t: f"{t:.3g}")
+        on = persistent(c[2].number_input, "on-ridge: residual/max <", "mn_on", 0.5, min_value=0.01, max_value=1.0)
+        off = persistent(c[3].number_input, "off-ridge: residual/max >", "mn_off", 0.6, min_value=0.01, max_value=1.0)
+        run = st.form_submit_button("Run", type="primary")
+    cfg = LatentConfig(schedule=ScheduleConfig(sched, None, None, None, int(steps)), sampler=sampler,
+                       samples=int(samples), model=model, normal=float(normal), tangential=float(tangential),
+                       mlp_steps=int(mlp_steps), mlp_lr=float(mlp_lr), dim=int(dim) or None, t_eval=float(t_eval),
+                       on=float(on), off=float(off), seed=int(seed))
+    return cfg, run

@@ -1,0 +1,111 @@
+"""The session's score model: its config (from the URL on first use), trained objects, loading and download.
+
+Closed-form models (exact, injected error) are a :class:`~ridgeviz.models.factory.ModelConfig` alone; trained
+or loaded models are kept in this session (``st.session_state["model_objects"]``, one at a time) under a
+random key that their config carries, so a cache keyed by the config never mixes two sessions' weights.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+
+import streamlit as st
+
+from ..models.factory import ModelConfig
+from ..utils.paths import ASSETS
+from . import io as app_io
+from .links import write_query_params
+from .state import store
+
+DEFAULT_MODEL = ModelConfig()
+checkpoint_warnings = app_io.checkpoint_warnings
+
+
+def model_config() -> ModelConfig:
+    """This session's model choice (from the URL on first use)."""
+    if "model_cfg" not in st.session_state:
+        cfg = DEFAULT_MODEL
+        qp = store().pop("qp_model", None)
+        if qp and qp.get("model") in ("exact", "injected"):
+            try:
+                cfg = ModelConfig(qp["model"], normal=float(qp.get("normal", 0.5)),
+                                  tangential=float(qp.get("tangential", 0.5)))
+            except ValueError as exc:
+                st.warning(f"Ignored the link's model parameters: {exc}")
+        st.session_state["model_cfg"] = cfg
+    return st.session_state["model_cfg"]
+
+
+def set_model(cfg: ModelConfig) -> None:
+    """Make ``cfg`` this session's model (used by the Trajectories page) and update the link."""
+    st.session_state["model_cfg"] = cfg
+    write_query_params()
+
+
+def model_object(cfg: ModelConfig):
+    """The trained model for ``cfg`` held by this session (None for the closed-form models)."""
+    if cfg.kind in ("exact", "injected"):
+        return None
+    obj = st.session_state.get("model_objects", {}).get(cfg.key)
+    if obj is None:
+        raise ValueError("the selected trained model is no longer loaded; choose it again on the Score model page")
+    return obj
+
+
+def model_label(cfg: ModelConfig) -> str:
+    """The model's name and, for a trained model, how it was made."""
+    extra = st.session_state.get("model_label") if cfg.kind not in ("exact", "injected") else ""
+    return cfg.label() + (f" — {extra}" if extra else "")
+
+
+def adopt_model(kind: str, model, label: str = "") -> ModelConfig:
+    """Keep a trained or loaded ``model`` in this session and make it the current model."""
+    import uuid
+
+    key = uuid.uuid4().hex[:16]  # per-session identity of these weights (a cache key part)
+    objects = st.session_state.setdefault("model_objects", {})
+    objects.clear()  # one trained model at a time per session keeps memory bounded
+    objects[key] = model
+    dim = getattr(getattr(model, "config", None), "ridge_dim", 1)
+    cfg = ModelConfig(kind, dim=int(dim), normal=0.0, tangential=0.0, key=key)
+    st.session_state["model_label"] = label
+    set_model(cfg)
+    return cfg
+
+
+def model_download(cfg: ModelConfig) -> None:
+    """A download button for the current model: a checkpoint for trained models, the JSON config otherwise."""
+    if cfg.kind in ("exact", "injected"):
+        st.download_button("Download this model (JSON config)", json.dumps(dataclasses.asdict(cfg), indent=2),
+                           file_name=f"model_{cfg.kind}.json", mime="application/json", on_click="ignore",
+                           key="model_download")
+        return
+    model = model_object(cfg)
+    st.download_button("Download this model (.safetensors)", lambda: app_io.model_bytes(model),
+                       file_name=f"model_{cfg.kind}.safetensors", mime="application/octet-stream",
+                       on_click="ignore", key="model_download")
+
+
+def shipped_checkpoints() -> dict:
+    """``{file name: path}`` of the score-model checkpoints under ``assets/``."""
+    return app_io.shipped_checkpoints(ASSETS)
+
+
+@st.cache_resource(show_spinner=False)
+def load_shipped(path: str):
+    """A shipped checkpoint, loaded once per server (read-only, the same for every session)."""
+    from ..models import checkpoints
+
+    return checkpoints.load_model(path)
+
+
+def adopt_upload(uploaded) -> None:
+    """Load an uploaded checkpoint (a bad file raises ValueError) and make it current, once per file."""
+    from ..models import checkpoints
+
+    digest = hashlib.sha256(uploaded.getvalue()).hexdigest()[:16]
+    if st.session_state.get("model_file_digest") != digest:
+        adopt_model("checkpoint", checkpoints.load_model(uploaded.getvalue()), uploaded.name)
+        st.session_state["model_file_digest"] = digest

@@ -1,0 +1,125 @@
+"""Every file the project ships under ``assets/`` and how to rebuild it: ``python -m ridgeviz assets [NAME ...]``.
+
+Each entry names its files, says what they are, and builds them deterministically on the CPU (the same code and
+options give the same bytes). The precomputed views carry a fingerprint of the code that made them
+(:mod:`ridgeviz.utils.provenance`); the app recomputes a stale one, and a test fails until it is rebuilt.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from ..utils.paths import ASSETS
+
+RF_TAUS = (0.1, 1.0, 10.0, 100.0, math.inf)
+RF_FEATURES, RF_FREQUENCIES, RF_SEED = 512, 16, 0
+MLP_STEPS = 12_000
+
+
+@dataclass(frozen=True)
+class Asset:
+    """A group of shipped files: ``build(out_folder, log)`` writes them and returns their paths."""
+
+    files: tuple
+    description: str
+    build: Callable
+
+
+def build_mlp(out: Path, log=print) -> list[Path]:
+    """The MLP score network on the 13-point set under OU (default TrainConfig, MLP_STEPS steps, seed 0, CPU)."""
+    from ..core.schedules import get_schedule
+    from ..data.datasets import DatasetSpec, make_dataset
+    from ..models.checkpoints import save_model
+    from ..models.training import TrainConfig, train_mlp
+
+    spec = DatasetSpec("preset", "thirteen")
+    res = train_mlp(make_dataset(spec), get_schedule("ou"), TrainConfig(steps=MLP_STEPS, device="cpu")).check()
+    path = save_model(out / "mlp_thirteen_ou.safetensors", res.model, {"dataset": {"kind": spec.kind,
+                                                                                   "name": spec.name}})
+    mid = (res.eval_times >= 0.05) & (res.eval_times <= 1.0)
+    log(f"{path.name}: {res.steps_done} steps in {res.seconds:.1f} s, relative score error at t in [0.05, 1]: "
+        f"max {res.error_relative[-1][mid].max():.3f}")
+    return [path]
+
+
+def build_generalising(out: Path, log=print) -> list[Path]:
+    """The MLP of the generalising recipe (``models/recipes.py``) on the 13-point set under OU (seed 0, CPU)."""
+    from ..core.schedules import get_schedule
+    from ..data.datasets import MODE_SETS
+    from ..models.checkpoints import save_model
+    from ..models.recipes import GENERALISING_ASSET, GENERALISING_RECIPE, recipe_config
+    from ..models.training import train_mlp
+
+    res = train_mlp(MODE_SETS["thirteen"], get_schedule("ou"), recipe_config(0)).check()
+    path = save_model(out / GENERALISING_ASSET.name, res.model,
+                      {"dataset": {"kind": "preset", "name": "thirteen"},
+                       "recipe": {"name": "generalising recipe (ridgeviz)", **GENERALISING_RECIPE}})
+    log(f"{path.name}: {res.steps_done} steps in {res.seconds:.1f} s, final loss {res.losses[-1]:.4f}")
+    return [path]
+
+
+def build_rf(out: Path, log=print) -> list[Path]:
+    """The random-feature model on (+-3, 0): p = 512, K = 16, seed 0, A0 ~ N(0, 1), each tau of RF_TAUS."""
+    import torch
+
+    from ..core.schedules import get_schedule
+    from ..data.datasets import DatasetSpec, make_dataset
+    from ..models.checkpoints import save_model
+    from ..models.random_features import RandomFeatureModel, feature_moments, fit_random_features
+    from ..models.rf_analysis import tau_label
+
+    spec = DatasetSpec("preset", "two-points")
+    X, sched = make_dataset(spec), get_schedule("ou")
+    rf = RandomFeatureModel(2, RF_FEATURES, RF_FREQUENCIES, sched.T, generator=torch.Generator().manual_seed(RF_SEED))
+    start = time.perf_counter()
+    moments = feature_moments(rf, X, sched)
+    log(f"moments: {moments.nodes} nodes in {time.perf_counter() - start:.1f} s")
+    paths = []
+    for tau in RF_TAUS:
+        model = fit_random_features(rf, X, sched, tau, moments=moments)
+        paths.append(save_model(out / f"rf_two_points_tau{tau_label(tau)}.safetensors", model,
+                                {"dataset": {"kind": spec.kind, "name": spec.name}, "seed": RF_SEED}))
+        log(f"{paths[-1].name}: loss {moments.loss(model.A):.4f}")
+    return paths
+
+
+def build_views(out: Path, log=print) -> list[Path]:
+    """The home page's demo animation and the Random features page's default sweep, precomputed."""
+    from ..core.schedules import ScheduleConfig
+    from ..data.datasets import MODE_SETS
+    from .random_features import RFConfig, rf_tau_sweep
+    from .trajectories import demo_inputs, run_trajectories
+
+    X, sched_cfg, traj_cfg, model_cfg = demo_inputs()
+    demo = out / "demo_thirteen_ou.npz"
+    demo.write_bytes(run_trajectories(X, sched_cfg, traj_cfg, model_cfg=model_cfg).to_npz_bytes())
+    sweep = out / "rf_sweep_two_points.npz"
+    sweep.write_bytes(rf_tau_sweep(MODE_SETS["two-points"].copy(), ScheduleConfig(), RFConfig()).to_npz_bytes())
+    log(f"wrote {demo.name} and {sweep.name}")
+    return [demo, sweep]
+
+
+ASSET_GROUPS = {
+    "mlp": Asset(("mlp_thirteen_ou.safetensors",), "MLP score network, 13 points, OU", build_mlp),
+    "generalising": Asset(("mlp_thirteen_generalises.safetensors",), "MLP of the generalising recipe, 13 points, "
+                          "OU (new samples on the ridge, few copies)", build_generalising),
+    "rf": Asset(tuple(f"rf_two_points_tau{t}.safetensors" for t in ("0.1", "1", "10", "100", "inf")),
+                "random features on (+-3, 0) at five training times", build_rf),
+    "views": Asset(("demo_thirteen_ou.npz", "rf_sweep_two_points.npz"), "precomputed views of the home and "
+                   "Random features pages", build_views),
+}
+
+
+def build_assets(names=None, out: Path = ASSETS, log=print) -> list[Path]:
+    """Rebuild the groups ``names`` (all when None) into ``out``; returns the paths written."""
+    names = list(ASSET_GROUPS) if not names else list(names)
+    unknown = [n for n in names if n not in ASSET_GROUPS]
+    if unknown:
+        raise ValueError(f"assets: unknown {unknown}; choose from {sorted(ASSET_GROUPS)}")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    return [p for name in names for p in ASSET_GROUPS[name].build(out, log)]
