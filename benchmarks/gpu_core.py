@@ -74,14 +74,16 @@ def main() -> None:
                 "eigenvalue_diff_times_h": float((f32.eigenvalues.double().cpu() - fc.eigenvalues).abs().max()) * h,
                 "scaled_gap_abs_diff": float((f32.scaled_gap.double().cpu() - fc.scaled_gap).abs().max()),
                 "residual_rel_diff": rel(f32.residual, fc.residual)}
-    ring = torch.stack([3 * torch.cos(torch.linspace(0, 6.283, 2000)), 3 * torch.sin(torch.linspace(0, 6.283, 2000))], 1)
-    ring = (ring + 0.2 * torch.randn(2000, 2, generator=g)).double()
+    ang = torch.linspace(0, 6.283, 2000)
+    ring = (3 * torch.stack([torch.cos(ang), torch.sin(ang)], 1) + 0.2 * torch.randn(2000, 2, generator=g)).double()
     walkers = 4 * torch.rand(2000, 2, generator=g, dtype=torch.float64) - 2
-    pc, tc = timed(lambda: rv.project_to_ridge(rv.SmoothedEmpirical(ring, sched), walkers, 0.1, 1), lambda: None)
-    pg, tg = timed(lambda: rv.project_to_ridge(rv.SmoothedEmpirical(ring.to(dev), sched), walkers.to(dev), 0.1, 1), sync)
+    ring_cpu, ring_dev = rv.SmoothedEmpirical(ring, sched), rv.SmoothedEmpirical(ring.to(dev), sched)
+    pc, tc = timed(lambda: rv.project_to_ridge(ring_cpu, walkers, 0.1, 1), lambda: None)
+    pg, tg = timed(lambda: rv.project_to_ridge(ring_dev, walkers.to(dev), 0.1, 1), sync)
     report["checks"]["scms_2d"] = {"cpu_s": tc, "device_s": tg, "speedup": tc / tg,
                                    "points_max_abs_diff": float((pg.points.cpu() - pc.points).abs().max()),
-                                   "converged_cpu": int(pc.converged.sum()), "converged_device": int(pg.converged.sum())}
+                                   "converged_cpu": int(pc.converged.sum()),
+                                   "converged_device": int(pg.converged.sum())}
     print(json.dumps(report, indent=2))
     if args.json:
         with open(args.json, "w") as f:
