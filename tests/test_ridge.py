@@ -264,3 +264,18 @@ def test_scms_end_points_equal_the_plain_loop(t):
     assert proj.converged.all() and done.all()
     assert torch.equal(proj.iterations, iters)
     assert (proj.points - ref).norm(dim=-1).max() < 1e-12
+
+
+def test_lapack_loop_and_batched_eigh_agree(monkeypatch):
+    # with more than one torch thread the CPU float64 frames come from a LAPACK loop (robust to a busy machine)
+    g = torch.Generator().manual_seed(5)
+    H = torch.randn(50, 6, 6, generator=g, dtype=torch.float64)
+    H = H + H.transpose(1, 2)
+    vals1, vecs1 = _eigh_descending(H)  # the tests run one thread: torch's batched eigh
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    vals2, vecs2 = _eigh_descending(H)
+    torch.testing.assert_close(vals2, vals1, rtol=0, atol=1e-12)
+    assert torch.all(vals2[:, :-1] >= vals2[:, 1:])
+    torch.testing.assert_close(vecs2 @ torch.diag_embed(vals2) @ vecs2.transpose(1, 2), H, rtol=0, atol=1e-12)
+    p1, p2 = vecs1[:, :, :2] @ vecs1[:, :, :2].transpose(1, 2), vecs2[:, :, :2] @ vecs2[:, :, :2].transpose(1, 2)
+    torch.testing.assert_close(p2, p1, rtol=0, atol=1e-10)  # the same leading subspace (signs aside)
