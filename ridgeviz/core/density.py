@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .posterior import MOMENT_MAX_D, PosteriorMoments
+from .posterior import DIRECT_MAX_N, MOMENT_MAX_D, PosteriorMoments
 from .schedules import Schedule
 
 
@@ -113,7 +113,7 @@ class SmoothedEmpirical:
         cov = x.new_empty(M, D, D) if hessian else None
         w_out = x.new_empty(M, self.N) if weights else None
         post = self._post
-        if weights:
+        if weights or self.N <= DIRECT_MAX_N:  # few points: the direct centred sums are exact and cheapest
             redo, redo_cov = torch.ones(M, dtype=torch.bool, device=x.device), None
         else:
             redo, redo_cov = post.moments(y, a, h, hessian and D <= MOMENT_MAX_D, log_s, mean, cov)

@@ -42,6 +42,7 @@ import torch
 # by 3e-8) and there the centred fallback is cheap (few points, or a sparse posterior).
 RTOL_SMALL_D, RTOL_WIDE = 1e-13, 1e-10
 MOMENT_GAMMA = 32.0
+DIRECT_MAX_N = 64  # up to this many points every query takes the dense centred product (fewest operations)
 SMALL_D = 4  # up to here: one fused product per tile, tile-centred moments
 TILE_POINTS = 64  # points per k-d tile (small D)
 MOMENT_MAX_D = 64  # beyond this the (N, D(D+1)/2) basis costs more memory than the dense product saves
@@ -342,10 +343,14 @@ class PosteriorMoments:
     def _centred_cov(self, w, mu, y, a, h) -> torch.Tensor:
         """``sum_i w_i (X_i - mu)(X_i - mu)^T`` for weights ``w: (m, N)``: ``(m, D, D)``. From the heavy points
         (:meth:`_heavy_cov`) where they are few (step 4), else the dense product over every point."""
-        query, point = torch.nonzero(w > self.tau(a, h)[:, None], as_tuple=True)
-        out = self._heavy_cov(y, a, h, point, query) if point.numel() <= SPARSE_SHARE * w.numel() else None
+        heavy = w > self.tau(a, h)[:, None]
+        out = None
+        if self.N > DIRECT_MAX_N:
+            query, point = torch.nonzero(heavy, as_tuple=True)
+            out = self._heavy_cov(y, a, h, point, query) if point.numel() <= SPARSE_SHARE * w.numel() else None
         if out is not None:
             return out
+        w = w.where(heavy, 0.0)  # light points (step 4) out, so floored weights leave no trace
         D = self.D
         out = w.new_empty(len(w), D, D)
         step = max(1, self.chunk_elements // (self.N * D))
