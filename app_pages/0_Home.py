@@ -1,10 +1,12 @@
-"""ridgeviz home page: what the tool shows, and a demo animation that is ready when the page opens."""
+"""ridgeviz home page: memorisation beside generalisation, ready when the page opens (no torch, no compute)."""
 
 import streamlit as st
 
-from ridgeviz.app import compute, export, state
-from ridgeviz.app.sidebar import sidebar
-from ridgeviz.viz.laws import shares_text
+from ridgeviz.app import side_by_side as home
+from ridgeviz.app.export import config_dict
+from ridgeviz.app.figures import presentation, show
+from ridgeviz.app.state import guard, persistent
+from ridgeviz.views import side_by_side as sbs
 
 st.title("ridgeviz: where do a diffusion model's samples go?")
 st.markdown(
@@ -13,27 +15,49 @@ st.markdown(
     "([arXiv 2602.06021](https://arxiv.org/abs/2602.06021)) explain where their samples land: near the "
     "**ridge** of the smoothed empirical density `p_t` (the training points blurred by the noise of time t), "
     "the curves that join nearby points along which `p_t` is highest across.\n\n"
-    "Read the animation below in reverse time, from pure noise (t = T) to the data (t near 0). A sample is "
+    "Below, two score models start from **the same noise** and run the reverse diffusion in lockstep, from pure "
+    "noise (t = T) to the data (t near 0): press **Play** or drag the slider. Each sample keeps the colour of "
+    "where it ends: a **copy** of a training point (red), a **new sample on the ridge** (green), or **off the "
+    "ridge** (orange). The purple curve is the ridge of p_t at the time shown.")
+
+with st.expander("Compare other models"):
+    pairs = sbs.shipped_pairs()
+    c = st.columns(4)
+    dataset = persistent(c[0].selectbox, "dataset", "home_dataset", sbs.HOME.dataset, options=sorted(pairs))
+    choices = [sbs.EXACT] + pairs.get(dataset, [])
+    left = persistent(c[1].selectbox, "left model", "home_left", sbs.EXACT, options=choices,
+                      format_func=sbs.model_label)
+    right = persistent(c[2].selectbox, "right model", "home_right", choices[-1], options=choices,
+                       format_func=sbs.model_label)
+    seed = persistent(c[3].number_input, "seed", "home_seed", 0, min_value=0, max_value=2**31 - 1)
+    c = st.columns(2)
+    if c[0].button("Run", key="home_run", type="primary"):
+        with guard("the comparison"):
+            st.session_state["home_cfg"] = sbs.SideBySideConfig(dataset, left, right, seed=int(seed))
+    if c[1].button("Back to the default pair", key="home_default"):
+        st.session_state.pop("home_cfg", None)
+
+with guard("the side-by-side view"):
+    cfg = st.session_state.get("home_cfg", sbs.HOME)
+    res = home.result(cfg)
+    show(home.figure(cfg, presentation(), _res=res), "home_side_by_side", styled=True, export="side_by_side",
+         config=config_dict(pair=cfg, b_eval=res.b_eval, tube=res.tube), still_frame=-1)  # images: the end
+    st.caption(
+        f"{len(res.category[0])} samples per model (up to {home.FIGURE['max_points']} drawn), the same prior draw "
+        f"and the same Euler-Maruyama noise; {cfg.steps} steps of the reverse SDE. Copy: the nearest training "
+        f"point is closer than a third of the second nearest. New on ridge: within {res.tube:.2g} (0.1 × the "
+        f"data's scale) of the ridge of the data's KDE at bandwidth b = {res.b_eval:.2g} (the dashed curve: the "
+        "bandwidth at which that ridge is longest). Off ridge: the rest.")
+
+st.markdown(
+    "**Next:** *Data and bandwidth* scrubs the bandwidth and shows how the ridge and memorisation change with it; "
+    "*Score model* chooses, trains or loads a model; *Random features* shows the paper's model and its inductive "
+    "biases. *Trajectories* animates your own run, each sample coloured by its phase, in reverse time: "
     "**blue** (reach) until it enters a tube around the ridge; **orange** (align) while, inside the tube, its "
     "distance to the ridge relaxes (for one half-life) toward the level set by the model's error *normal* to the "
     "ridge; then, step by step, **green** (slide) when the model's error *tangential* to the ridge pushes it "
     "along harder than the exact score pulls it toward the training points, and **brown** (to a training point) "
     "when that pull wins: the memorising motion, which the exact score alone makes. **Grey**: the ridge is not "
-    "defined there (p_t looks like one round blob). The model's error is known exactly along each trajectory, "
-    "because the exact score is. Sliding is how samples appear *between* training points. The curves on the "
-    "right follow the same time: the two error components, the distance to the ridge, the share of each phase.")
-X, source, sched = sidebar()
-with state.guard("the demo"):
-    fig = compute.demo_figure()
-    st.plotly_chart(fig, key="home_anim", config={"displaylogo": False}, theme=None)
-    res = compute.demo_result()
-    export.export_row("home_demo", fig, csv=export.band_columns(res), npz=res.to_npz_bytes, config=res.config)
-    st.caption("Demo: the 13-point set, the Ornstein-Uhlenbeck schedule, 512 samples of the reverse SDE "
-               "(200 Euler-Maruyama steps) with the exact score plus an injected error of 0.5 normal and 0.5 "
-               "tangential to the ridge. Phase rule: " + res.rule_text + ". Shares of all sample-steps: "
-               + shares_text(res.shares.get("all", {})) + ".")
-st.markdown(
-    "**Next:** *Data and bandwidth* to pick a dataset and see the ridge change with the bandwidth; "
-    "*Score model* to choose, train or load a model; *Trajectories* to run your own animation; "
-    "*Random features* for the paper's model and its inductive biases. The sidebar's dataset and schedule "
-    "are shared by every page and kept in the address bar, so a link reopens the same view.")
+    "defined there (p_t looks like one round blob). Sliding is how samples appear *between* training points. "
+    "The dataset and schedule in the sidebar of those pages are shared and kept in the address bar, so a link "
+    "reopens the same view.")

@@ -4,8 +4,10 @@ import math
 
 import streamlit as st
 
-from ridgeviz.app import compute, export, training
+from ridgeviz.app import compute, training
 from ridgeviz.app import models as md
+from ridgeviz.app.export import config_dict
+from ridgeviz.app.figures import show
 from ridgeviz.app.sidebar import sidebar
 from ridgeviz.app.state import guard, persistent
 from ridgeviz.models.factory import ModelConfig
@@ -81,9 +83,8 @@ with guard("the model's error"):
     cfg = md.model_config()
     st.success(f"Model used by the Trajectories page: **{md.model_label(cfg)}**")
     profile = compute.error_profile(X, sched_cfg, cfg, min(cfg.dim, max_dim), _model=md.model_object(cfg))
-    fig = viz.error_profile_figure(profile)
-    st.plotly_chart(fig, key="model_profile")
+    show(viz.error_profile_figure(profile), "model_profile", export="score_model", csv=profile,
+         config=config_dict(model=cfg, schedule=sched_cfg))
     st.caption("Mean norm of the score error against the exact score of p_t, split into the parts normal and "
                "tangential to the ridge, at points drawn from p_t.")
-    export.export_row("score_model", fig, csv=profile, config=export.config_dict(model=cfg, schedule=sched_cfg))
     md.model_download(cfg)

@@ -3,15 +3,15 @@
 import streamlit as st
 
 from ridgeviz import SAMPLERS
-from ridgeviz.app import compute, export
+from ridgeviz.app import compute
 from ridgeviz.app import models as md
 from ridgeviz.app import sidebar as sb
-from ridgeviz.app.io import data_key
-from ridgeviz.app.state import computed, follow_selected, guard, persistent
+from ridgeviz.app.figures import presentation, show
+from ridgeviz.app.io import band_columns, data_key
+from ridgeviz.app.state import computed, follow_selected, guard, persistent, step
 from ridgeviz.core.decomposition import DISTANCE_NOTES
 from ridgeviz.core.sampling import SAMPLER_LABELS
 from ridgeviz.views.trajectories import TrajectoryConfig
-from ridgeviz.viz import figures as viz
 from ridgeviz.viz import laws
 
 st.title("Trajectories")
@@ -42,7 +42,7 @@ with guard("the trajectories"):
     cfg = TrajectoryConfig(int(particles), sampler, int(seed), int(dim), int(frames), float(tube), float(ratio),
                            tube_sigmas=float(sigmas), align_halflives=float(halflives))
     key = (data_key(X), sched_cfg, cfg, model_cfg)
-    res, stale = computed(
+    res, stale, made_for = computed(
         "traj", key, lambda progress: compute.trajectories(X, sched_cfg, cfg, model_cfg,
                                                            model=md.model_object(model_cfg), progress=progress),
         run=run, preload=lambda: compute.demo_matches(X, sched_cfg, cfg, model_cfg), label="computing trajectories")
@@ -51,19 +51,17 @@ with guard("the trajectories"):
     else:
         if stale:
             st.warning("The settings changed since this animation was computed; press **Run** to update it.")
-        n_frames = len(res.frames)
+        last = len(res.frames) - 1
         c = st.columns([1, 1, 2, 3])
-        if c[0].button("◀ step", key="traj_prev"):
-            st.session_state["traj_frame"] = max(st.session_state.get("traj_frame", 0) - 1, 0)
-        if c[1].button("step ▶", key="traj_next"):
-            st.session_state["traj_frame"] = min(st.session_state.get("traj_frame", 0) + 1, n_frames - 1)
-        frame = persistent(c[2].number_input, "start at frame", "traj_frame", 0, min_value=0,
-                           max_value=n_frames - 1)
+        c[0].button("◀ step", key="traj_prev", on_click=step, args=("traj_frame", -1, last))
+        c[1].button("step ▶", key="traj_next", on_click=step, args=("traj_frame", 1, last))
+        frame = persistent(c[2].number_input, "start at frame", "traj_frame", 0, min_value=0, max_value=last)
         follow = persistent(c[3].number_input, "follow particle (-1: none; or click a particle)",
                             "traj_follow", -1, min_value=-1, max_value=res.xs.shape[1] - 1)
-        fig = viz.trajectory_figure(res, follow=None if follow < 0 else int(follow), frame=int(frame))
-        st.plotly_chart(fig, key="traj_chart", on_select=follow_selected("traj_chart", "traj_follow"),
-                        selection_mode="points", config={"displaylogo": False}, theme=None)
+        fig = compute.trajectory_figure(made_for, None if follow < 0 else int(follow), int(frame), presentation(),
+                                        _res=res)
+        show(fig, "traj_chart", styled=True, export="trajectories", csv=band_columns(res), npz=res.to_npz_bytes,
+             config=res.config, on_select=follow_selected("traj_chart", "traj_follow"), selection_mode="points")
         st.caption(f"Phase rule: {res.rule_text}. Distance to the ridge: {DISTANCE_NOTES[res.distance_kind]}; "
                    f"error bands leave out points where the ridge is undefined. View: {', '.join(res.axis_labels)}.")
         st.markdown("**What each colour encodes** (the model's error is known exactly along every trajectory, "
@@ -73,8 +71,6 @@ with guard("the trajectories"):
                        f"the ridge is defined: {laws.shares_text(res.shares['in_tube'])}.")
             st.markdown("**The align and slide laws**, linearised about the ridge, against measurement from the end "
                         "of each sample's align phase (up to 128 samples; ridgeviz.core.laws):")
-            st.plotly_chart(laws.law_figure(res.laws, res.law_agreement), key="traj_laws", theme=None)
+            show(laws.law_figure(res.laws, res.law_agreement), "traj_laws", export="trajectory_laws")
             st.markdown("**Sensitivity**: phase shares with each threshold halved and doubled (same trajectories).")
             st.dataframe(laws.sensitivity_rows(res.sensitivity), hide_index=True)
-        export.export_row("trajectories", fig, csv=export.band_columns(res), npz=res.to_npz_bytes,
-                      config=res.config)

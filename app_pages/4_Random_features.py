@@ -2,14 +2,16 @@
 
 import streamlit as st
 
-from ridgeviz.app import compute, export
+from ridgeviz.app import compute
 from ridgeviz.app import models as md
 from ridgeviz.app import sidebar as sb
+from ridgeviz.app.figures import show
 from ridgeviz.app.io import data_key
 from ridgeviz.app.state import computed, guard, persistent
 from ridgeviz.data.datasets import DatasetSpec
 from ridgeviz.views.random_features import RFConfig, parse_taus
 from ridgeviz.viz import figures as viz
+from ridgeviz.viz.random_features import rf_cloud_animation
 
 st.title("Random features")
 X, source, sched_cfg = sb.sidebar()
@@ -38,7 +40,7 @@ with guard("the random-feature sweep"):
     cfg = RFConfig(int(features), int(K), int(seed), int(particles), int(steps), taus=parse_taus(taus_text),
                    dim=min(1, X.shape[1] - 1))
     key = (data_key(X), sched_cfg, cfg)
-    sweep, stale = computed(
+    sweep, stale, _ = computed(
         "rf", key, lambda progress: compute.rf_sweep(X, sched_cfg, cfg, progress=progress), run=run,
         preload=lambda: compute.rf_default_matches(X, sched_cfg, cfg),
         label="fitting and sampling the random-feature models")
@@ -47,19 +49,17 @@ with guard("the random-feature sweep"):
     else:
         if stale:
             st.warning("The settings changed since this sweep was computed; press **Run** to update it.")
-        fig = viz.rf_sweep_figure(sweep)
-        st.plotly_chart(fig, key="rf_sweep_chart")
+        show(viz.rf_sweep_figure(sweep), "rf_sweep_chart", export="random_features", csv=sweep.table(),
+             npz=sweep.to_npz_bytes, config=sweep.config)
         st.caption("Means over samples and over the steps where the ridge is defined (the optimisation error is "
                    "zero at τ = ∞ by definition); inter-mode mass: final samples farther than "
                    f"{sweep.config['tube']:.3g} from every training point.")
         _, labels = viz.tau_positions(sweep.taus)
-        i = persistent(st.select_slider, "sample cloud at τ", "rf_tau_pick", len(labels) - 1,
-                       options=list(range(len(labels))), format_func=lambda j: labels[j])
-        cloud = viz.cloud_figure(sweep.data, sweep.finals[i], bounds=sweep.config["bounds"],
-                                 title=f"final samples at τ = {labels[i]}")
-        st.plotly_chart(cloud, key="rf_cloud")
-        if st.button(f"Use the model at τ = {labels[i]} on the Trajectories page", key="rf_adopt"):
+        show(rf_cloud_animation(sweep, labels), "rf_cloud", export="random_features_cloud")
+        c = st.columns([1, 3])
+        i = persistent(c[0].selectbox, "model at τ", "rf_tau_pick", len(labels) - 1, options=list(range(len(labels))),
+                       format_func=lambda j: labels[j])
+        if c[1].button(f"Use the model at τ = {labels[i]} on the Trajectories page", key="rf_adopt"):
             model = compute.rf_models(X, sched_cfg, cfg)[float(sweep.taus[i])]
             md.adopt_model("random-features", model, f"random features, p = {cfg.features}, τ = {labels[i]}")
             st.success("Done: the Trajectories page now samples with this model.")
-        export.export_row("random_features", fig, csv=sweep.table(), npz=sweep.to_npz_bytes, config=sweep.config)

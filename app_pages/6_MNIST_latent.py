@@ -4,8 +4,8 @@ import dataclasses
 
 import streamlit as st
 
-from ridgeviz.app import export
 from ridgeviz.app import mnist as mn
+from ridgeviz.app.figures import show
 from ridgeviz.app.state import guard, persistent, store
 from ridgeviz.data.mnist import DigitsSpec
 from ridgeviz.latent.analysis import PAPER_DIM
@@ -52,15 +52,12 @@ with guard("the settings"):
     cfg, run = mn.settings_form(X.shape[1])
 
 with guard("the latent experiment"):
-    run_key = (key, spec, cfg)
-    if run:
-        st.session_state["mn_result"] = (run_key, mn.experiment(X, cfg))
-    stored_key, res = st.session_state.get("mn_result", (None, None))
-    if res is None or stored_key[:2] != run_key[:2]:
+    res, stale = mn.current((key, spec, cfg), X, cfg, run)
+    if res is None:
         st.info("Press **Run** to sample in the latent and measure the samples against the ridge "
                 "(a few seconds for the shipped subset of 200 ones).")
         st.stop()
-    if stored_key != run_key:
+    if stale:
         st.warning("The settings changed since these results were computed; press **Run** to update them.")
     s = res.stats
     counts = s["final"]["counts"]
@@ -69,29 +66,28 @@ with guard("the latent experiment"):
     for col, name in zip(c[1:], counts):
         col.metric(name, counts[name], help=f"at t = {s['final']['t']:.3g}")
     tabs = st.tabs(["Ridge deviation evolution", "On/off-ridge galleries", "Trajectories", "Spectrum", "Statistics"])
+    config = {**s, "config": dataclasses.asdict(res.config)}
     with tabs[0]:
         value = st.radio("residual shown", ["normalised", "length"], horizontal=True, key="mn_value",
                          format_func={"normalised": "normalised by the batch maximum (paper)",
                                       "length": "as a length h_t r"}.get)
-        fig = deviation_figure(res.deviation, value=value, thresholds=(cfg.on, cfg.off))
-        st.plotly_chart(fig, key="mn_deviation")
+        show(deviation_figure(res.deviation, value=value, thresholds=(res.config.on, res.config.off)),
+             "mn_deviation", export="mnist_deviation", config=config)
         st.caption("Histogram of the ridge residual |P_perp grad log p_t| of the samples at each recorded time, T "
                    "down to t_min: reach (the residual falls), then align. Grey: the eigengap filter says the "
                    "normal space is undefined there (the residual is then meaningless).")
     with tabs[1]:
         panels = gallery_panels(res, lambda z: decode_latents(vae, z), data.pixels())
-        st.plotly_chart(gallery_figure(panels, data.shape), key="mn_gallery")
+        show(gallery_figure(panels, data.shape), "mn_gallery", export="mnist_gallery")
         st.caption(f"Decoded final samples split at t = {s['final']['t']:.3g}; r: residual / batch max; nn: "
                    f"distance to the nearest training latent (its image below). Copies (nearest / second-nearest "
                    f"< 1/3): {100 * s['memorisation']['copies']:.0f}% of all samples.")
     with tabs[2]:
-        traj_fig = viz.trajectory_figure(res.trajectories)
-        st.plotly_chart(traj_fig, key="mn_traj")
+        show(viz.trajectory_figure(res.trajectories), "mn_traj", export="mnist_trajectories")
         st.caption(f"{res.trajectories.xs.shape[1]} trajectories in the plane of the latents' first two principal "
                    f"axes (the {res.dim}-dimensional ridge is not drawn). Phase rule: {res.trajectories.rule_text}.")
     with tabs[3]:
-        st.plotly_chart(spectrum_figure(res.gaps, res.dim, res.suggested_dim, PAPER_DIM, cfg.t_suggest),
-                        key="mn_spectrum")
+        show(spectrum_figure(res.gaps, res.dim, res.suggested_dim, PAPER_DIM, res.config.t_suggest), "mn_spectrum",
+             export="mnist_spectrum")
     with tabs[4]:
         st.json(s, expanded=False)
-        export.export_row("mnist_latent", fig, config={**s, "config": dataclasses.asdict(cfg)})

@@ -92,9 +92,10 @@ def wait_idle(page, timeout: float = 120.0) -> None:
 
 
 def wait_charts(page, timeout: float = 60.0) -> None:
-    """Wait until every Plotly chart on the page has drawn its SVG."""
+    """Wait until every visible Plotly chart on the page has drawn its SVG (charts in closed tabs are skipped)."""
     page.wait_for_function("""() => [...document.querySelectorAll('[data-testid=stPlotlyChart]')]
-        .every(c => c.querySelector('.main-svg .scatterlayer, .main-svg .heatmaplayer, .main-svg .contourlayer'))""",
+        .every(c => c.offsetParent === null || c.querySelector(
+            '.main-svg .scatterlayer, .main-svg .heatmaplayer, .main-svg .contourlayer, .main-svg .imagelayer'))""",
                            timeout=timeout * 1000)
     time.sleep(0.3)
 

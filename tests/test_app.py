@@ -1,5 +1,6 @@
 """AppTest: a smoke test generated for every page of the explorer, and interaction tests (no browser needed)."""
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +35,10 @@ def widget(at: AppTest, kind: str, key: str):
     return next(w for w in getattr(at, kind) if w.key == key)
 
 
+def chart_spec(at: AppTest, i: int = 0) -> dict:
+    return json.loads(at.get("plotly_chart")[i].proto.spec)
+
+
 # -- every page --------------------------------------------------------------------------------------------------
 def test_every_page_file_is_in_the_navigation():
     from ridgeviz.app.nav import PAGES as NAV
@@ -51,29 +56,55 @@ def test_page_smoke(page):
 
 
 # -- home -----------------------------------------------------------------------------------------------------------
-def test_home_shows_the_demo_animation():
+def test_home_opens_on_the_side_by_side_view():
     at = open_page()
     assert_clean(at)
-    assert len(at.get("plotly_chart")) == 1
+    spec = chart_spec(at)
+    titles = [a["text"] for a in spec["layout"]["annotations"][:2]]
+    assert "exact score" in titles[0] and "copies 100%" in titles[0]
+    assert "new on ridge" in titles[1] and len(spec["frames"]) >= 50
     assert "ridge" in at.title[0].value.lower()
 
 
-def test_home_sidebar_choice_is_mirrored_in_the_url():
+def test_home_compares_another_pair_on_run_and_goes_back():
     at = open_page()
+    widget(at, "selectbox", "home_dataset").set_value("two-points").run()
+    widget(at, "selectbox", "home_right").set_value("rf_two_points_tauinf.safetensors")
+    at.button(key="home_run").click().run()
+    assert_clean(at)
+    assert "rf_two_points_tauinf" in chart_spec(at)["layout"]["annotations"][1]["text"]
+    at.button(key="home_default").click().run()
+    assert "home_cfg" not in at.session_state
+
+
+def test_projector_mode_enlarges_fonts_on_every_page():
+    at = open_page()
+    small = chart_spec(at)["layout"].get("font", {}).get("size", 12)
+    widget(at, "toggle", "presentation").set_value(True).run()
+    assert_clean(at)
+    assert chart_spec(at)["layout"]["font"]["size"] > small
+    at.switch_page("app_pages/2_Score_model.py").run()
+    assert widget(at, "toggle", "presentation").value is True
+    assert chart_spec(at)["layout"]["font"]["size"] > 12
+
+
+def test_sidebar_choice_is_mirrored_in_the_url():
+    at = open_page("3_Trajectories")
     widget(at, "selectbox", "sb_name").set_value("two-points").run()
     assert_clean(at)
     assert at.query_params["set"] == "two-points"
 
 
 def test_link_reopens_the_same_sidebar_state_and_bad_values_are_reported():
-    at = open_page(set="square", steps="40", T="oops")
+    at = open_page(set="square", steps="40", T="oops")  # the link is read on the first page a session opens
+    assert any("T=oops" in w.value for w in at.warning)
+    at.switch_page("app_pages/3_Trajectories.py").run()
     assert widget(at, "selectbox", "sb_name").value == "square"
     assert widget(at, "number_input", "sb_steps").value == 40
-    assert any("T=oops" in w.value for w in at.warning)
 
 
 def test_impossible_schedule_gives_a_message_not_a_traceback():
-    at = open_page()
+    at = open_page("3_Trajectories")
     widget(at, "number_input", "sb_tmin").set_value(20.0).run()  # t_min > T = 10
     assert not at.exception
     assert any("T must be greater than t_min" in e.value for e in at.sidebar.error)
@@ -87,23 +118,28 @@ def data_page():
 
 def test_data_page_smoke(data_page):
     assert_clean(data_page)
-    assert len(data_page.get("plotly_chart")) == 3
-    labels = [m.label for m in data_page.metric]
-    assert "suggested ridge dim" in labels and "√h_t (blur)" in labels
+    assert len(data_page.get("plotly_chart")) == 1
+    assert any("Classical bandwidths" in c.value for c in data_page.caption)
 
 
-def test_data_page_time_slider_sets_the_bandwidth(data_page):
-    from ridgeviz.data.datasets import MODE_SETS
-    from ridgeviz.views import bandwidth as bw
-
+def test_data_page_scrubs_the_bandwidth_in_the_browser_with_100_frames(data_page):
+    """The time slider belongs to the figure (client-side frames): no Streamlit widget for t is left."""
+    spec = chart_spec(data_page)
+    steps = spec["layout"]["sliders"][0]["steps"]
+    assert len(spec["frames"]) == len(steps) >= 100
+    assert not data_page.select_slider and not data_page.slider
     sched = rv.get_schedule("ou")
-    rules = bw.classical_bandwidths(MODE_SETS["three-points"])
-    marks = {n: (b, bw.time_for_bandwidth(sched, b)) for n, b in rules.items()}
-    t = float(bw.sweep_times(sched, 32, marks)[3])
-    widget(data_page, "select_slider", "data_t").set_value(t).run()
+    t = float(steps[40]["label"].split()[0])
+    title = spec["frames"][40]["layout"]["title"]["text"]
+    assert f"√h_t = {np.sqrt(float(sched.h(t))):.3g}" in title
+
+
+def test_data_page_units_toggle_switches_to_the_diffusion_coordinates(data_page):
+    assert chart_spec(data_page)["layout"]["xaxis"]["title"]["text"] == "x1 / α_t"
+    widget(data_page, "toggle", "data_units").set_value(False).run()
     assert_clean(data_page)
-    shown = next(m.value for m in data_page.metric if m.label == "√h_t (blur)")
-    assert float(shown) == pytest.approx(float(np.sqrt(rv.get_schedule("ou").h(float(t)))), rel=2e-3)
+    assert chart_spec(data_page)["layout"]["xaxis"]["title"]["text"] == "x1"
+    widget(data_page, "toggle", "data_units").set_value(True).run()
 
 
 def test_data_page_persists_across_pages(data_page):

@@ -1,11 +1,14 @@
 """The explorer in a real browser: Playwright drives Debian's Chromium against a server this module starts.
 
-Open the home page and see the figure, press Play and see the frames advance, visit every page with no
-exception element, upload a bad CSV and see the error (the previous data stay), check that two browser sessions
-never see each other's uploads, and save a screenshot of every page under test-output/screenshots/.
+Open the home page's side-by-side view and play it, scrub the bandwidth on the Data page with the figure's own
+slider and see that no Streamlit rerun happens, download a PNG of a figure, visit every page with no exception
+element, upload a bad CSV and see the error (the previous data stay), check that two browser sessions never
+see each other's uploads, follow a clicked particle, and save a screenshot of every page under
+test-output/screenshots/.
 """
 
 import re
+import struct
 import time
 
 import browser_util as bu
@@ -40,33 +43,84 @@ def new_page(browser):
     return context, context.new_page()
 
 
-def slider_state(page):
-    return page.evaluate("""() => { const gd = document.querySelector('.js-plotly-plot');
-        const p = gd._fullData.find(t => t.name === 'particles');
+def slider_state(page, trace: str = "particles"):
+    """The first chart's slider step, frame count and the first x of the named trace (or of the last trace)."""
+    return page.evaluate("""(name) => { const gd = document.querySelector('.js-plotly-plot');
+        const p = gd._fullData.find(t => t.name === name) || gd._fullData[gd._fullData.length - 1];
         return {active: gd._fullLayout.sliders[0].active, x0: p.x[0], frames: gd._transitionData._frames.length,
-                steps: gd._fullLayout.sliders[0].steps.length}; }""")
+                steps: gd._fullLayout.sliders[0].steps.length, title: (gd.layout.title || {}).text || "",
+                names: gd._fullData.map(t => t.name)}; }""", trace)
 
 
-def test_home_shows_the_animation_and_play_advances_it(server, browser):
+def panel_x0(page) -> list:
+    """First particle's x in the left and right panels (the particles are the 3rd-last and the last trace)."""
+    return page.evaluate("""() => { const d = document.querySelector('.js-plotly-plot')._fullData;
+        return [d[d.length - 3].x[0], d[d.length - 1].x[0]]; }""")
+
+
+def test_home_shows_the_side_by_side_view_and_play_advances_both_panels(server, browser):
     context, page = new_page(browser)
     start = time.time()
     page.goto(server)
     page.wait_for_selector(PLOT, timeout=90_000)
-    first_figure = time.time() - start
-    print(f"home page: first figure after {first_figure:.1f} s")
+    print(f"home page: first figure after {time.time() - start:.1f} s")
     bu.wait_idle(page)
+    titles = page.evaluate("() => document.querySelector('.js-plotly-plot').layout.annotations.map(a => a.text)")
+    assert any("exact score" in t for t in titles) and sum("copies" in t for t in titles) == 2
     before = slider_state(page)
     assert before["frames"] == before["steps"] >= 50 and before["active"] == 0
+    xs = panel_x0(page)
     page.locator(".updatemenu-button").first.click()  # ▶ Play
-    page.wait_for_function("() => document.querySelector('.js-plotly-plot')._fullLayout.sliders[0].active >= 5",
-                           timeout=20_000)
-    after = slider_state(page)
-    assert after["active"] > before["active"] and after["x0"] != before["x0"]
     page.wait_for_function("() => document.querySelector('.js-plotly-plot')._fullLayout.sliders[0].active >= 25",
                            timeout=30_000)
     page.locator(".updatemenu-button").nth(1).click()  # ❚❚ Pause
+    assert all(a != b for a, b in zip(panel_x0(page), xs))  # both panels moved
     page.screenshot(path=str(bu.SHOTS / "home_playing.png"), full_page=True)
     assert page.locator(EXCEPTION).count() == 0
+    context.close()
+
+
+def test_bandwidth_scrubs_in_the_browser_without_a_rerun(server, browser):
+    context, page = new_page(browser)
+    sent = []
+    page.on("websocket", lambda ws: ws.on("framesent", lambda payload: sent.append(time.time())))
+    page.goto(f"{server}/Data_and_bandwidth")
+    page.wait_for_selector(PLOT, timeout=120_000)
+    bu.wait_idle(page)
+    before = slider_state(page, "ridge of p_t")
+    assert before["frames"] == before["steps"] >= 100
+    quiet_since = time.time()
+    rail = page.locator(".slider-rail-rect").first
+    box = rail.bounding_box()
+    page.mouse.click(box["x"] + 0.85 * box["width"], box["y"] + box["height"] / 2)  # the figure's own slider
+    page.wait_for_function(f"() => document.querySelector('.js-plotly-plot')._fullLayout.sliders[0].active "
+                           f"!= {before['active']}", timeout=10_000)
+    time.sleep(1.0)
+    after = slider_state(page, "ridge of p_t")
+    assert after["active"] > before["active"] and after["title"] != before["title"]
+    assert "t = " in after["title"] and "√h_t" in after["title"]
+    assert [t for t in sent if t > quiet_since] == []  # nothing went to the server: no rerun
+    assert page.locator("[data-testid=stApp]").get_attribute("data-test-script-state") == "notRunning"
+    page.screenshot(path=str(bu.SHOTS / "data_scrubbed.png"), full_page=True)
+    context.close()
+
+
+def test_png_export_downloads_an_image(server, browser):
+    context, page = new_page(browser)
+    page.goto(server)
+    page.wait_for_selector(PLOT, timeout=90_000)
+    bu.wait_idle(page)
+    page.get_by_text("Export", exact=True).first.click()
+    button = page.locator(".st-key-side_by_side_png button")
+    button.wait_for(timeout=10_000)
+    with page.expect_download(timeout=180_000) as info:
+        button.click()
+    path = bu.SHOTS / "export.png"
+    info.value.save_as(path)
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", data[16:24])
+    assert width >= 1200 and height >= 600 and len(data) > 30_000, (width, height, len(data))
     context.close()
 
 

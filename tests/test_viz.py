@@ -1,5 +1,6 @@
 """Unit tests of the figure builders: frames, moving traces, phase colours, slider steps, size, static layers."""
 
+import json
 import subprocess
 import sys
 
@@ -8,6 +9,7 @@ import plotly.io as pio
 import pytest
 
 from ridgeviz.core.phases import PHASE_COLORS, PHASES
+from ridgeviz.views.bandwidth import group_marks
 from ridgeviz.views.trajectories import ExplorerResult
 from ridgeviz.viz import figures as viz
 
@@ -127,7 +129,7 @@ def test_svg_scatter_only_and_fixed_axis_ranges(fig):
 
 def test_group_marks_joins_rules_with_equal_bandwidths():
     marks = {"Scott": (1.5, 0.6), "Silverman": (1.5, 0.6), "CV": (1.2, None)}
-    assert viz.group_marks(marks) == [("Scott = Silverman", 1.5, 0.6), ("CV", 1.2, None)]
+    assert group_marks(marks) == [("Scott = Silverman", 1.5, 0.6), ("CV", 1.2, None)]
 
 
 def test_subsample_keeps_ends_and_requested_indices():
@@ -152,3 +154,58 @@ def test_library_modules_do_not_import_streamlit():
             "print('streamlit' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+# -- projector style, static export, the tau cloud ---------------------------------------------------------------
+def test_present_enlarges_fonts_markers_and_lines_but_not_the_frames(fig):
+    import copy
+
+    from ridgeviz.viz.style import present
+
+    big = present(copy.deepcopy(fig), 2.0)
+    assert big.layout.font.size == 2 * (fig.layout.font.size or 12)
+    pairs = [(a, b) for a, b in zip(fig.data, big.data) if isinstance(a.marker.size, (int, float))]
+    assert pairs and all(b.marker.size == 2 * a.marker.size for a, b in pairs)
+    assert json.loads(pio.to_json(big))["frames"] == json.loads(pio.to_json(fig))["frames"]
+
+
+def test_static_figure_drops_frames_and_controls_and_keeps_the_data(fig):
+    from ridgeviz.viz.export import FORMATS, figure_image, static_figure
+
+    still = static_figure(fig)
+    assert not still.frames and not still.layout.sliders and not still.layout.updatemenus
+    assert len(still.data) == len(fig.data) and len(fig.frames) > 0  # the original is untouched
+    end = static_figure(fig, -1)  # an animation's still at its last frame: the frame's data on the base traces
+    moving = fig.frames[-1].traces[2]
+    np.testing.assert_allclose(end.data[moving].x, fig.frames[-1].data[2].x)
+    assert not np.allclose(end.data[moving].x, still.data[moving].x)
+    assert FORMATS == ("png", "svg")
+    with pytest.raises(ValueError, match="fmt"):
+        figure_image(fig, "gif")
+
+
+def test_static_export_makes_a_png_and_an_svg_when_chromium_is_there(tmp_path):
+    from ridgeviz.viz import export
+
+    if export.available():
+        pytest.skip(export.available())
+    small = viz.curves_figure(np.arange(5), {"a": np.arange(5.0)})
+    png = export.figure_image(small, "png", width=400, height=300)
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and int.from_bytes(png[16:20], "big") == 800  # scale 2
+    assert export.figure_image(small, "svg", width=400, height=300).lstrip().startswith(b"<svg")
+    paths = export.write_images({tmp_path / "a.png": small, tmp_path / "b.png": small})
+    assert all(p.read_bytes()[:4] == b"\x89PNG" for p in paths)
+
+
+def test_tau_cloud_has_one_frame_per_tau_on_its_own_slider():
+    from types import SimpleNamespace
+
+    from ridgeviz.viz.random_features import rf_cloud_animation
+
+    rng = np.random.default_rng(2)
+    sweep = SimpleNamespace(finals=rng.normal(size=(4, 30, 2)), data=rng.normal(size=(2, 2)),
+                            axis_labels=("x1", "x2"), config={"bounds": (-3, 3, -3, 3)})
+    cloud = rf_cloud_animation(sweep, ["0.1", "1", "10", "∞"])
+    assert len(cloud.frames) == len(cloud.layout.sliders[0].steps) == 4 and cloud.layout.sliders[0].active == 3
+    np.testing.assert_allclose(cloud.frames[1].data[0].x, sweep.finals[1][:, 0], rtol=1e-6)
+    np.testing.assert_allclose(cloud.data[1].x, sweep.finals[3][:, 0], rtol=1e-6)

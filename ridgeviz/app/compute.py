@@ -23,6 +23,7 @@ from ..utils.provenance import code_fingerprint
 from ..utils.threads import configure_threads
 from ..views import bandwidth as bw
 from ..views import trajectories as tj
+from ..viz.style import present
 from .io import data_key
 from .state import LOG, progress_callback
 
@@ -36,7 +37,7 @@ HOME_FIGURE = dict(max_frames=60, trail_points=128)  # a lighter animation so th
 class _Results:
     """A small thread-safe LRU of long computations, shared by the sessions of this server."""
 
-    def __init__(self, size: int = 8):
+    def __init__(self, size: int = 16):
         self.size, self.items, self.lock = size, collections.OrderedDict(), threading.Lock()
 
     def get(self, key, compute):
@@ -101,6 +102,15 @@ def trajectories(X, sched_cfg, traj_cfg, model_cfg, model=None, progress=None) -
     return _trajectories(X, sched_cfg, traj_cfg, model_cfg, _model=model, _progress=progress)
 
 
+@st.cache_resource(show_spinner=False, max_entries=16)
+def trajectory_figure(key, follow: int | None, frame: int, presentation: bool, _res=None):
+    """The Trajectories animation of the result made for ``key`` (built once per server, view and style)."""
+    from ..viz import figures as viz
+
+    fig = viz.trajectory_figure(_res, follow=follow, frame=frame)
+    return present(fig) if presentation else fig
+
+
 @st.cache_resource(show_spinner=False)
 def _demo_figure(mtime: float):
     from ..viz import figures as viz
@@ -128,15 +138,40 @@ def demo_result() -> tj.ExplorerResult:
     return res
 
 
+def _long(key, label: str, compute):
+    """``compute(progress_callback)`` once per server for ``key`` (LRU), with a progress bar while it runs here."""
+    bars = []
+
+    def run():
+        bar, callback = progress_callback(label)
+        bars.append(bar)
+        return compute(callback)
+
+    try:
+        return _results().get(key, run)
+    finally:
+        for bar in bars:
+            bar.empty()
+
+
 # -- data and bandwidth, model error ------------------------------------------------------------------------------
-@st.cache_data(show_spinner=False, max_entries=16)
-def bandwidth_sweep(X, sched_cfg: ScheduleConfig, dim: int) -> bw.BandwidthSweep:
-    return bw.bandwidth_sweep(X, sched_cfg.schedule(), dim)
+def bandwidth(X, sched_cfg: ScheduleConfig, dim: int, units: str, presentation: bool):
+    """The Data and bandwidth page: ``(sweep, animated figure)``; computed once per dataset, schedule and d."""
+    key = (data_key(X), sched_cfg, int(dim))
+    sweep = _long(("bw", *key), "tracing the ridge at every bandwidth (once per dataset and schedule)",
+                  lambda cb: bw.bandwidth_sweep(X, sched_cfg.schedule(), int(dim), callback=cb))
+    fields = _long(("bw-fields", *key, units), "density and eigengap fields at every bandwidth",
+                   lambda cb: bw.bandwidth_fields(X, sweep, int(dim), units, callback=cb))
+    return sweep, _bandwidth_figure(key, units, presentation, _sweep=sweep, _fields=fields)
 
 
-@st.cache_data(show_spinner=False, max_entries=256)
-def density_view(X, sched_cfg: ScheduleConfig, t: float, dim: int, bounds: tuple) -> bw.DensityView:
-    return bw.density_view(X, sched_cfg.schedule(), t, dim, bounds=bounds)
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _bandwidth_figure(key, units: str, presentation: bool, _sweep=None, _fields=None):
+    from ..viz.bandwidth import bandwidth_animation
+
+    fig = bandwidth_animation(_sweep, _fields, bw.schedule_curves(key[1].schedule()), bw.shown_geometry(_sweep, units),
+                              active=bw.default_index(_sweep))
+    return present(fig) if presentation else fig
 
 
 @st.cache_data(show_spinner=False, max_entries=32)

@@ -6,11 +6,13 @@ UI-free: importing this module does not import streamlit (the app layer's UI mod
 from __future__ import annotations
 
 import hashlib
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..core.schedules import ScheduleConfig
-from ..views.trajectories import ExplorerResult
+if TYPE_CHECKING:  # type names only: this module loads no torch (the home page imports it)
+    from ..core.schedules import ScheduleConfig
+    from ..views.trajectories import ExplorerResult
 
 
 def data_key(X: np.ndarray) -> str:

@@ -12,6 +12,7 @@ from typing import NamedTuple
 import streamlit as st
 
 from ..utils.paths import PROJECT_ROOT
+from .figures import presentation_toggle
 from .links import load_query_params
 from .state import restore_widgets
 
@@ -47,4 +48,5 @@ def start():
                      default=not p.url_path) for p in PAGES]
     page = st.navigation(pages)
     st.set_page_config(page_title=f"{page.title} · ridgeviz")
+    presentation_toggle()
     return page

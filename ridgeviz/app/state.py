@@ -100,8 +100,13 @@ def computed(prefix: str, key, compute, *, run: bool, preload, label: str):
         st.session_state[f"{prefix}_result"] = compute(callback)
         st.session_state[f"{prefix}_key"] = key
         bar.empty()
-    result = st.session_state.get(f"{prefix}_result")
-    return result, result is not None and key != st.session_state.get(f"{prefix}_key")
+    result, made_for = st.session_state.get(f"{prefix}_result"), st.session_state.get(f"{prefix}_key")
+    return result, result is not None and key != made_for, made_for
+
+
+def step(key: str, delta: int, last: int) -> None:
+    """Button callback: move the integer widget ``key`` by ``delta``, within ``[0, last]``."""
+    st.session_state[key] = min(max(int(st.session_state.get(key, 0)) + delta, 0), last)
 
 
 def follow_selected(chart_key: str, target_key: str):

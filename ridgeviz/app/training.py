@@ -18,6 +18,7 @@ import streamlit as st
 from ..models.training import TrainConfig, TrainResult, train_mlp
 from ..utils.threads import configure_threads
 from ..viz import figures as viz
+from .figures import show
 from .models import adopt_model
 from .state import LOG, persistent
 
@@ -147,14 +148,16 @@ def _live() -> None:
 def _curves(losses, eval_steps, normal, tangential, suffix: str) -> None:
     c = st.columns(2)
     if len(losses):
-        c[0].plotly_chart(viz.curves_figure(np.arange(1, len(losses) + 1), {"loss": np.asarray(losses)},
-                                            x_title="step", log_x=False, log_y=True, height=280, title="DSM loss"),
-                          key=f"mlp_loss_{suffix}")
+        with c[0]:
+            show(viz.curves_figure(np.arange(1, len(losses) + 1), {"loss": np.asarray(losses)}, x_title="step",
+                                   log_x=False, log_y=True, height=280, title="DSM loss"), f"mlp_loss_{suffix}",
+                 export="mlp_loss" if suffix == "final" else None)
     if len(eval_steps):
-        c[1].plotly_chart(viz.curves_figure(np.asarray(eval_steps), {"normal": np.asarray(normal),
-                                                                     "tangential": np.asarray(tangential)},
-                                            x_title="step", log_x=False, height=280,
-                                            title="mean error vs the exact score"), key=f"mlp_err_{suffix}")
+        with c[1]:
+            show(viz.curves_figure(np.asarray(eval_steps), {"normal": np.asarray(normal),
+                                                            "tangential": np.asarray(tangential)},
+                                   x_title="step", log_x=False, height=280, title="mean error vs the exact score"),
+                 f"mlp_err_{suffix}", export="mlp_error" if suffix == "final" else None)
 
 
 def last_result() -> None:

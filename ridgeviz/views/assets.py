@@ -103,6 +103,24 @@ def build_views(out: Path, log=print) -> list[Path]:
     return [demo, sweep]
 
 
+def build_home(out: Path, log=print) -> list[Path]:
+    """The home page's side-by-side view of the default pair (``views.side_by_side.HOME``)."""
+    from .side_by_side import HOME, run_side_by_side
+
+    path = out / "side_by_side_home.npz"
+    res = run_side_by_side(HOME)
+    path.write_bytes(res.to_npz_bytes())
+    log(f"{path.name}: {res.names[0]} vs {res.names[1]}, fractions {res.fractions.round(3).tolist()}")
+    return [path]
+
+
+def build_mnist_view(out: Path, log=print) -> list[Path]:
+    """The MNIST latent page's default run (``views.mnist_default``)."""
+    from .mnist_default import build_default
+
+    return build_default(out, log)
+
+
 ASSET_GROUPS = {
     "mlp": Asset(("mlp_thirteen_ou.safetensors",), "MLP score network, 13 points, OU", build_mlp),
     "generalising": Asset(("mlp_thirteen_generalises.safetensors",), "MLP of the generalising recipe, 13 points, "
@@ -111,6 +129,10 @@ ASSET_GROUPS = {
                 "random features on (+-3, 0) at five training times", build_rf),
     "views": Asset(("demo_thirteen_ou.npz", "rf_sweep_two_points.npz"), "precomputed views of the home and "
                    "Random features pages", build_views),
+    "home": Asset(("side_by_side_home.npz",), "the home page's side-by-side view (two models, same noise)",
+                  build_home),
+    "mnist-view": Asset(("mnist_default_view.npz",), "the MNIST latent page's default view (shipped digits and VAE)",
+                        build_mnist_view),
 }
 
 

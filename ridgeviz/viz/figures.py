@@ -13,14 +13,23 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ..core.phases import PHASE_COLORS, PHASES
-from ..views.bandwidth import group_marks
+from .style import (
+    BAND_FILL,
+    DATA_COLOR,
+    LINE_COLOR,
+    RIDGE_COLOR,
+    TRAIL_COLOR,
+    animation_controls,
+    axis_ranges,
+    data_trace,
+    f32,
+    lines_xy,
+    ridge_trace,
+    subsample,
+)
 
-TRAIL_COLOR = "rgba(90, 90, 90, 0.35)"
-RIDGE_COLOR = "#7B3FA0"  # purple: distinct from the phase colours and the red tangential-error curve
-DATA_COLOR = "#111111"
-BAND_FILL = {"normal": "rgba(76, 120, 168, 0.2)", "tangential": "rgba(228, 87, 86, 0.2)",
-             "distance": "rgba(114, 183, 178, 0.25)"}
-LINE_COLOR = {"normal": "#4C78A8", "tangential": "#E45756", "distance": "#2E8B84"}
+# re-exported: other viz modules and experiments draw with the same helpers
+_r, _lines_xy, _pad = f32, lines_xy, axis_ranges
 
 
 def phase_colorscale() -> list:
@@ -30,30 +39,6 @@ def phase_colorscale() -> list:
     for i, name in enumerate(PHASES):
         scale += [[i / n, PHASE_COLORS[name]], [(i + 1) / n, PHASE_COLORS[name]]]
     return scale
-
-
-def subsample(n: int, cap: int, keep=()) -> np.ndarray:
-    """At most ``cap`` evenly spaced indices of ``range(n)`` (first and last kept), plus the indices ``keep``."""
-    if n <= cap:
-        return np.arange(n)
-    idx = np.linspace(0, n - 1, cap).round().astype(int)
-    return np.unique(np.concatenate([idx, np.asarray(list(keep), dtype=int)]))
-
-
-def _r(a) -> np.ndarray:
-    """A float array as float32 (NaN kept as a gap): plotly sends it as a compact base64 typed array."""
-    return np.asarray(a, dtype=np.float32)
-
-
-def _lines_xy(lines) -> tuple[np.ndarray, np.ndarray]:
-    """Polylines ``[(n, 2), ...]`` as one x and one y array separated by NaN."""
-    if not len(lines):
-        return _r([]), _r([])
-    parts = []
-    for line in lines:
-        parts += [np.asarray(line, dtype=np.float64), np.full((1, 2), np.nan)]
-    xy = np.vstack(parts)[:-1]
-    return _r(xy[:, 0]), _r(xy[:, 1])
 
 
 def _trail_xy(xs: np.ndarray, frames: np.ndarray, f: int, trail: int, points: np.ndarray):
@@ -132,7 +117,7 @@ def trajectory_figure(res, *, max_frames: int = 100, max_points: int = 512, trai
     for idx, trace in zip(moving, frame_dicts[frame]["data"]):
         fig.data[idx].update({k: v for k, v in trace.items() if k != "type"})
     fig.frames = [go.Frame(**fd) for fd in frame_dicts]
-    _animation_controls(fig, times[frames], frame, frame_ms)
+    animation_controls(fig, [f"{t:.3g}" for t in times[frames]], active=frame, frame_ms=frame_ms)
     _layout(fig, res, tops, height)
     return fig
 
@@ -178,23 +163,6 @@ def _frame(res, frames, ridges, f, trail, points, trailed, tops, moving, follow=
     return dict(name=str(f), data=data, traces=moving)
 
 
-def _animation_controls(fig, frame_times, active, frame_ms):
-    still = {"mode": "immediate", "frame": {"duration": 0, "redraw": False}, "transition": {"duration": 0}}
-    play = {"frame": {"duration": frame_ms, "redraw": False}, "fromcurrent": True, "transition": {"duration": 0},
-            "mode": "immediate"}
-    fig.update_layout(
-        updatemenus=[dict(type="buttons", direction="left", showactive=False, x=0.0, y=-0.06, xanchor="left",
-                          yanchor="top", pad=dict(r=8, t=4),
-                          buttons=[dict(label="▶ Play", method="animate", args=[None, play]),
-                                   dict(label="❚❚ Pause", method="animate", args=[[None], still])])],
-        sliders=[dict(active=active, x=0.16, len=0.84, y=-0.04, yanchor="top", pad=dict(t=30, b=10),
-                      currentvalue=dict(prefix="t = ", visible=True, xanchor="right",
-                                        font=dict(size=13, color="#222")),
-                      font=dict(size=8, color="rgba(0, 0, 0, 0)"), minorticklen=0,  # 100 tick labels would collide
-                      steps=[dict(method="animate", label=f"{t:.3g}", args=[[str(i)], still])
-                             for i, t in enumerate(frame_times)])])
-
-
 def _layout(fig, res, tops, height):
     x, y = _pad(res.bounds)
     fig.update_xaxes(range=x, title_text=res.axis_labels[0], row=1, col=1)
@@ -209,113 +177,6 @@ def _layout(fig, res, tops, height):
                       template="plotly_white", uirevision="trajectories",
                       title=dict(text="phase rule: " + res.rule_text, x=0.01, xanchor="left", y=0.99, yanchor="top",
                                  font=dict(size=11, color="#444")))
-
-
-# -- data and bandwidth -------------------------------------------------------------------------------------------
-def _ridge_trace(lines, name="ridge of p_t", color=RIDGE_COLOR, width=2.5, showlegend=True):
-    x, y = _lines_xy(lines)
-    return go.Scatter(x=x, y=y, mode="lines", name=name, line=dict(color=color, width=width), showlegend=showlegend)
-
-
-def _data_trace(data, showlegend=True):
-    return go.Scatter(x=data[:, 0], y=data[:, 1], mode="markers", name="training points", showlegend=showlegend,
-                      marker=dict(symbol="x", size=8, color=DATA_COLOR))
-
-
-def density_figure(field, data, lines, bounds, axis_labels=("x1", "x2"), title="") -> go.Figure:
-    """p_t as contours with its ridge and the data, beside the scale-free eigengap field ``h_t (l_d - l_{d+1})``.
-
-    ``field``: a :class:`ridgeviz.tracing.RidgeField` (xs (n,), ys (n,), log_prob, scaled_gap, undefined (n, n))
-    or None (D > 2: the projected data and ridge only); ``data: (N, 2)``; ``lines``: ridge polylines ``(n, 2)``.
-    """
-    if field is None:
-        fig = go.Figure([_data_trace(data), _ridge_trace(lines)])
-        x, y = _pad(bounds)
-        fig.update_xaxes(range=x, title_text=axis_labels[0])
-        fig.update_yaxes(range=y, title_text=axis_labels[1], scaleanchor="x", scaleratio=1)
-        fig.update_layout(title=title, height=520, template="plotly_white")
-        return fig
-    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.12,
-                        subplot_titles=("density p_t (contours of p_t / max p_t)",
-                                        "eigengap h_t (l_d - l_d+1), log10; grey: ridge undefined"))
-    p = np.exp(field.log_prob - np.nanmax(field.log_prob))
-    fig.add_trace(go.Contour(x=field.xs, y=field.ys, z=p, colorscale="Blues", showscale=False, ncontours=14,
-                             contours=dict(coloring="fill"), line=dict(width=0.5), hoverinfo="skip"), 1, 1)
-    gap = np.log10(np.clip(field.scaled_gap, 1e-8, None))
-    fig.add_trace(go.Heatmap(x=field.xs, y=field.ys, z=np.where(field.undefined, np.nan, gap), colorscale="Viridis",
-                             colorbar=dict(title="log10 gap", x=1.0, len=0.8), zmin=-3, zmax=0), 1, 2)
-    fig.add_trace(go.Heatmap(x=field.xs, y=field.ys, z=np.where(field.undefined, 1.0, np.nan), showscale=False,
-                             colorscale=[[0, "#d9d9d9"], [1, "#d9d9d9"]], hoverinfo="skip"), 1, 2)
-    for col in (1, 2):
-        fig.add_trace(_ridge_trace(lines, showlegend=col == 1), 1, col)
-        fig.add_trace(_data_trace(data, showlegend=col == 1), 1, col)
-        x, y = _pad(bounds)
-        fig.update_xaxes(range=x, title_text=axis_labels[0], row=1, col=col)
-        fig.update_yaxes(range=y, title_text=axis_labels[1], row=1, col=col, scaleanchor=f"x{'' if col == 1 else 2}",
-                         scaleratio=1)
-    fig.update_layout(title=title, height=520, template="plotly_white", legend=dict(orientation="h", y=-0.15))
-    return fig
-
-
-def _mark_lines(fig, marks, col, use_time: bool, label: bool = True):
-    """Vertical lines at the classical bandwidths; the leftmost label sits left of its line, the others right."""
-    lines = [(t if use_time else b, name) for name, b, t in group_marks(marks) if (t if use_time else b) is not None]
-    for j, ((x, name), dash) in enumerate(zip(sorted(lines), ("dash", "dot", "dashdot"))):
-        extra = dict(annotation_text=name, annotation_font_size=10,
-                     annotation_position="top left" if j == 0 else "top right") if label else {}
-        fig.add_vline(x=x, line=dict(color="#888", dash=dash), row=1, col=col, **extra)
-
-
-def schedule_figure(curves: dict, t_now: float, marks: dict) -> go.Figure:
-    """alpha_t, sigma_t and the SNR against t (log axes), the current time and the classical-bandwidth times.
-
-    ``curves``: {"t", "alpha", "sigma", "snr", "bandwidth"} arrays (F,); ``marks``: {rule: (b, t or None)}.
-    """
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("alpha_t, sigma_t and b(t) = sigma_t / alpha_t",
-                                                        "SNR alpha_t^2 / h_t"))
-    for name, color in (("alpha", "#4C78A8"), ("sigma", "#E45756"), ("bandwidth", "#72B7B2")):
-        fig.add_trace(go.Scatter(x=curves["t"], y=curves[name], name=name, line=dict(color=color)), 1, 1)
-    fig.add_trace(go.Scatter(x=curves["t"], y=curves["snr"], name="SNR", line=dict(color="#54A24B")), 1, 2)
-    for col in (1, 2):
-        fig.add_vline(x=t_now, line=dict(color="#000", width=2), row=1, col=col)
-        _mark_lines(fig, marks, col, use_time=True, label=col == 1)
-    fig.update_xaxes(type="log", title_text="t")
-    fig.update_yaxes(type="log", row=1, col=2)
-    fig.update_yaxes(type="log", row=1, col=1)
-    fig.update_layout(height=340, template="plotly_white", margin=dict(t=40, b=40))
-    return fig
-
-
-def bandwidth_figure(sweep, t_now: float, data, n_overlay: int = 6) -> go.Figure:
-    """The ridge at a few bandwidths overlaid, and the memorising fraction and ridge length against b(t).
-
-    ``sweep``: a :class:`ridgeviz.bandwidth.BandwidthSweep` (times, bandwidth, ridges, ridge_length, memorised,
-    marks, bounds); ``data: (N, 2)`` in the sweep's plane.
-    """
-    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.12, specs=[[{}, {"secondary_y": True}]],
-                        subplot_titles=("the ridge across bandwidths", "memorising samples and ridge length"))
-    has = [i for i, r in enumerate(sweep.ridges) if len(r)]
-    pick = [has[i] for i in subsample(len(has), n_overlay)] if has else []
-    for j, i in enumerate(pick):
-        shade = int(40 + 180 * j / max(len(pick) - 1, 1))
-        fig.add_trace(_ridge_trace(sweep.ridges[i], name=f"b = {sweep.bandwidth[i]:.3g}", width=1.8,
-                                   color=f"rgb({shade}, {60 + shade // 3}, {240 - shade})"), 1, 1)
-    fig.add_trace(_data_trace(data), 1, 1)
-    x, y = _pad(sweep.bounds)
-    fig.update_xaxes(range=x, row=1, col=1)
-    fig.update_yaxes(range=y, row=1, col=1, scaleanchor="x", scaleratio=1)
-    fig.add_trace(go.Scatter(x=sweep.bandwidth, y=sweep.memorised, name="memorising fraction",
-                             line=dict(color="#E45756")), 1, 2)
-    fig.add_trace(go.Scatter(x=sweep.bandwidth, y=sweep.ridge_length, name="ridge length",
-                             line=dict(color="#4C78A8", dash="dot")), 1, 2, secondary_y=True)
-    b_now = float(np.interp(t_now, sweep.times, sweep.bandwidth))
-    fig.add_vline(x=b_now, line=dict(color="#000", width=2), row=1, col=2)
-    _mark_lines(fig, sweep.marks, 2, use_time=False)
-    fig.update_xaxes(type="log", title_text="bandwidth b = sigma_t / alpha_t", row=1, col=2)
-    fig.update_yaxes(range=[0, 1.02], title_text="fraction memorising", row=1, col=2, secondary_y=False)
-    fig.update_yaxes(title_text="ridge length", row=1, col=2, secondary_y=True, rangemode="tozero", showgrid=False)
-    fig.update_layout(height=460, template="plotly_white", legend=dict(orientation="h", y=-0.18))
-    return fig
 
 
 # -- models -----------------------------------------------------------------------------------------------------
@@ -382,7 +243,7 @@ def cloud_figure(data, samples, lines=(), bounds=None, title="") -> go.Figure:
     """Final samples ``(M, 2)`` over the training points ``(N, 2)`` and the ridge polylines."""
     fig = go.Figure([go.Scatter(x=samples[:, 0], y=samples[:, 1], mode="markers", name="samples",
                                 marker=dict(size=4, color="#4C78A8", opacity=0.6)),
-                     _ridge_trace(list(lines)), _data_trace(data)])
+                     ridge_trace(list(lines)), data_trace(data)])
     if bounds is not None:
         x, y = _pad(bounds)
         fig.update_xaxes(range=x)

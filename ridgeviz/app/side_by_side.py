@@ -1,0 +1,76 @@
+"""The home page's side-by-side view: the shipped result for the default pair, any other pair on request.
+
+The default pair (:data:`ridgeviz.views.side_by_side.HOME`) is read from ``assets/side_by_side_home.npz`` when
+that file was made by this code and these checkpoints, so opening the home page loads no torch and computes
+nothing; its figure is built once per server. Another pair is computed on Run (progress shown) and kept in the
+session.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from ..utils.paths import ASSETS
+from ..views import side_by_side as sbs
+from ..viz.side_by_side import side_by_side_figure
+from ..viz.style import present
+from .state import LOG, progress_callback
+
+HOME_PATH = ASSETS / "side_by_side_home.npz"
+FIGURE = dict(max_frames=80, max_points=400)  # what the browser gets: ~0.8 MB
+
+
+@st.cache_resource(show_spinner=False)
+def _shipped(path: str, mtime: float, want: str):
+    """The shipped result if its fingerprint is ``want`` (a JSON string), else None."""
+    import json
+
+    try:
+        res = sbs.SideBySide.from_npz(path)
+    except (ValueError, OSError, KeyError) as exc:
+        LOG.warning("ignoring %s: %s", path, exc)
+        return None
+    got = {k: res.config.get(k) for k in ("settings", "code", "models")}
+    if got != json.loads(want):
+        LOG.warning("%s was made by other code, settings or checkpoints; computing instead (rebuild it with "
+                    "`python -m ridgeviz assets home`)", path)
+        return None
+    return res
+
+
+def shipped_home():
+    """The default pair's result from ``assets/`` (None when missing or stale)."""
+    import json
+
+    if not HOME_PATH.exists():
+        return None
+    return _shipped(str(HOME_PATH), HOME_PATH.stat().st_mtime, json.dumps(sbs.fingerprint(sbs.HOME), sort_keys=True))
+
+
+def result(cfg: sbs.SideBySideConfig) -> sbs.SideBySide:
+    """The result for ``cfg``: shipped for the default pair, else computed once per server (with progress)."""
+    if cfg == sbs.HOME:
+        res = shipped_home()
+        if res is not None:
+            return res
+    return _computed(cfg)
+
+
+def _computed(cfg):
+    from .compute import _results
+
+    def run():
+        bar, callback = progress_callback("sampling both models from the same noise")
+        try:
+            return sbs.run_side_by_side(cfg, callback=callback)
+        finally:
+            bar.empty()
+
+    return _results().get(("side-by-side", cfg), run)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def figure(cfg: sbs.SideBySideConfig, presentation: bool, _res=None):
+    """The animated figure for ``cfg`` (built once per server and style; read-only)."""
+    fig = side_by_side_figure(_res, sbs.CATEGORIES, **FIGURE)
+    return present(fig) if presentation else fig

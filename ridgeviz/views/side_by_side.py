@@ -1,0 +1,272 @@
+"""Side by side: two score models sampled in lockstep from the same noise; copies, new samples on the ridge, off it.
+
+The home page's view: memorisation (the exact score of p_t copies its training points) beside generalisation
+(a learned model puts new samples on the ridge). Both models start from the same prior draw ``x_T`` and see the
+same Euler-Maruyama noise (one seeded generator each, consumed identically), so every difference between the
+panels comes from the scores.
+
+Each final sample gets one category:
+- **copy**: its nearest training point is closer than a third of the second nearest (Yoon et al.'s criterion,
+  as in :func:`ridgeviz.views.bandwidth.memorisation_fraction`);
+- **new on ridge**: not a copy, and within the tube (``tube_fraction`` x the data scale) of the ridge
+  ``R^1`` of the KDE ``q_b`` (:func:`ridgeviz.views.bandwidth.kde_density`, data units) at the evaluation
+  bandwidth ``b_eval``, measured by SCMS projection where the ridge is defined;
+- **off ridge**: the rest (including samples where the ridge is undefined).
+
+``b_eval`` is the bandwidth at which the KDE's ridge is longest (of 24 geometric bandwidths from 0.02 to 2 data
+scales): the scale at which the ridge joins the most neighbouring points, the peak of the Data and bandwidth
+page's ridge-length curve. At the end of reverse time ``alpha_t`` is about 1, so the final samples are in data
+units already. This module imports no torch until :func:`run_side_by_side` is called (the home page loads the
+shipped result without it).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import json
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..utils.paths import ASSETS
+from ..utils.provenance import code_fingerprint
+from ..utils.validation import POSITIVE, SEED, Integer, Options, validate_fields
+
+CATEGORIES = ("copy", "new on ridge", "off ridge")
+EXACT = "exact"
+SAMPLERS = ("em", "euler", "heun", "ddim")
+RESULT_FORMAT = 1
+CODE = ("ridgeviz.core", "ridgeviz.models.score", "ridgeviz.models.mlp", "ridgeviz.models.random_features",
+        "ridgeviz.models.checkpoints", "ridgeviz.data.datasets", "ridgeviz.views.bandwidth",
+        "ridgeviz.views.side_by_side")
+
+
+def shipped_pairs() -> dict[str, list[str]]:
+    """``{preset dataset: [checkpoint file, ...]}`` of the shipped score checkpoints (from their JSON sidecars)."""
+    out: dict[str, list[str]] = {}
+    for path in sorted(ASSETS.glob("*.json")):
+        meta = json.loads(path.read_text())
+        data = meta.get("dataset") or {}
+        if meta.get("kind") in ("mlp", "random-features") and data.get("kind") == "preset":
+            if path.with_suffix(".safetensors").is_file():
+                out.setdefault(data["name"], []).append(path.with_suffix(".safetensors").name)
+    return out
+
+
+@dataclass(frozen=True)
+class SideBySideConfig:
+    """Which two models, on which preset dataset, and how the reverse runs are made.
+
+    ``left`` / ``right``: ``"exact"`` or the file name of a shipped checkpoint in ``assets/`` trained on
+    ``dataset`` (its own schedule is used; the exact score uses the same schedule).
+    """
+
+    dataset: str = "thirteen"
+    left: str = EXACT
+    right: str = "mlp_thirteen_ou.safetensors"
+    particles: int = 512
+    steps: int = 200
+    sampler: str = "em"
+    seed: int = 0
+    frames: int = 100
+    tube_fraction: float = 0.1
+
+    def __post_init__(self):
+        from ..data.datasets import MODE_SETS
+
+        validate_fields(self, {"dataset": Options(tuple(MODE_SETS)), "particles": Integer(2, 4096),
+                               "steps": Integer(2, 2000), "sampler": Options(SAMPLERS), "seed": SEED,
+                               "frames": Integer(2, 200), "tube_fraction": POSITIVE})
+        for side in ("left", "right"):
+            name = getattr(self, side)
+            if name == EXACT:
+                continue
+            if not (isinstance(name, str) and name.endswith(".safetensors") and "/" not in name
+                    and (ASSETS / name).is_file()):
+                raise ValueError(f"{side} must be 'exact' or a shipped checkpoint in assets/; got {name!r}")
+            if name not in shipped_pairs().get(self.dataset, []):
+                raise ValueError(f"{side}: {name} was not trained on the preset {self.dataset!r}")
+
+
+# The home page's pair: the exact score beside the learned model that generalises. The lead switches this one
+# constant (and rebuilds the shipped view: python -m ridgeviz assets home) when a better model is shipped.
+HOME = SideBySideConfig(dataset="thirteen", right="mlp_thirteen_generalises.safetensors")
+
+
+@dataclass
+class SideBySide:
+    """The two panels' data: positions at the animation frames, final categories, the ridges drawn.
+
+    times: (F,) frame times; xs: (2, F, M, 2) float16 positions (left, right); category: (2, M) int8 codes into
+    ``CATEGORIES``; fractions: (2, 3); ridges: F lists of (n, 2) polylines of ``R_t^1`` (diffusion coordinates);
+    eval_ridge: polylines of the KDE's ridge at ``b_eval`` (data units); data: (N, 2); bounds; names: the two
+    models' labels; config: settings, code and checkpoint fingerprints.
+    """
+
+    times: np.ndarray
+    xs: np.ndarray
+    category: np.ndarray
+    fractions: np.ndarray
+    ridges: list
+    eval_ridge: list
+    b_eval: float
+    tube: float
+    data: np.ndarray
+    bounds: tuple
+    names: tuple
+    config: dict
+
+    def to_npz_bytes(self) -> bytes:
+        """A compressed ``.npz`` (no pickles); polylines concatenated with their frame and length."""
+        buf = io.BytesIO()
+        pts, rows = _pack(self.ridges + [self.eval_ridge])
+        meta = {"b_eval": self.b_eval, "tube": self.tube, "bounds": list(self.bounds), "names": list(self.names),
+                "config": self.config, "format": RESULT_FORMAT}
+        np.savez_compressed(buf, times=self.times, xs=self.xs.astype(np.float16), category=self.category,
+                            fractions=self.fractions, data=self.data, ridge_points=pts, ridge_rows=rows,
+                            meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8))
+        return buf.getvalue()
+
+    @classmethod
+    def from_npz(cls, source) -> "SideBySide":
+        with np.load(source, allow_pickle=False) as z:
+            meta = json.loads(bytes(z["meta"]).decode())
+            if meta.pop("format", None) != RESULT_FORMAT:
+                raise ValueError(f"side-by-side file: format is not {RESULT_FORMAT}")
+            lines = _unpack(z["ridge_points"], z["ridge_rows"])
+            return cls(times=z["times"], xs=z["xs"], category=z["category"], fractions=z["fractions"],
+                       ridges=lines[:-1], eval_ridge=lines[-1], data=z["data"], b_eval=meta["b_eval"],
+                       tube=meta["tube"], bounds=tuple(meta["bounds"]), names=tuple(meta["names"]),
+                       config=meta["config"])
+
+
+def _pack(groups) -> tuple[np.ndarray, np.ndarray]:
+    pts = [np.asarray(line, np.float32) for lines in groups for line in lines]
+    rows = [(g, len(line)) for g, lines in enumerate(groups) for line in lines]
+    rows.append((len(groups), 0))  # the group count, so trailing empty groups survive
+    return (np.concatenate(pts) if pts else np.zeros((0, 2), np.float32)), np.array(rows, np.int64).reshape(-1, 2)
+
+
+def _unpack(pts: np.ndarray, rows: np.ndarray) -> list:
+    groups = [[] for _ in range(int(rows[-1, 0]))]
+    start = 0
+    for g, n in rows[:-1]:
+        groups[int(g)].append(pts[start:start + n].astype(np.float64))
+        start += int(n)
+    return groups
+
+
+def checkpoint_digest(name: str) -> str:
+    """SHA-256 (16 hex digits) of a shipped checkpoint's bytes; ``"exact"`` for the exact score."""
+    if name == EXACT:
+        return EXACT
+    return hashlib.sha256((ASSETS / name).read_bytes()).hexdigest()[:16]
+
+
+def fingerprint(cfg: SideBySideConfig) -> dict:
+    """What a saved result must match to answer ``cfg``: the settings, this code and both checkpoints."""
+    return {"settings": dataclasses.asdict(cfg), "code": code_fingerprint(CODE),
+            "models": [checkpoint_digest(cfg.left), checkpoint_digest(cfg.right)]}
+
+
+def model_label(name: str) -> str:
+    """How a model is named in the panel titles."""
+    if name == EXACT:
+        return "exact score (memorises)"
+    return name.removesuffix(".safetensors")
+
+
+def classify(X: np.ndarray, final: np.ndarray, kde, b_eval: float, tube: float) -> np.ndarray:
+    """Category codes ``(M,)`` of final samples ``(M, D)`` (see the module docstring); ``kde``: a KDE density."""
+    import torch
+    from scipy.spatial import cKDTree
+
+    from ..core.density import as_numpy
+    from ..core.ridge import project_to_ridge
+
+    d, _ = cKDTree(X).query(final, k=2)
+    copy = d[:, 0] < d[:, 1] / 3
+    x = torch.as_tensor(final, dtype=torch.float64)
+    proj = project_to_ridge(kde, x, float(b_eval), 1, tol=1e-5, max_iter=200)
+    on = as_numpy(proj.on_ridge).astype(bool) & (as_numpy((proj.points - x).norm(dim=-1)) <= tube)
+    return np.where(copy, 0, np.where(on, 1, 2)).astype(np.int8)
+
+
+def longest_ridge_bandwidth(kde, scale: float, bounds, n: int = 24) -> tuple[float, list]:
+    """``(b, polylines)``: the bandwidth among ``n`` geometric ones in [0.02, 2] x scale with the longest ridge."""
+    from ..core.tracing import trace_ridges
+    from .bandwidth import polyline_length
+
+    bs = np.geomspace(0.02 * scale, 2.0 * scale, n)
+    ridges = trace_ridges(kde, bs, 1, bounds=bounds, grid=18)
+    i = int(np.argmax([polyline_length(r) for r in ridges]))
+    return float(bs[i]), ridges[i]
+
+
+def _load(name: str, dens):
+    from ..models.checkpoints import load_model
+    from ..models.factory import check_model
+    from ..models.score import ExactScore
+
+    if name == EXACT:
+        return ExactScore(dens)
+    model = load_model(ASSETS / name)
+    check_model(model, dens)
+    return model
+
+
+def run_side_by_side(cfg: SideBySideConfig = HOME, callback=None) -> SideBySide:
+    """Sample both models from the same noise, trace the moving ridge, classify the final samples."""
+    import torch
+
+    from ..core.density import SmoothedEmpirical, as_numpy
+    from ..core.sampling import prior_sample, sample
+    from ..core.scale import data_scale
+    from ..core.tracing import default_bounds, trace_ridges
+    from ..data.datasets import MODE_SETS
+    from .bandwidth import kde_density
+    from .trajectories import frame_indices
+
+    report = callback or (lambda stage, fraction: None)
+    X = np.array(MODE_SETS[cfg.dataset], dtype=np.float64)
+    sched = _schedule(cfg)
+    dens = SmoothedEmpirical(X, sched)
+    times = sched.time_grid(cfg.steps)
+    frames = frame_indices(len(times), cfg.frames)
+    panels = []
+    for j, name in enumerate((cfg.left, cfg.right)):
+        report(f"sampling: {model_label(name)}", 0.4 * j)
+        g = torch.Generator().manual_seed(cfg.seed)  # the same x_T and the same noise for both models
+        traj = sample(_load(name, dens), prior_sample(sched, cfg.particles, 2, g), times, cfg.sampler, generator=g)
+        panels.append(as_numpy(traj.xs)[frames])
+    bounds = default_bounds(X)
+    report("tracing the ridge", 0.8)
+    ridges = trace_ridges(dens, times[frames], 1, bounds=bounds, grid=18)
+    scale = data_scale(X)
+    kde = kde_density(X, 0.01 * scale, 3.0 * scale)
+    b_eval, eval_ridge = longest_ridge_bandwidth(kde, scale, bounds)
+    tube = cfg.tube_fraction * scale
+    category = np.stack([classify(X, p[-1], kde, b_eval, tube) for p in panels])
+    fractions = np.stack([np.bincount(c, minlength=len(CATEGORIES)) / len(c) for c in category])
+    report("done", 1.0)
+    return SideBySide(times=times[frames], xs=np.stack(panels).astype(np.float16), category=category,
+                      fractions=fractions, ridges=ridges, eval_ridge=eval_ridge, b_eval=b_eval, tube=float(tube),
+                      data=X, bounds=tuple(map(float, bounds)), names=(model_label(cfg.left), model_label(cfg.right)),
+                      config=fingerprint(cfg) | {"schedule": sched.name, "b_eval": b_eval})
+
+
+def _schedule(cfg: SideBySideConfig):
+    """The schedule of the pair: the checkpoints' own (they must agree), OU for two exact scores."""
+    from ..core.schedules import get_schedule
+    from ..models.checkpoints import schedule_from_config
+
+    found = set()
+    for name in (cfg.left, cfg.right):
+        if name != EXACT:
+            meta = json.loads((ASSETS / name).with_suffix(".json").read_text())
+            found.add(schedule_from_config(meta.get("schedule")))
+    if len(found) > 1:
+        raise ValueError("left, right: the two checkpoints were trained under different schedules")
+    return found.pop() if found else get_schedule("ou")

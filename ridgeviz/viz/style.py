@@ -1,0 +1,107 @@
+"""Shared drawing helpers: colours, compact arrays, animation controls, the projector (presentation) style.
+
+Imports only NumPy and Plotly, so figures built from shipped arrays (the home page) never load torch.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+
+TRAIL_COLOR = "rgba(90, 90, 90, 0.35)"
+RIDGE_COLOR = "#7B3FA0"  # purple: distinct from the phase colours and the red tangential-error curve
+DATA_COLOR = "#111111"
+BAND_FILL = {"normal": "rgba(76, 120, 168, 0.2)", "tangential": "rgba(228, 87, 86, 0.2)",
+             "distance": "rgba(114, 183, 178, 0.25)"}
+LINE_COLOR = {"normal": "#4C78A8", "tangential": "#E45756", "distance": "#2E8B84"}
+UNDEFINED_GREY = "#d9d9d9"
+PRESENTATION_SCALE = 1.6  # fonts, markers and lines in projector mode
+
+
+def f32(a) -> np.ndarray:
+    """A float array as float32 (NaN kept as a gap): Plotly sends it as a compact base64 typed array."""
+    return np.asarray(a, dtype=np.float32)
+
+
+def lines_xy(lines) -> tuple[np.ndarray, np.ndarray]:
+    """Polylines ``[(n, 2), ...]`` as one x and one y float32 array separated by NaN."""
+    if not len(lines):
+        return f32([]), f32([])
+    parts = []
+    for line in lines:
+        parts += [np.asarray(line, dtype=np.float64), np.full((1, 2), np.nan)]
+    xy = np.vstack(parts)[:-1]
+    return f32(xy[:, 0]), f32(xy[:, 1])
+
+
+def ridge_trace(lines, name="ridge of p_t", color=RIDGE_COLOR, width=2.5, showlegend=True):
+    """One Scatter trace drawing all ridge polylines (NaN-separated)."""
+    x, y = lines_xy(lines)
+    return go.Scatter(x=x, y=y, mode="lines", name=name, line=dict(color=color, width=width), showlegend=showlegend)
+
+
+def data_trace(data, showlegend=True, size=8):
+    """The training points ``(N, 2)`` as black crosses."""
+    return go.Scatter(x=data[:, 0], y=data[:, 1], mode="markers", name="training points", showlegend=showlegend,
+                      marker=dict(symbol="x", size=size, color=DATA_COLOR))
+
+
+def axis_ranges(bounds) -> tuple[list, list]:
+    """``(x0, x1, y0, y1)`` -> ``([x0, x1], [y0, y1])``."""
+    return [bounds[0], bounds[1]], [bounds[2], bounds[3]]
+
+
+def subsample(n: int, cap: int, keep=()) -> np.ndarray:
+    """At most ``cap`` evenly spaced indices of ``range(n)`` (first and last kept), plus the indices ``keep``."""
+    if n <= cap:
+        return np.arange(n)
+    idx = np.linspace(0, n - 1, cap).round().astype(int)
+    return np.unique(np.concatenate([idx, np.asarray(list(keep), dtype=int)]))
+
+
+def animation_controls(fig, labels, *, active: int = 0, frame_ms: int = 80, redraw: bool = False,
+                       prefix: str = "t = ", buttons: bool = True, y: float = -0.04) -> None:
+    """A Play/Pause pair and a slider with one step per frame (frames named ``"0"``, ``"1"``, ...).
+
+    Moving the slider or playing animates in the browser only (no server round trip). ``redraw`` must be True
+    when frames change non-scatter traces (contours, heatmaps).
+    """
+    still = {"mode": "immediate", "frame": {"duration": 0, "redraw": redraw}, "transition": {"duration": 0}}
+    play = {"frame": {"duration": frame_ms, "redraw": redraw}, "fromcurrent": True, "transition": {"duration": 0},
+            "mode": "immediate"}
+    menus = [dict(type="buttons", direction="left", showactive=False, x=0.0, y=y - 0.02, xanchor="left",
+                  yanchor="top", pad=dict(r=8, t=4),
+                  buttons=[dict(label="▶ Play", method="animate", args=[None, play]),
+                           dict(label="❚❚ Pause", method="animate", args=[[None], still])])] if buttons else []
+    fig.update_layout(
+        updatemenus=menus,
+        sliders=[dict(active=active, x=0.16 if buttons else 0.0, len=0.84 if buttons else 1.0, y=y, yanchor="top",
+                      pad=dict(t=30, b=10), currentvalue=dict(prefix=prefix, visible=True, xanchor="right",
+                                                              font=dict(size=13, color="#222")),
+                      font=dict(size=8, color="rgba(0, 0, 0, 0)"), minorticklen=0,  # 100 tick labels would collide
+                      steps=[dict(method="animate", label=str(label), args=[[str(i)], still])
+                             for i, label in enumerate(labels)])])
+
+
+def present(fig, scale: float = PRESENTATION_SCALE):
+    """Projector style, in place: fonts, marker sizes and line widths times ``scale``; returns ``fig``.
+
+    Applied to the base traces and layout (frames carry data, not sizes, so the animation keeps the style).
+    """
+    base = fig.layout.font.size or 12
+    fig.update_layout(font=dict(size=round(base * scale)))
+    for ann in fig.layout.annotations or ():
+        ann.font.size = round((ann.font.size or base) * scale)
+    for slider in fig.layout.sliders or ():
+        slider.currentvalue.font.size = round((slider.currentvalue.font.size or 13) * scale)
+    if fig.layout.title.font.size:
+        fig.layout.title.font.size = round(fig.layout.title.font.size * scale)
+    for trace in fig.data:
+        marker, line = getattr(trace, "marker", None), getattr(trace, "line", None)
+        if marker is not None and isinstance(marker.size, (int, float)):
+            marker.size = marker.size * scale
+        if line is not None and isinstance(line.width, (int, float)):
+            line.width = line.width * scale
+    if fig.layout.height:
+        fig.layout.height = round(fig.layout.height * min(scale, 1.25))
+    return fig
