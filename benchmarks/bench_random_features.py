@@ -33,7 +33,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import ridgeviz as rv  # noqa: E402
+import ridgeviz as rv
 from ridgeviz.models.random_features import (
     Moments,
     Quadrature,
@@ -156,7 +156,7 @@ def main() -> int:
         res["stability"] = stability(rf, data, sched, quad)
         print("  W(tau) change between the default and a 3x finer quadrature:")
         for row in res["stability"]:
-            print(f"    rcond {row['rcond']:7.0e} tau {str(row['tau']):>6}: weights {row['weight_change']:.2e} "
+            print(f"    rcond {row['rcond']:7.0e} tau {row['tau']!s:>6}: weights {row['weight_change']:.2e} "
                   f"function {row['function_change']:.2e} loss {row['loss']:.4f} rank {row['rank']}")
     if args.json:
         args.json.write_text(json.dumps(res, indent=2) + "\n")

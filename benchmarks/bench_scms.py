@@ -1,9 +1,12 @@
-"""Benchmark: SCMS projection onto the 1-D ridge in 2-D, 2,000 walkers on 2,000 points (target: < 1 s).
+"""Benchmark: SCMS projection onto the 1-D ridge in 2-D, 2,000 walkers on 2,000 points (target: <= 0.3 s).
 
-ridgeviz: ``project_to_ridge`` (active set: converged walkers drop out; chunked density pass; closed-form 2x2
-eigenvectors). Reference, run in the same process: the plain SCMS loop in torch -- every walker, every iteration,
-no chunking, no active set, ``torch.linalg.eigh`` -- with the same step ``x <- x + P_perp (alpha D - x)``, the
-same stopping rule and the same iteration cap. Data: a noisy ring (radius 3, noise 0.3) or noisy three points.
+ridgeviz: ``project_to_ridge`` (active set: converged walkers drop out; tile-centred posterior moments as matrix
+products, :mod:`ridgeviz.core.posterior`; closed-form 2x2 eigenvectors), timed ``--repeats`` times (fastest and
+slowest printed). Reference, run once in the same process: the plain SCMS loop in torch -- every walker, every
+iteration, no chunking, no active set, centred einsum covariance, ``torch.linalg.eigh`` -- with the same step
+``x <- x + P_perp (alpha D - x)``, the same stopping rule and the same iteration cap (this is also what ridgeviz
+computed before issue 14; its end points agreed with this loop to 4e-15). Data: a noisy ring (radius 3, noise
+0.3) or noisy three points.
 
 On a busy machine run with ``OMP_WAIT_POLICY=PASSIVE`` (or ``--threads 1``): torch's OpenMP threads spin-wait by
 default, and with other processes competing for the cores small-tensor work ran 10-15x slower here.
@@ -25,8 +28,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import ridgeviz as rv  # noqa: E402
-from ridgeviz.data.datasets import MODE_SETS  # noqa: E402
+import ridgeviz as rv
+from ridgeviz.data.datasets import MODE_SETS
 
 
 def make_data(kind: str, n: int, seed: int = 0) -> np.ndarray:
@@ -43,7 +46,8 @@ def reference_scms(data: torch.Tensor, x: torch.Tensor, a: float, h: float, dim:
     x = x.clone()
     done = torch.zeros(len(x), dtype=torch.bool)
     iters = 0
-    for iters in range(1, max_iter + 1):
+    while iters < max_iter:
+        iters += 1
         diff = x[:, None, :] - a * data[None]  # (M, N, D)
         w = torch.softmax(-(diff * diff).sum(-1) / (2 * h), dim=-1)
         den = w @ data
@@ -70,6 +74,7 @@ def main(argv=None) -> int:
     p.add_argument("--tol", type=float, default=1e-6)
     p.add_argument("--max-iter", type=int, default=300)
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--repeats", type=int, default=5, help="timed runs of ridgeviz (fastest and slowest printed)")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -83,9 +88,12 @@ def main(argv=None) -> int:
     dens = rv.SmoothedEmpirical(data, sched)
     rv.project_to_ridge(dens, x0[:16], args.t, 1)  # warm-up
 
-    t0, c0 = time.perf_counter(), time.process_time()
-    proj = rv.project_to_ridge(dens, x0, args.t, 1, tol=args.tol, max_iter=args.max_iter)
-    t_lib, c_lib = time.perf_counter() - t0, time.process_time() - c0
+    runs = []
+    for _ in range(args.repeats):
+        t0, c0 = time.perf_counter(), time.process_time()
+        proj = rv.project_to_ridge(dens, x0, args.t, 1, tol=args.tol, max_iter=args.max_iter)
+        runs.append((time.perf_counter() - t0, time.process_time() - c0))
+    (t_lib, c_lib), (t_slow, c_slow) = min(runs), max(runs)
     t0, c0 = time.perf_counter(), time.process_time()
     x_ref, done_ref, it_ref = reference_scms(torch.as_tensor(data), x0, a, h, 1, args.tol, args.max_iter)
     t_ref, c_ref = time.perf_counter() - t0, time.process_time() - c0
@@ -100,10 +108,13 @@ def main(argv=None) -> int:
     print(f"{'implementation':<44} {'wall [s]':>9} {'CPU [s]':>8} {'ratio':>7} {'converged':>10} {'iterations':>22}")
     print(f"{'plain loop (all walkers, no chunks, eigh)':<44} {t_ref:9.3f} {c_ref:8.3f} {1.0:6.1f}x "
           f"{float(done_ref.double().mean()):10.2%} {f'{it_ref} (all walkers)':>22}")
-    print(f"{'ridgeviz.project_to_ridge':<44} {t_lib:9.3f} {c_lib:8.3f} {t_ref / t_lib:6.1f}x "
+    print(f"{'ridgeviz.project_to_ridge (fastest)':<44} {t_lib:9.3f} {c_lib:8.3f} {t_ref / t_lib:6.1f}x "
           f"{float(proj.converged.double().mean()):10.2%} "
           f"{f'median {np.median(it):.0f}, max {it.max()}':>22}")
-    print(f"time < 1 s: {'met' if t_lib < 1 else 'missed'}; on ridge (converged, gap defined, concave): "
+    print(f"{f'ridgeviz.project_to_ridge (slowest of {args.repeats})':<44} {t_slow:9.3f} {c_slow:8.3f} "
+          f"{t_ref / t_slow:6.1f}x")
+    print(f"time <= 0.3 s: {'met' if t_lib <= 0.3 else 'missed'} (fastest); on ridge (converged, gap defined, "
+          "concave): "
           f"{float(proj.on_ridge.double().mean()):.1%}; walker-iterations {it.sum() + len(it)} vs "
           f"{it_ref * len(it)} for the plain loop")
     print(f"max distance between the two end points (both converged): {float(agree.max()):.2e} "

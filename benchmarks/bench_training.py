@@ -21,8 +21,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import ridgeviz as rv  # noqa: E402
-from ridgeviz.data.datasets import MODE_SETS  # noqa: E402
+import ridgeviz as rv
+from ridgeviz.data.datasets import MODE_SETS
 
 
 def throughput(steps: int, threads: int) -> float:

@@ -1,4 +1,4 @@
-"""GPU check: train the 2-D MLP and compute random-feature moments on CUDA (CPU if none); compare with the CPU.
+"""GPU check: train the 2-D MLP and the VAE and compute random-feature moments on CUDA (CPU if none); compare.
 
 1. MLP: the default 2-D run (13 points, OU, default TrainConfig with ``--steps``) on the device and on the CPU,
    same seed (batches are drawn on the CPU, so both see the same data). Float32 training diverges slowly
@@ -6,6 +6,9 @@
    [0.05, 1]) and how close their losses and scores are; plus the speed of each.
 2. Random features: U, V at p = 2,000, K = 128 on (+-3, 0) in float64 on both; they must agree to ~1e-10, and
    so must W(inf).
+3. VAE: the paper's MLP VAE (784-400-200-32) trained for ``--vae-epochs`` epochs on the first 10,000 MNIST
+   training images (``/work/shared/data/mnist-10k`` or ``--mnist``; the shipped digits if absent) on the device
+   and on the CPU, same seed: the final losses (float32 training drifts apart slowly) and the speed of each.
 
 Prints one JSON object (and writes it to ``--out`` if given). ``--quick``: tiny sizes, for testing on a CPU.
 Run: ``python benchmarks/gpu_check.py [--quick] [--steps 4000] [--out result.json]``.
@@ -26,9 +29,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import ridgeviz as rv  # noqa: E402
-from ridgeviz.data.datasets import MODE_SETS  # noqa: E402
-from ridgeviz.models.random_features import RandomFeatureModel, feature_moments, gradient_flow  # noqa: E402
+import ridgeviz as rv
+from ridgeviz.data.datasets import MODE_SETS
+from ridgeviz.models.random_features import RandomFeatureModel, feature_moments, gradient_flow
 
 
 def sync(device):
@@ -98,10 +101,33 @@ def rf_check(device, p: int, K: int) -> dict:
     return res
 
 
+def vae_check(device, epochs: int, mnist: Path | None) -> dict:
+    from ridgeviz.data.mnist import DigitsSpec, load_digits
+    from ridgeviz.latent.vae import VAETrainConfig, train_vae
+
+    folder = mnist is not None and mnist.exists()
+    spec = DigitsSpec("folder", folder=str(mnist), classes=()) if folder else DigitsSpec("shipped", classes=())
+    pixels = load_digits(spec).pixels()
+    out = {"images": int(pixels.shape[0]), "source": spec.source}
+    for dev in dict.fromkeys([device, torch.device("cpu")]):
+        train_vae(pixels[:256], VAETrainConfig(epochs=1), device=dev)  # warm-up (CUDA context, kernels)
+        sync(dev)
+        res = train_vae(pixels, VAETrainConfig(epochs=epochs), device=dev)
+        sync(dev)
+        out[dev.type] = {"seconds": res.seconds, "final_loss": float(res.losses[-1])}
+    if device.type != "cpu":
+        out["speedup"] = out["cpu"]["seconds"] / out["cuda"]["seconds"]
+        out["final_loss_relative_difference"] = abs(out["cuda"]["final_loss"] - out["cpu"]["final_loss"]) / abs(
+            out["cpu"]["final_loss"])
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="tiny sizes (a CPU smoke test)")
     ap.add_argument("--steps", type=int, help="MLP steps (default 4000, quick 100)")
+    ap.add_argument("--vae-epochs", type=int, help="VAE epochs (default 5, quick 1)")
+    ap.add_argument("--mnist", type=Path, default=Path("/work/shared/data/mnist-10k"), help="MNIST IDX folder")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -112,6 +138,7 @@ def main() -> int:
               "mlp_steps": steps, "rf_p": p, "rf_K": K}
     result["mlp"] = mlp_check(device, steps)
     result["random_features"] = rf_check(device, p, K)
+    result["vae"] = vae_check(device, args.vae_epochs or (1 if args.quick else 5), None if args.quick else args.mnist)
     text = json.dumps(result, indent=2, default=lambda v: float(v) if isinstance(v, np.floating) else str(v))
     print(text)
     if args.out:

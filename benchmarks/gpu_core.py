@@ -3,7 +3,10 @@
     python benchmarks/gpu_core.py [--quick] [--json out.json]
 
 Runs on CUDA when available (else it compares the CPU with itself, which still exercises the code path).
-Prints a JSON object: sizes, seconds on each device, speed-up, and the largest relative differences.
+Frames (M = 2,000, N = 6,742, D = 32, d = 25) in float64 on the device against float64 on the CPU, then in
+float32 and float32 with TF32 matrix products (``torch.backends.cuda.matmul.allow_tf32``) against float64: the
+accuracy a user trades for the speed. Differences are relative to the largest entry; eigenvalues relative to
+``1/h`` (the Hessian's scale). Prints a JSON object: sizes, seconds on each device, speed-ups, differences.
 """
 
 from __future__ import annotations
@@ -48,20 +51,39 @@ def main() -> None:
     cpu_d = rv.SmoothedEmpirical(data, sched)
     dev_d = rv.SmoothedEmpirical(data.to(dev), sched)
     for t in (0.05, 0.5):
-        fc, tc = timed(lambda: rv.local_frame(cpu_d, x, t, 25), lambda: None)
-        fg, tg = timed(lambda: rv.local_frame(dev_d, x.to(dev), t, 25), sync)
+        h = float(sched.h(t))
+        fc, tc = timed(lambda t=t: rv.local_frame(cpu_d, x, t, 25), lambda: None)
+        fg, tg = timed(lambda t=t: rv.local_frame(dev_d, x.to(dev), t, 25), sync)
         report["checks"][f"frame_t{t}"] = {
             "cpu_s": tc, "device_s": tg, "speedup": tc / tg,
             "score_rel_diff": rel(fg.score, fc.score), "eigenvalue_rel_diff": rel(fg.eigenvalues, fc.eigenvalues),
             "residual_rel_diff": rel(fg.residual, fc.residual)}
-    ring = torch.stack([3 * torch.cos(torch.linspace(0, 6.283, 2000)), 3 * torch.sin(torch.linspace(0, 6.283, 2000))], 1)
-    ring = (ring + 0.2 * torch.randn(2000, 2, generator=g)).double()
+        for name, tf32 in (("float32", False), ("float32_tf32", True)):
+            if tf32 and not cuda:
+                continue
+            d32 = rv.SmoothedEmpirical(data.to(dev, torch.float32), sched, dtype=torch.float32)
+            old = torch.backends.cuda.matmul.allow_tf32
+            torch.backends.cuda.matmul.allow_tf32 = tf32
+            try:
+                f32, t32 = timed(lambda t=t, d32=d32: rv.local_frame(d32, x.to(dev, torch.float32), t, 25), sync)
+            finally:
+                torch.backends.cuda.matmul.allow_tf32 = old
+            report["checks"][f"frame_t{t}_{name}"] = {
+                "device_s": t32, "speedup_vs_float64_device": tg / t32, "speedup_vs_float64_cpu": tc / t32,
+                "score_rel_diff": rel(f32.score, fc.score),
+                "eigenvalue_diff_times_h": float((f32.eigenvalues.double().cpu() - fc.eigenvalues).abs().max()) * h,
+                "scaled_gap_abs_diff": float((f32.scaled_gap.double().cpu() - fc.scaled_gap).abs().max()),
+                "residual_rel_diff": rel(f32.residual, fc.residual)}
+    ang = torch.linspace(0, 6.283, 2000)
+    ring = (3 * torch.stack([torch.cos(ang), torch.sin(ang)], 1) + 0.2 * torch.randn(2000, 2, generator=g)).double()
     walkers = 4 * torch.rand(2000, 2, generator=g, dtype=torch.float64) - 2
-    pc, tc = timed(lambda: rv.project_to_ridge(rv.SmoothedEmpirical(ring, sched), walkers, 0.1, 1), lambda: None)
-    pg, tg = timed(lambda: rv.project_to_ridge(rv.SmoothedEmpirical(ring.to(dev), sched), walkers.to(dev), 0.1, 1), sync)
+    ring_cpu, ring_dev = rv.SmoothedEmpirical(ring, sched), rv.SmoothedEmpirical(ring.to(dev), sched)
+    pc, tc = timed(lambda: rv.project_to_ridge(ring_cpu, walkers, 0.1, 1), lambda: None)
+    pg, tg = timed(lambda: rv.project_to_ridge(ring_dev, walkers.to(dev), 0.1, 1), sync)
     report["checks"]["scms_2d"] = {"cpu_s": tc, "device_s": tg, "speedup": tc / tg,
                                    "points_max_abs_diff": float((pg.points.cpu() - pc.points).abs().max()),
-                                   "converged_cpu": int(pc.converged.sum()), "converged_device": int(pg.converged.sum())}
+                                   "converged_cpu": int(pc.converged.sum()),
+                                   "converged_device": int(pg.converged.sum())}
     print(json.dumps(report, indent=2))
     if args.json:
         with open(args.json, "w") as f:

@@ -217,9 +217,65 @@ def test_chain_points_closed_circle_and_two_segments():
 
 
 @pytest.mark.parametrize("kwargs, param", [
-    (dict(dim=2), "dim"), (dict(dim=-1), "dim"), (dict(dim=1.0), "dim"), (dict(dim=True), "dim"),
-    (dict(dim=1, tol=0.0), "tol"), (dict(dim=1, max_iter=0), "max_iter"),
+    ({"dim": 2}, "dim"), ({"dim": -1}, "dim"), ({"dim": 1.0}, "dim"), ({"dim": True}, "dim"),
+    ({"dim": 1, "tol": 0.0}, "tol"), ({"dim": 1, "max_iter": 0}, "max_iter"),
 ])
 def test_bad_arguments_raise(two_points, kwargs, param):
     with pytest.raises(ValueError, match=param):
         rv.project_to_ridge(two_points, np.zeros((2, 2)), 0.5, **kwargs)
+
+
+def _plain_scms(data, x, a, h, dim, tol, max_iter):
+    """Plain SCMS in float64 torch: every walker every iteration, softmax over explicit differences, centred
+    einsum covariance, ``torch.linalg.eigh``; same step and stopping rule as ``project_to_ridge``."""
+    x, done = x.clone(), torch.zeros(len(x), dtype=torch.bool)
+    iters = torch.zeros(len(x), dtype=torch.long)
+    for _ in range(max_iter):
+        diff = x[:, None, :] - a * data[None]
+        w = torch.softmax(-(diff * diff).sum(-1) / (2 * h), dim=-1)
+        den = w @ data
+        y = data[None] - den[:, None]
+        H = (a * a / (h * h)) * torch.einsum("mn,mni,mnj->mij", w, y, y) - torch.eye(x.shape[1]) / h
+        vecs = torch.linalg.eigh(H)[1].flip(-1)[:, :, dim:]
+        g = (a * den - x) / h
+        g_perp = (vecs @ (vecs.transpose(1, 2) @ g[:, :, None]))[..., 0]
+        step = h * g_perp
+        now = (step.norm(dim=-1) <= tol * h**0.5) | (g_perp.norm(dim=-1) <= tol * g.norm(dim=-1))
+        iters += ~(done | now)
+        done |= now
+        x = x + torch.where(done[:, None], torch.zeros_like(step), step)
+        if done.all():
+            break
+    return x, done, iters
+
+
+@pytest.mark.parametrize("t", [0.1, 0.5])
+def test_scms_end_points_equal_the_plain_loop(t):
+    # the fast path (chunked, tile-centred moments, closed-form 2x2 frames, active set) ends where the plain
+    # loop ends, to 1e-12, after the same number of steps
+    rng = np.random.default_rng(0)
+    ang = rng.uniform(0, 2 * np.pi, 400)
+    data = 3.0 * np.stack([np.cos(ang), np.sin(ang)], 1) + 0.3 * rng.normal(size=(400, 2))
+    sched = rv.get_schedule("ou")
+    a, h = float(sched.alpha(t)), float(sched.h(t))
+    x0 = torch.as_tensor(rng.uniform(-3.5, 3.5, size=(300, 2)) * a)
+    proj = rv.project_to_ridge(rv.SmoothedEmpirical(data, sched), x0, t, 1)
+    ref, done, iters = _plain_scms(torch.as_tensor(data), x0, a, h, 1, 1e-6, 300)
+    assert proj.converged.all() and done.all()
+    assert torch.equal(proj.iterations, iters)
+    assert (proj.points - ref).norm(dim=-1).max() < 1e-12
+
+
+def test_lapack_loop_and_batched_eigh_agree(monkeypatch):
+    # with more than one torch thread the CPU float64 frames come from a LAPACK loop (robust to a busy machine)
+    g = torch.Generator().manual_seed(5)
+    H = torch.randn(50, 6, 6, generator=g, dtype=torch.float64)
+    H = H + H.transpose(1, 2)
+    vals1, vecs1 = _eigh_descending(H)  # the tests run one thread: torch's batched eigh
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    vals2, vecs2 = _eigh_descending(H)
+    torch.testing.assert_close(vals2, vals1, rtol=0, atol=1e-12)
+    assert torch.all(vals2[:, :-1] >= vals2[:, 1:])
+    torch.testing.assert_close(vecs2 @ torch.diag_embed(vals2) @ vecs2.transpose(1, 2), H, rtol=0, atol=1e-12)
+    p1, p2 = vecs1[:, :, :2] @ vecs1[:, :, :2].transpose(1, 2), vecs2[:, :, :2] @ vecs2[:, :, :2].transpose(1, 2)
+    torch.testing.assert_close(p2, p1, rtol=0, atol=1e-10)  # the same leading subspace (signs aside)

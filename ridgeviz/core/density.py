@@ -7,7 +7,8 @@ Everything comes from one softmax over the training points (DESIGN.md section 1)
     score    = (alpha_t D - x) / h_t
     hessian  = -I/h_t + (alpha_t^2/h_t^2) Cov_w(x_i)            centred posterior covariance
 
-Queries are processed in chunks so memory stays bounded whatever N and M are.
+Queries and data are processed in tiles, so memory stays bounded whatever N and M are; every large step is a
+matrix product. How, and how accurately, is :mod:`ridgeviz.core.posterior`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import torch
 
 from ..utils.limits import density_cost, require
 from ..utils.validation import Array, Device, Instance, Integer, check
+from .posterior import DIRECT_MAX_N, MOMENT_MAX_D, PosteriorMoments
 from .schedules import Schedule
 
 
@@ -43,9 +45,8 @@ class SmoothedEmpirical:
     schedule : a :class:`~ridgeviz.schedules.Schedule`.
     dtype : arithmetic dtype (float64 by default, as DESIGN.md requires).
     device : where the data live; queries are moved there. Default: the data's device.
-    chunk_elements : bound on the elements of the largest temporary per chunk
-        (``m * N`` for the softmax, ``m * N * D`` for the Hessian); 2**21 float64 = 16 MiB (below glibc's
-        mmap threshold, so buffers are reused instead of page-faulted afresh: 2x faster than 64 MiB for 2-D SCMS).
+    chunk_elements : bound on the elements of the largest temporary per tile (``m x n`` logits of ``m``
+        queries against ``n`` training points; ``m x n x D`` on the centred path); 2**21 float64 = 16 MiB.
 
     Inputs are validated (:mod:`ridgeviz.utils.validation`): data and queries real, finite and at most
     ``1e150`` in magnitude; times ``t`` in ``[1e-12, T]`` (:meth:`Schedule.check_times`: below the schedule's
@@ -64,9 +65,8 @@ class SmoothedEmpirical:
         self.chunk_elements = check("chunk_elements", chunk_elements, Integer(1, None))
         self.data = x
         self.schedule = schedule
-        self._sqnorm = (x * x).sum(-1)
-        if not torch.isfinite(self._sqnorm).all():
-            raise ValueError("data: squared norms overflow; rescale the data (or use float64)")
+        self._centre = x.mean(0)
+        self._post = PosteriorMoments(x - self._centre, self.chunk_elements)
 
     @property
     def N(self) -> int:
@@ -106,41 +106,33 @@ class SmoothedEmpirical:
         M, D = x.shape
         a, h = self.coefficients(t, M)
         require(density_cost(M, self.N, D, hessian=hessian, weights=weights), f"the density at {M} points",
-                "the number of query points")
-        per_row = self.N * (D if hessian else 1)
-        m = max(1, min(M, self.chunk_elements // per_row))
-        # outputs are allocated once and filled chunk by chunk: keeping every chunk's small results alive between
+                "the number of query points", time=False)
+        y = x - a[:, None] * self._centre  # queries centred at alpha c (step 1)
+        # outputs are allocated once and filled tile by tile: keeping every tile's small results alive between
         # its large temporaries fragments the heap (measured: +2.8 GB peak RSS at N = 60,000, D = 32, M = 2,000)
-        shapes = ((M,), (M, D), (M, D), (M, D, D) if hessian else None, (M, self.N) if weights else None)
-        out = [None if s is None else x.new_empty(s) for s in shapes]
-        for i in range(0, M, m):
-            for buf, part in zip(out, self._chunk(x[i:i + m], a[i:i + m], h[i:i + m], hessian, weights)):
-                if buf is not None:
-                    buf[i:i + m] = part
-        _check_finite(out, x, h)
-        return DensityEval(*out)
-
-    def _chunk(self, x, a, h, hessian, weights):
-        D = self.D
-        # squared distances |x - a x_i|^2 by one matrix product (clamped: rounding can make them < 0); the (m, N)
-        # buffer is updated in place, from distances to logits to weights (fresh temporaries cost a third of SCMS)
-        logits = x @ self.data.T
-        logits.mul_(-2 * a[:, None]).add_((x * x).sum(-1, keepdim=True)).add_((a * a)[:, None] * self._sqnorm)
-        logits.clamp_min_(0).div_(-2 * h[:, None])
-        lse = torch.logsumexp(logits, dim=-1)
-        w = logits.sub_(lse[:, None]).exp_()
-        den = w @ self.data
-        log_prob = lse - math.log(self.N) - 0.5 * D * torch.log(2 * math.pi * h)
-        score = (a[:, None] * den - x) / h[:, None]
+        log_s, mean = x.new_empty(M), x.new_empty(M, D)
+        cov = x.new_empty(M, D, D) if hessian else None
+        w_out = x.new_empty(M, self.N) if weights else None
+        post = self._post
+        if weights or self.N <= DIRECT_MAX_N:  # few points: the direct centred sums are exact and cheapest
+            redo, redo_cov = torch.ones(M, dtype=torch.bool, device=x.device), None
+        else:
+            redo, redo_cov = post.moments(y, a, h, hessian and D <= MOMENT_MAX_D, log_s, mean, cov)
+            if hessian:
+                redo_cov = ~redo if D > MOMENT_MAX_D else redo_cov & ~redo
+        if redo.any():
+            post.centred(torch.nonzero(redo).squeeze(1), y, a, h, hessian, log_s, mean, cov, w_out)
+        if redo_cov is not None and redo_cov.any():  # the mean is fine, the moment covariance too inexact
+            post.centred_cov(torch.nonzero(redo_cov).squeeze(1), y, a, h, mean, cov)
+        log_prob = log_s - math.log(self.N) - 0.5 * D * torch.log(2 * math.pi * h)
+        score = (a[:, None] * mean - y) / h[:, None]
         hess = None
         if hessian:
-            y = self.data[None, :, :] - den[:, None, :]  # centred: (m, N, D)
-            y.mul_(w.sqrt()[:, :, None])  # sqrt(w_i)(x_i - D) in place: one (m, N, D) temporary, not two
-            cov = torch.bmm(y.transpose(1, 2), y)
-            cov = 0.5 * (cov + cov.transpose(1, 2))
             eye = torch.eye(D, dtype=x.dtype, device=x.device)
-            hess = (a * a / (h * h))[:, None, None] * cov - eye / h[:, None, None]
-        return log_prob, score, den, hess, (w if weights else None)
+            hess = cov.mul_((a * a / (h * h))[:, None, None]).sub_(eye / h[:, None, None])
+        out = DensityEval(log_prob, score, mean + self._centre, hess, w_out)
+        _check_finite((out.log_prob, out.score, out.denoised, hess, w_out), x, h)
+        return out
 
     # -- convenience views of the one pass -------------------------------------------------
     def log_prob(self, x, t) -> torch.Tensor:

@@ -15,16 +15,11 @@ For reverse-time samples ``x_t`` in the latent ``R^D`` (D = 32) and ridge dimens
   neither; and the distance of each sample to its nearest training latent (the memorisation check).
 
 The whole experiment (sampling, the split, galleries, tracked trajectories, statistics) is
-:mod:`ridgeviz.latent_experiment`.
+:mod:`ridgeviz.views.mnist`.
 
-Speed: :func:`latent_frames` gets the posterior mean and covariance of all queries of one time from one matrix
-product ``W [X | Z]`` (posterior weights ``W: (m, N)``, ``Z_i`` = upper triangle of ``(x_i - c)(x_i - c)^T``, data
-centred at their mean c; ``Cov_w = E_w[Z] - mu mu^T``), then eigen-decomposes the ``D x D`` Hessians with
-LAPACK's ``dsyevd`` one by one (faster on the CPU than the
-batched ``torch.linalg.eigh``). The uncentred second moment loses about ``eps |x_i - c|^2 / h_t`` in the
-scaled gap (1e-12 at t = 1e-3 for unit-scale latents), far below ``gap_tol``; tests compare it with the
-centred reference :func:`ridgeviz.local_frame`. When ``N D (D+1)/2`` would exceed ``max_pair_bytes`` the
-core's chunked path is used instead.
+The frame is the core's one implementation, :func:`ridgeviz.local_frame` (the Hessian from the posterior
+moments as matrix products, :mod:`ridgeviz.core.posterior`; eigenvalues in descending order), taken in chunks of
+queries so only ``chunk`` Hessians are held at a time.
 """
 
 from __future__ import annotations
@@ -33,7 +28,6 @@ import dataclasses
 
 import numpy as np
 import torch
-from scipy.linalg import lapack
 
 from ..core.density import SmoothedEmpirical, as_numpy
 from ..core.ridge import GAP_TOL, _check_dim, local_frame
@@ -55,77 +49,24 @@ class LatentFrames:
     h: float
 
 
-class _Pairs:
-    """Centred data ``X`` and ``XZ = [X | upper triangle of X_i X_i^T]: (N, D + D(D+1)/2)``, built once per density.
-
-    ``full`` maps each of the D*D entries of a symmetric matrix to its column of the upper triangle.
-    """
-
-    def __init__(self, dens: SmoothedEmpirical):
-        X, D = dens.data, dens.D
-        self.c = X.mean(0)
-        self.X = X - self.c
-        self.sq = (self.X * self.X).sum(-1)
-        iu = torch.triu_indices(D, D, device=X.device)
-        self.XZ = torch.cat([self.X, self.X[:, iu[0]] * self.X[:, iu[1]]], dim=1)
-        pos = torch.empty(D, D, dtype=torch.long, device=X.device)
-        pos[iu[0], iu[1]] = torch.arange(iu.shape[1], device=X.device)
-        pos[iu[1], iu[0]] = pos[iu[0], iu[1]]
-        self.full = pos.flatten() + D
-
-
-def _eigh(H: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-    """Ascending eigenvalues ``(m, D)`` and eigenvectors ``(m, D, D)`` of symmetric ``H: (m, D, D)``."""
-    if H.device.type != "cpu":
-        vals, vecs = torch.linalg.eigh(H)
-        return as_numpy(vals), as_numpy(vecs)
-    Hn = H.numpy()
-    vals, vecs = np.empty(Hn.shape[:2]), np.empty_like(Hn)
-    for k in range(Hn.shape[0]):
-        w, v, info = lapack.dsyevd(Hn[k], lower=0)
-        if info != 0:
-            raise ValueError(f"eigendecomposition failed at point {k} (LAPACK info {info}); non-finite Hessian?")
-        vals[k], vecs[k] = w, v
-    return vals, vecs
-
-
-def latent_frames(dens: SmoothedEmpirical, x, t: float, dim: int, *, chunk: int = 512,
-                  max_pair_bytes: int = 2**28, pairs: _Pairs | None = None) -> LatentFrames:
+def latent_frames(dens: SmoothedEmpirical, x, t: float, dim: int, *, chunk: int = 2048) -> LatentFrames:
     """Ridge residual ``|P_perp grad log p_t|``, scaled gap and ``l_{d+1}`` at ``x: (M, D)`` for one time ``t``.
 
-    Same quantities as :func:`ridgeviz.local_frame` (``.residual``, ``.scaled_gap``, ``.eigenvalues[:, d]``),
-    computed by the moment product described in the module docstring. ``chunk`` queries at a time bound the
-    memory to about ``chunk * N`` floats.
+    The summaries of :func:`ridgeviz.local_frame` (``.residual``, ``.scaled_gap``, ``.eigenvalues[:, d]``),
+    ``chunk`` queries at a time.
     """
     dim = _check_dim(dens, dim)
     x = dens.as_points(x)
     t = float(dens.schedule.check_times(t, 1)[0])
-    a, h = float(dens.schedule.alpha(t)), float(dens.schedule.h(t))
-    D = dens.D
-    if pairs is None and dens.N * D * (D + 1) * 4 > max_pair_bytes:  # 8 bytes x D(D+1)/2 columns
-        f = local_frame(dens, x, t, dim)
-        return LatentFrames(as_numpy(f.residual), as_numpy(f.scaled_gap), as_numpy(f.eigenvalues[:, dim]), h)
-    p = pairs or _Pairs(dens)
+    chunk = check("chunk", chunk, Integer(1, None))
     res, gap, curv = [], [], []
-    eye = torch.eye(D, dtype=x.dtype, device=x.device)
     for i in range(0, x.shape[0], chunk):
-        xq = x[i:i + chunk] - a * p.c  # |x - a x_i| = |(x - a c) - a (x_i - c)|
-        # logits -|xq - a X_i|^2 / 2h up to a per-row constant (softmax ignores it)
-        logits = torch.addmm(p.sq.mul(-a * a / (2 * h)).expand(xq.shape[0], -1), xq, p.X.T, alpha=a / h)
-        w = torch.softmax(logits, dim=-1)
-        del logits
-        moments = w @ p.XZ  # posterior mean and second moments in one product
-        mu = moments[:, :D]
-        cov = moments.index_select(1, p.full).view(-1, D, D) - mu[:, :, None] * mu[:, None, :]
-        vals, vecs = _eigh((a * a / (h * h)) * cov - eye / h)
-        g = as_numpy((a * mu - xq) / h)  # score (alpha D - x)/h with D = mu + c
-        normal = vecs[:, :, : D - dim]  # ascending order: the D - d smallest eigenvalues span the normal space
-        res.append(np.linalg.norm(np.einsum("mdk,md->mk", normal, g), axis=1))
-        lower = vals[:, D - 1 - dim]  # l_{d+1}
-        upper = vals[:, D - dim] if dim > 0 else np.zeros_like(lower)  # l_d (and -l_1 for d = 0)
-        gap.append(h * (upper - lower))
-        curv.append(lower)
-    return LatentFrames(np.concatenate(res), np.concatenate(gap), np.concatenate(curv), h)
+        f = local_frame(dens, x[i:i + chunk], t, dim)
+        res.append(as_numpy(f.residual))
+        gap.append(as_numpy(f.scaled_gap))
+        curv.append(as_numpy(f.eigenvalues[:, dim]))
+    cat = (np.concatenate(v) if v else np.zeros(0) for v in (res, gap, curv))
+    return LatentFrames(*cat, float(dens.schedule.h(t)))
 
 
 def record_steps(times, count: int = 11) -> np.ndarray:
@@ -198,10 +139,9 @@ def ridge_deviation(dens: SmoothedEmpirical, xs, times, dim: int, *, gap_tol: fl
     times = np.asarray(times, dtype=np.float64)
     if xs.ndim != 3 or xs.shape[0] != len(times):
         raise ValueError(f"xs must be (R, M, D) with R = len(times) = {len(times)}; got {tuple(xs.shape)}")
-    pairs = _Pairs(dens) if dens.N * dens.D * (dens.D + 1) * 4 <= 2**28 else None
     out = []
     for r, t in enumerate(times):
-        out.append(latent_frames(dens, xs[r], float(t), dim, pairs=pairs))
+        out.append(latent_frames(dens, xs[r], float(t), dim))
         if progress is not None:
             progress(r, len(times))
     h = np.array([f.h for f in out])
