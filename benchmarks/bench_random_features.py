@@ -34,14 +34,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import ridgeviz as rv
-from ridgeviz.models.random_features import (
-    Moments,
-    Quadrature,
-    RandomFeatureModel,
-    feature_moments,
-    gradient_flow,
-    monte_carlo_moments,
-)
+from ridgeviz.models.random_features import RandomFeatureModel, gradient_flow
+from ridgeviz.models.rf_moments import Moments, Quadrature, feature_moments, monte_carlo_moments
 
 REFERENCE = Quadrature(panels_per_period=6, time_nodes=6, refine=10, radial_nodes=16, directions=16)
 FINER = Quadrature(panels_per_period=3, time_nodes=5, radial_nodes=10, directions=8)

@@ -35,8 +35,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import ridgeviz as rv
 from ridgeviz.data.datasets import MODE_SETS
-from ridgeviz.models.random_features import RandomFeatureModel, feature_moments, fit_random_features
+from ridgeviz.models.random_features import RandomFeatureModel, fit_random_features
 from ridgeviz.models.rf_analysis import inter_mode_mass, tau_label
+from ridgeviz.models.rf_moments import feature_moments
 
 TAUS = (1.0, 10.0, 100.0, 1000.0, math.inf)
 

@@ -31,7 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import ridgeviz as rv
 from ridgeviz.data.datasets import MODE_SETS
-from ridgeviz.models.random_features import RandomFeatureModel, feature_moments, gradient_flow
+from ridgeviz.models.random_features import RandomFeatureModel, gradient_flow
+from ridgeviz.models.rf_moments import feature_moments
 
 
 def sync(device):

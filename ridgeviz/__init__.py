@@ -26,10 +26,12 @@ _EXPORTS = {
     "ridgeviz.models.score": ("ExactScore", "InjectedErrorScore", "model_error"),
     "ridgeviz.models.mlp": ("MLPScore",),
     "ridgeviz.models.training": ("Cancelled", "TrainConfig", "TrainResult", "train_mlp"),
-    "ridgeviz.models.random_features": ("Quadrature", "RandomFeatureModel", "RandomFeatureScore",
-                                        "feature_moments", "fit_random_features"),
+    "ridgeviz.models.random_features": ("RandomFeatureModel", "RandomFeatureScore", "fit_random_features"),
+    "ridgeviz.models.rf_moments": ("Quadrature", "feature_moments"),
     "ridgeviz.models.rf_analysis": ("bias_optimisation_split", "inter_mode_mass", "tau_sweep"),
     "ridgeviz.models.checkpoints": ("load_model", "save_model"),
+    "ridgeviz.models.factory": ("ModelConfig", "build_model"),
+    "ridgeviz.models.recipes": ("load_generalising_model",),
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = sorted(_WHERE)

@@ -17,7 +17,8 @@ import ridgeviz as rv
 from ridgeviz.data.datasets import MODE_SETS, dataset_fingerprint
 from ridgeviz.models.checkpoints import check_shapes, load_checkpoint, load_model, save_checkpoint, save_model
 from ridgeviz.models.mlp import MLPScore
-from ridgeviz.models.random_features import Quadrature, RandomFeatureModel, fit_random_features
+from ridgeviz.models.random_features import RandomFeatureModel, fit_random_features
+from ridgeviz.models.rf_moments import Quadrature
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 X = torch.randn(9, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0)) * 2

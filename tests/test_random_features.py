@@ -10,16 +10,9 @@ import torch
 
 import ridgeviz as rv
 from ridgeviz.data.datasets import MODE_SETS
-from ridgeviz.models.random_features import (
-    Quadrature,
-    RandomFeatureModel,
-    feature_moments,
-    fit_random_features,
-    gradient_descent,
-    gradient_flow,
-    monte_carlo_moments,
-)
+from ridgeviz.models.random_features import RandomFeatureModel, fit_random_features, gradient_descent, gradient_flow
 from ridgeviz.models.rf_analysis import bias_optimisation_split, inter_mode_mass, split_error, tau_label, tau_sweep
+from ridgeviz.models.rf_moments import Quadrature, feature_moments, monte_carlo_moments
 
 THREE = np.array([[-3.0, 0.0], [3.0, 0.0], [0.5, 1.0]])
 FINE = Quadrature(panels_per_period=6, time_nodes=6, refine=10, radial_nodes=16, directions=16)
@@ -136,9 +129,9 @@ def test_infinite_tau_is_the_least_squares_solution(ou):
     m = feature_moments(rf, THREE, ou, q)
     A_inf = fit_random_features(rf, THREE, ou, math.inf, moments=m).A
     # min_A sum_n w_n |A f_n - a_n|^2 over the quadrature nodes, by a dense least-squares solver
-    from ridgeviz.models.random_features import _node_blocks
+    from ridgeviz.models.rf_moments import node_blocks
 
-    blocks = list(_node_blocks(rf, torch.as_tensor(THREE), ou, q, 8192))
+    blocks = list(node_blocks(rf, torch.as_tensor(THREE), ou, q, 8192))
     F = torch.cat([b[0] for b in blocks])
     Y = torch.cat([b[2] * b[1].sqrt()[:, None] for b in blocks])
     lstsq = torch.linalg.lstsq(F, Y, driver="gelsd").solution.T

@@ -31,7 +31,8 @@ from ridgeviz.experiments.executor import Executor, Task
 from ridgeviz.experiments.registry import EXPERIMENTS, ORDER
 from ridgeviz.experiments.rf_dynamics import WeightedQuadrature
 from ridgeviz.experiments.runner import reproduce
-from ridgeviz.models.random_features import Quadrature, RandomFeatureModel, feature_moments
+from ridgeviz.models.random_features import RandomFeatureModel
+from ridgeviz.models.rf_moments import Quadrature, feature_moments
 
 CHECK_KEYS = {"claim", "statistic", "value", "control", "control_value", "passed", "control_failed", "interval",
               "control_interval", "seeds", "control_seeds", "direction", "threshold", "model_holds", "symmetric"}

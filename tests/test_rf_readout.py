@@ -8,8 +8,9 @@ import pytest
 import torch
 
 import ridgeviz as rv
-import ridgeviz.models.random_features as rfm
-from ridgeviz.models.random_features import RandomFeatureModel, RandomFeatureScore, feature_moments
+import ridgeviz.models.rf_moments as rfm
+from ridgeviz.models.random_features import RandomFeatureModel, RandomFeatureScore
+from ridgeviz.models.rf_moments import feature_moments
 
 
 def _model(p=300, K=8, seed=0):
@@ -79,7 +80,7 @@ def test_block_triangular_moments_equal_the_full_product(monkeypatch):
     small = feature_moments(rf, data, sched, quad, chunk_nodes=77)
     assert torch.equal(small.U, small.U.T) and torch.equal(blocked.U, blocked.U.T)
     # the full product F^T F from the nodes themselves (no reused buffer)
-    F = torch.cat([b[0].clone() for b in rfm._node_blocks(rf, torch.as_tensor(data), sched, quad, 300)])
+    F = torch.cat([b[0].clone() for b in rfm.node_blocks(rf, torch.as_tensor(data), sched, quad, 300)])
     full = F.T @ F
     for m in (blocked, small):
         torch.testing.assert_close(m.U, 0.5 * (full + full.T), rtol=1e-12, atol=1e-14 * float(full.abs().max()))

@@ -9,7 +9,7 @@ Sources (:data:`SOURCES`), chosen by a frozen, hashable :class:`DigitsSpec` (a c
 - ``"download"``: the official files fetched into that folder (default ``~/.cache/ridgeviz/mnist``) and checked
   against their published MD5 sums; offline, the shipped subset is used and :attr:`Digits.note` says why;
 - ``"shipped"``: ``assets/mnist_subset.npz`` beside the package (from the first 10,000 MNIST training images: the
-  first 200 of each class plus all 1,127 ones, 2,927 digits; built by ``scripts/make_mnist_assets.py``), so the
+  first 200 of each class plus all 1,127 ones, 2,927 digits; built by ``python -m ridgeviz assets mnist``), so the
   view and the ``mnist`` experiment work offline;
 - ``"digits8"``: scikit-learn's 1,797 8x8 digits (bundled with scikit-learn), a small further option.
 
@@ -274,7 +274,7 @@ def load_subset(path=SUBSET_PATH) -> tuple[np.ndarray, np.ndarray]:
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"the shipped MNIST subset {path} is missing; rebuild it with "
-                         f"`python scripts/make_mnist_assets.py` or point {ENV_VAR} at MNIST's IDX files")
+                         f"`python -m ridgeviz assets mnist` or point {ENV_VAR} at MNIST's IDX files")
     with np.load(path, allow_pickle=False) as z:
         images, labels = z["images"], z["labels"].astype(np.int64)
     if images.dtype != np.uint8 or images.ndim != 3 or len(images) != len(labels):

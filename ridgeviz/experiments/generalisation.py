@@ -22,15 +22,7 @@ from ..core.tracing import default_bounds, polylines_to_xy, trace_ridges
 from ..models.recipes import GENERALISING_ASSET, GENERALISING_RECIPE
 from ..viz.figures import DATA_COLOR, RIDGE_COLOR
 from .checks import interval, make_check
-from .common import (
-    CATEGORIES,
-    GENERAL_SETS,
-    OutcomeRule,
-    classify_samples,
-    fractions,
-    reverse_run,
-    rotate_about_mean,
-)
+from .common import CATEGORIES, GENERAL_SETS, OutcomeRule, classify_samples, fractions, reverse_run, rotate_about_mean
 from .executor import Task
 from .models2d import build, label, rf_models
 from .result import COLORS, Context, Experiment, line_figure, panel_grid, points_trace, square_axes

@@ -23,7 +23,8 @@ def rf_models(X, schedule, p: int, taus, seed: int, K: int = 16) -> dict:
     """Random-feature models with ``p`` features (frozen weights from ``seed``) fitted at each tau: ``{tau: model}``."""
     import torch
 
-    from ..models.random_features import RandomFeatureModel, feature_moments, fit_random_features
+    from ..models.random_features import RandomFeatureModel, fit_random_features
+    from ..models.rf_moments import feature_moments
 
     rf = RandomFeatureModel(X.shape[1], p, K, schedule.T, generator=torch.Generator().manual_seed(seed))
     moments = feature_moments(rf, X, schedule)

@@ -26,8 +26,9 @@ from ..core.decomposition import trajectory_geometry
 from ..core.density import SmoothedEmpirical
 from ..core.schedules import get_schedule
 from ..data.datasets import MODE_SETS
-from ..models.random_features import Quadrature, RandomFeatureModel, feature_moments, fit_random_features
+from ..models.random_features import RandomFeatureModel, fit_random_features
 from ..models.rf_analysis import tau_label
+from ..models.rf_moments import Quadrature, feature_moments
 from .checks import interval, make_check
 from .common import GENERAL_SETS, reverse_run
 from .executor import Task

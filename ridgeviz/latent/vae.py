@@ -32,7 +32,7 @@ from ..utils.validation import POSITIVE, SEED, Array, Integer, Options, Tuple, c
 
 KIND = "vae"
 #: The pretrained VAE (float16 weights) trained on the balanced 2,000 digits of the shipped subset (200 per class) by
-#: ``scripts/make_mnist_assets.py``.
+#: ``python -m ridgeviz assets mnist``.
 SHIPPED_VAE = ASSETS / "vae_mnist.safetensors"
 #: The VAE for the digit 1 (float16 weights), trained on the 1,127 ones among the first 10,000 MNIST training images
 #: (all in the shipped subset): the latent of the ``mnist`` experiment.

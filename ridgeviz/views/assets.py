@@ -22,11 +22,16 @@ MLP_STEPS = 12_000
 
 @dataclass(frozen=True)
 class Asset:
-    """A group of shipped files: ``build(out_folder, log)`` writes them and returns their paths."""
+    """A group of shipped files: ``build(out_folder, log)`` writes them and returns their paths.
+
+    ``available()`` says whether its inputs are on this machine (the MNIST group needs MNIST's IDX files); a
+    full rebuild skips, with a note, a group whose inputs are absent; naming it explicitly raises.
+    """
 
     files: tuple
     description: str
     build: Callable
+    available: Callable = lambda: True
 
 
 def build_mlp(out: Path, log=print) -> list[Path]:
@@ -69,8 +74,9 @@ def build_rf(out: Path, log=print) -> list[Path]:
     from ..core.schedules import get_schedule
     from ..data.datasets import DatasetSpec, make_dataset
     from ..models.checkpoints import save_model
-    from ..models.random_features import RandomFeatureModel, feature_moments, fit_random_features
+    from ..models.random_features import RandomFeatureModel, fit_random_features
     from ..models.rf_analysis import tau_label
+    from ..models.rf_moments import feature_moments
 
     spec = DatasetSpec("preset", "two-points")
     X, sched = make_dataset(spec), get_schedule("ou")
@@ -114,6 +120,18 @@ def build_home(out: Path, log=print) -> list[Path]:
     return [path]
 
 
+def _build_mnist(out: Path, log=print) -> list[Path]:
+    from .mnist_assets import build_mnist
+
+    return build_mnist(out, log)
+
+
+def _mnist_available() -> bool:
+    from .mnist_assets import source_available
+
+    return source_available()
+
+
 def build_mnist_view(out: Path, log=print) -> list[Path]:
     """The MNIST latent page's default run (``views.mnist_default``)."""
     from .mnist_default import build_default
@@ -127,6 +145,8 @@ ASSET_GROUPS = {
                           "OU (new samples on the ridge, few copies)", build_generalising),
     "rf": Asset(tuple(f"rf_two_points_tau{t}.safetensors" for t in ("0.1", "1", "10", "100", "inf")),
                 "random features on (+-3, 0) at five training times", build_rf),
+    "mnist": Asset(("mnist_subset.npz", "vae_mnist.safetensors", "vae_mnist_ones.safetensors"),
+                   "MNIST digits (200 per class and every 1) and the two VAEs", _build_mnist, _mnist_available),
     "views": Asset(("demo_thirteen_ou.npz", "rf_sweep_two_points.npz"), "precomputed views of the home and "
                    "Random features pages", build_views),
     "home": Asset(("side_by_side_home.npz",), "the home page's side-by-side view (two models, same noise)",
@@ -138,10 +158,17 @@ ASSET_GROUPS = {
 
 def build_assets(names=None, out: Path = ASSETS, log=print) -> list[Path]:
     """Rebuild the groups ``names`` (all when None) into ``out``; returns the paths written."""
-    names = list(ASSET_GROUPS) if not names else list(names)
+    everything = not names
+    names = list(ASSET_GROUPS) if everything else list(names)
     unknown = [n for n in names if n not in ASSET_GROUPS]
     if unknown:
         raise ValueError(f"assets: unknown {unknown}; choose from {sorted(ASSET_GROUPS)}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    return [p for name in names for p in ASSET_GROUPS[name].build(out, log)]
+    written = []
+    for name in names:
+        if everything and not ASSET_GROUPS[name].available():
+            log(f"skipped {name}: its inputs are not on this machine (name it to see why)")
+            continue
+        written += ASSET_GROUPS[name].build(out, log)
+    return written

@@ -86,7 +86,7 @@ def training_cost(N: int, D: int, hidden: int, depth: int, steps: int, batch: in
 def rf_cost(N: int, D: int, features: int, time_features: int, particles: int, steps: int, taus: int) -> Cost:
     """The random-feature sweep: the feature moments once, then per tau a reverse run and the bias/optimisation
     split at every trajectory point."""
-    from ..models.random_features import Quadrature
+    from ..models.rf_moments import Quadrature
 
     moments = Quadrature().cost(N, D, features, time_features, 8192)
     points = (steps + 1) * particles

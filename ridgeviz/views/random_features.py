@@ -24,8 +24,9 @@ from ..core.sampling import SAMPLERS
 from ..core.scale import data_scale
 from ..core.schedules import ScheduleConfig
 from ..core.tracing import data_plane, default_bounds
-from ..models.random_features import RandomFeatureModel, feature_moments, fit_random_features
+from ..models.random_features import RandomFeatureModel, fit_random_features
 from ..models.rf_analysis import tau_sweep
+from ..models.rf_moments import feature_moments
 from ..utils.provenance import code_fingerprint
 from ..utils.validation import POSITIVE, SEED, Integer, Options, Real, validate_fields
 from .trajectories import MAX_POINTS, VIEW_CODE

@@ -14,16 +14,7 @@ import plotly.colors
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .style import (
-    DATA_COLOR,
-    RIDGE_COLOR,
-    UNDEFINED_GREY,
-    animation_controls,
-    axis_ranges,
-    data_trace,
-    f32,
-    lines_xy,
-)
+from .style import DATA_COLOR, RIDGE_COLOR, UNDEFINED_GREY, animation_controls, axis_ranges, data_trace, f32, lines_xy
 
 GAP_TICKS = {1: "0.001", 86: "0.01", 170: "0.1", 255: "1"}  # codes of views.bandwidth.gap_code; 0 is grey
 MARK_DASH = ("dash", "dot", "dashdot")
