@@ -41,10 +41,10 @@ with guard("the digits"):
         st.warning(data.note)
     if train_here:
         mn.train_vae_here(spec, int(vae_epochs))
-    key, vae = mn.session_vae(data)
+    key, vae = mn.session_vae(data, spec.classes)
     X = mn.latents(vae, key, spec)
     st.caption(f"{len(X)} digits ({data.source}) -> latents of dimension {X.shape[1]}; VAE: "
-               f"{'shipped (assets/vae_mnist.safetensors)' if key == mn.SHIPPED else 'trained in this session'}.")
+               f"{'shipped (assets/' + key.split(':')[1] + ')' if key.startswith(mn.SHIPPED) else 'trained here'}.")
 if X is None:  # the digits could not be loaded: the message is shown above
     st.stop()
 
@@ -55,7 +55,7 @@ with guard("the latent experiment"):
     res, stale = mn.current((key, spec, cfg), X, cfg, run)
     if res is None:
         st.info("Press **Run** to sample in the latent and measure the samples against the ridge "
-                "(a few seconds for the shipped subset of 200 ones).")
+                "(a few seconds for the 1,127 ones of the shipped subset).")
         st.stop()
     if stale:
         st.warning("The settings changed since these results were computed; press **Run** to update them.")

@@ -17,11 +17,11 @@ from ..core.sampling import SAMPLER_LABELS
 from ..core.schedules import SCHEDULES, ScheduleConfig
 from ..data.mnist import ENV_VAR, DigitsSpec, load_digits
 from ..latent.analysis import PAPER_DIM
-from ..latent.vae import SHIPPED_VAE, encode_latents, load_vae
+from ..latent.vae import encode_latents, load_vae, shipped_vae_path
 from ..utils.threads import configure_threads
 from ..views.budget import latent_cost
 from ..views.mnist import LatentConfig, run_latent
-from ..views.mnist_default import eval_times, latents_digest, shipped_default
+from ..views.mnist_default import DEFAULT_CONFIG, eval_times, latents_digest, shipped_default
 from . import budget
 from .budget import slot
 from .state import persistent, progress_callback
@@ -69,8 +69,9 @@ def digits(spec: DigitsSpec):
 
 
 @st.cache_resource(show_spinner=False)
-def shipped_vae():
-    return load_vae(SHIPPED_VAE)[0]
+def shipped_vae(path: str):
+    """A shipped VAE, loaded once per server (read-only)."""
+    return load_vae(path)[0]
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -111,14 +112,16 @@ def train_vae_here(spec: DigitsSpec, epochs: int) -> None:
     st.session_state["mn_vae"] = (f"session:{digest[:16]}", res.vae)
 
 
-def session_vae(data):
-    """``(key, vae)`` for these digits: this session's VAE, else the shipped one; ValueError when none fits."""
+def session_vae(data, classes=()):
+    """``(key, vae)`` for these digits: this session's VAE, else the shipped one for ``classes`` (the ones' VAE
+    for the digit 1, the all-digit VAE otherwise); ValueError when none fits."""
     key, vae = st.session_state.get("mn_vae", (SHIPPED, None))
-    if vae is None or (data.shape != (28, 28) and key == SHIPPED):
+    if vae is None or (data.shape != (28, 28) and key.startswith(SHIPPED)):
         if data.shape != (28, 28):
             raise ValueError(f"The shipped VAE reads 28x28 images; these are {data.shape[0]}x{data.shape[1]}. "
                              "Train a VAE on them in the sidebar.")
-        key, vae = SHIPPED, shipped_vae()
+        path = shipped_vae_path(classes)
+        key, vae = f"{SHIPPED}:{path.name}", shipped_vae(str(path))
     if vae.config.input_dim != data.images[0].size:
         raise ValueError("The VAE of this session was trained on other images; train one on these digits.")
     return key, vae
@@ -134,7 +137,7 @@ def current(run_key: tuple, X: np.ndarray, cfg: LatentConfig, run: bool):
         st.session_state["mn_result"] = (run_key, experiment(X, cfg))
     stored_key, res = st.session_state.get("mn_result", (None, None))
     if res is None or stored_key[:2] != run_key[:2]:
-        shipped = _shipped(latents_digest(X), cfg, _X=X) if run_key[0] == SHIPPED else None
+        shipped = _shipped(latents_digest(X), cfg, _X=X) if run_key[0].startswith(SHIPPED) else None
         if shipped is None:
             return None, False
         st.session_state["mn_result"] = stored_key, res = run_key, shipped
@@ -169,10 +172,11 @@ def settings_form(latent_dim: int, n: int = 200) -> tuple[LatentConfig, bool]:
         mlp_lr = persistent(c[1].number_input, "MLP learning rate", "mn_mlp_lr", 1e-3, min_value=1e-6, max_value=1e-1,
                             format="%.0e", help="the paper uses 1e-4 with many more steps")
         c = st.columns(4)
-        dim = persistent(c[0].number_input, f"ridge dimension d (0 = suggested; paper {PAPER_DIM})", "mn_dim", 0,
+        dim = persistent(c[0].number_input, f"ridge dimension d (0: suggested; authors' code {PAPER_DIM})", "mn_dim", 0,
                          min_value=0, max_value=latent_dim - 1)
         times = eval_times(sched)
-        t_eval = persistent(c[1].selectbox, "split on/off ridge at t =", "mn_teval", times[-1], options=times,
+        default_t = DEFAULT_CONFIG.t_eval if DEFAULT_CONFIG.t_eval in times else times[-1]  # where the ridge exists
+        t_eval = persistent(c[1].selectbox, "split on/off ridge at t =", "mn_teval", default_t, options=times,
                             format_func=lambda t: f"{t:.3g}")
         on = persistent(c[2].number_input, "on-ridge: residual/max <", "mn_on", 0.5, min_value=0.01, max_value=1.0)
         off = persistent(c[3].number_input, "off-ridge: residual/max >", "mn_off", 0.6, min_value=0.01, max_value=1.0)

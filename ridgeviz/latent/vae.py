@@ -39,6 +39,11 @@ SHIPPED_VAE = ASSETS / "vae_mnist.safetensors"
 SHIPPED_ONES_VAE = ASSETS / "vae_mnist_ones.safetensors"
 
 
+def shipped_vae_path(classes):
+    """The shipped VAE for digits of ``classes``: the ones' VAE for ``(1,)``, else the all-digit one."""
+    return SHIPPED_ONES_VAE if tuple(classes) == (1,) else SHIPPED_VAE
+
+
 WIDTH = Integer(1, 65536)  # a layer width
 
 

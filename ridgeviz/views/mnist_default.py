@@ -35,7 +35,9 @@ def eval_times(schedule: str, n: int = 10) -> list[float]:
     return [float(t) for t in ScheduleConfig(schedule, steps=n, grid="geometric").times()]
 
 
-DEFAULT_CONFIG = LatentConfig(schedule=ScheduleConfig("ou", steps=100), t_eval=eval_times("ou")[-1])
+# the split at t = 0.1, where the ridge is defined at most samples (at t_min = 1e-3 it is defined at none: each
+# sample sits in one training latent's isotropic blob)
+DEFAULT_CONFIG = LatentConfig(schedule=ScheduleConfig("ou", steps=100), t_eval=eval_times("ou")[5])
 
 
 def latents_digest(X: np.ndarray) -> str:
@@ -97,10 +99,10 @@ def shipped_default(X: np.ndarray, cfg: LatentConfig, path=PATH) -> LatentRun | 
 def build_default(out=ASSETS, log=print):
     """Compute the default view and write ``mnist_default_view.npz`` into ``out``; returns its path."""
     from ..data.mnist import load_digits
-    from ..latent.vae import SHIPPED_VAE, encode_latents, load_vae
+    from ..latent.vae import encode_latents, load_vae, shipped_vae_path
     from .mnist import run_latent
 
-    vae = load_vae(SHIPPED_VAE)[0]
+    vae = load_vae(shipped_vae_path(DEFAULT_SPEC.classes))[0]
     X = encode_latents(vae, load_digits(DEFAULT_SPEC).pixels())
     run = run_latent(X, DEFAULT_CONFIG)
     path = out / PATH.name
