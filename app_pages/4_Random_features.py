@@ -21,10 +21,10 @@ st.markdown(
     "trained by gradient flow for a time **τ** (closed form; τ = ∞ is the least-squares limit). Its score "
     "error splits into the **architectural bias** (the τ = ∞ model against the exact score) and the "
     "**optimisation error** (the τ model against the τ = ∞ one), each normal or tangential to the ridge. "
-    "The paper's finding on two points (±3, 0): the normal error becomes small quickly in τ while a tangential "
-    "error remains, so samples land *between* the modes (the inter-mode mass).")
+    "On the authors' two points (±3, 0) the normal bias vanishes by symmetry while a tangential error remains; "
+    "off that symmetric case the bias has a real normal part (the reproduction's rf-dynamics experiment).")
 if source != DatasetSpec("preset", "two-points"):
-    st.button("Use the paper's two-point set (±3, 0)", on_click=sb.use_preset, args=("two-points",),
+    st.button("Use the authors' two-point set (±3, 0)", on_click=sb.use_preset, args=("two-points",),
               key="rf_use_two_points")
 
 with st.form("rf_form"):

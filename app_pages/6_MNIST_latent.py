@@ -16,8 +16,8 @@ from ridgeviz.viz.latent import deviation_figure, gallery_figure, spectrum_figur
 
 st.title("MNIST latent diffusion")
 st.markdown("An MLP VAE (784-400-200 -> 32) maps digits to a 32-dimensional latent; the smoothed empirical "
-            "density p_t of the training latents, its ridge and the samples' residual live there. The paper "
-            "(He, Qiu & Tao) uses the digit 1 and ridge dimension d = 25.")
+            "density p_t of the training latents, its ridge and the samples' residual live there. The authors' "
+            "code uses the digit 1 and ridge dimension d = 25.")
 
 with st.sidebar:
     st.header("Digits")
@@ -62,14 +62,14 @@ with guard("the latent experiment"):
     s = res.stats
     counts = s["final"]["counts"]
     c = st.columns(5)
-    c[0].metric("ridge dimension d", res.dim, help=f"suggested {res.suggested_dim}; the paper uses {PAPER_DIM}")
+    c[0].metric("ridge dimension d", res.dim, help=f"suggested {res.suggested_dim}; the authors' code uses {PAPER_DIM}")
     for col, name in zip(c[1:], counts):
         col.metric(name, counts[name], help=f"at t = {s['final']['t']:.3g}")
     tabs = st.tabs(["Ridge deviation evolution", "On/off-ridge galleries", "Trajectories", "Spectrum", "Statistics"])
     config = {**s, "config": dataclasses.asdict(res.config)}
     with tabs[0]:
         value = st.radio("residual shown", ["normalised", "length"], horizontal=True, key="mn_value",
-                         format_func={"normalised": "normalised by the batch maximum (paper)",
+                         format_func={"normalised": "normalised by the batch maximum (authors' code)",
                                       "length": "as a length h_t r"}.get)
         show(deviation_figure(res.deviation, value=value, thresholds=(res.config.on, res.config.off)),
              "mn_deviation", export="mnist_deviation", config=config)

@@ -214,7 +214,7 @@ def rf_default_matches(X, sched_cfg, cfg) -> bool:
 
 
 def rf_sweep(X, sched_cfg, cfg, progress=None):
-    """The Random features sweep: the shipped file for the paper's default, else computed (cached)."""
+    """The Random features sweep: the shipped file for the default (the authors' two points), else computed (cached)."""
     from ..views import random_features as rs
 
     if rf_default_matches(X, sched_cfg, cfg):

@@ -170,7 +170,7 @@ def settings_form(latent_dim: int, n: int = 200) -> tuple[LatentConfig, bool]:
         mlp_steps = persistent(c[0].number_input, "MLP training steps", "mn_mlp_steps", 1000, min_value=10,
                                max_value=50000, step=100, help="DSM steps, batch 1024 (MLP model only)")
         mlp_lr = persistent(c[1].number_input, "MLP learning rate", "mn_mlp_lr", 1e-3, min_value=1e-6, max_value=1e-1,
-                            format="%.0e", help="the paper uses 1e-4 with many more steps")
+                            format="%.0e", help="the authors' code uses 1e-4 with many more steps")
         c = st.columns(4)
         dim = persistent(c[0].number_input, f"ridge dimension d (0: suggested; authors' code {PAPER_DIM})", "mn_dim", 0,
                          min_value=0, max_value=latent_dim - 1)

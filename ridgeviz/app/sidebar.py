@@ -42,7 +42,7 @@ def sidebar() -> tuple[np.ndarray, object, ScheduleConfig]:
 def _data_widgets():
     kinds = list(KINDS) + ([UPLOAD] if "data_upload" in st.session_state else [])
     kind = persistent(st.selectbox, "source", "sb_kind", "preset", options=kinds,
-                      help="preset: the paper's 2-D sets; highdim: a preset embedded in R^dim")
+                      help="preset: the 2-D mode sets of the authors' code; highdim: a preset embedded in R^dim")
     if kind == UPLOAD:
         ref = st.session_state["data_upload"][0]
         st.caption(f"uploaded file **{ref.name}**")

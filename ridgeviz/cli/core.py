@@ -268,7 +268,7 @@ def register(sub) -> None:
     p.add_argument("--dim", type=int, default=1, help="ridge dimension for the injected error's frame")
     p.add_argument("--normal", type=float, default=0.0, help="injected normal error size (score units)")
     p.add_argument("--tangential", type=float, default=0.5, help="injected tangential error size")
-    p.add_argument("--method", default="em", choices=sorted(SAMPLERS), help="sampler (default: em, the paper's)")
+    p.add_argument("--method", default="em", choices=sorted(SAMPLERS), help="sampler (default: em)")
     p.add_argument("--steps", type=int_in(1, MAX_GRID_STEPS), default=200, help="number of steps K (default 200)")
     p.add_argument("--particles", type=int_in(1, 10**7), default=512, help="number of samples M (default 512)")
     p.add_argument("--seed", type=int_in(0, SEED.hi), default=0, help="random seed")

@@ -85,7 +85,7 @@ def _noise(shape, generator, like):
 
 
 def em_step(model, sched, x, t, t_next, generator):
-    """Euler-Maruyama on the reverse SDE (the paper's; for OU ``x + (x + 2 s) dt + sqrt(2 dt) z``)."""
+    """Euler-Maruyama on the reverse SDE (as in the authors' code; for OU ``x + (x + 2 s) dt + sqrt(2 dt) z``)."""
     dt = t - t_next
     s = _score(model, x, t)
     f, g2 = float(sched.f(t)), float(sched.g2(t))

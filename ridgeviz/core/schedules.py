@@ -122,7 +122,7 @@ class Schedule:
     def time_grid(self, steps: int, kind: str | None = None, rho: float = 7.0) -> np.ndarray:
         """Reverse-time grid of ``steps + 1`` times, strictly decreasing from ``T`` to ``t_min``.
 
-        ``geometric`` (the paper's): ``t_k = T (t_min/T)^(k/K)``; ``uniform``; ``karras``:
+        ``geometric`` (the authors' code's): ``t_k = T (t_min/T)^(k/K)``; ``uniform``; ``karras``:
         ``t_k = (T^(1/rho) + k/K (t_min^(1/rho) - T^(1/rho)))^rho`` (Karras et al.'s sigma grid
         applied to t; identical to it for the EDM schedule, where sigma = t).
         """
@@ -199,7 +199,7 @@ def _exp(t, x):
     return _lib(t).exp(x)
 
 
-# Ornstein-Uhlenbeck dX = -X dt + sqrt(2) dW (the paper's default).
+# Ornstein-Uhlenbeck dX = -X dt + sqrt(2) dW (the authors' code's default).
 def _ou_h(s, t):
     return -_lib(t).expm1(-2 * t)
 
@@ -262,7 +262,7 @@ def _minus_2f_alpha2(s, t):
 
 SCHEDULES: dict[str, _Preset] = {
     "ou": _Preset({}, 10.0, 1e-3, lambda s, t: -t, _ou_h, lambda s, t: -1.0 + 0 * t,
-                  lambda s, t: 2 * _exp(t, -2 * t), description="Ornstein-Uhlenbeck (the paper's)"),
+                  lambda s, t: 2 * _exp(t, -2 * t), description="Ornstein-Uhlenbeck (the authors' code's)"),
     "ve": _Preset({"sigma_min": 0.01, "sigma_max": 20.0}, 1.0, 1e-3, lambda s, t: 0 * t, _ve_h,
                   lambda s, t: 0 * t,
                   lambda s, t: 2 * math.log(s.param("sigma_max") / s.param("sigma_min")) * _ve_h(s, t),

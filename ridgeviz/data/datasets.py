@@ -1,4 +1,4 @@
-"""Datasets: the paper's 2-D mode sets, generated clouds, high-dimensional embeddings, user uploads.
+"""Datasets: the 2-D mode sets of the authors' code, generated clouds, high-dimensional embeddings, user uploads.
 
 Everything returned is a float64 array of shape ``(N, D)``: N training points in R^D, the ``x_1..x_N`` of the
 smoothed empirical density ``p_t(x) = (1/N) sum_i N(x; alpha_t x_i, h_t I)``. Generated sets are described by a
@@ -30,7 +30,7 @@ def _pts(*xy: tuple[float, float]) -> np.ndarray:
 
 _SQUARE = ((0.0, 0.0), (5.0, 0.0), (0.0, 5.0), (5.0, 5.0))
 
-#: The paper's 2-D mode sets, name -> (N, 2) read-only float64 array.
+#: The 2-D mode sets of the authors' code, name -> (N, 2) read-only float64 array.
 MODE_SETS: dict[str, np.ndarray] = {
     "two-points": _pts((-3.0, 0.0), (3.0, 0.0)),
     "three-points": _pts((0.0, 0.0), (5.0, 0.0), (0.0, 5.0)),

@@ -1,16 +1,16 @@
 """Ridge analysis in the MNIST latent: residual evolution, on/off-ridge split, memorisation check.
 
-For reverse-time samples ``x_t`` in the latent ``R^D`` (D = 32) and ridge dimension ``d`` (the paper uses 25):
+For reverse-time samples ``x_t`` in the latent ``R^D`` (D = 32) and ridge dimension ``d`` (the authors' code uses 25):
 
 - the **ridge residual** ``r(x,t) = |P_perp grad log p_t(x)|``, reported three ways: raw (1/length), as a
   length ``h_t r`` (the size of the SCMS step), and **normalised by the batch maximum** at each recorded time,
-  as the paper's histograms do;
+  as the histograms of the authors' code do;
 - the **curvature check** ``l_{d+1}(x) < 0`` and the **eigengap filter**: where the scale-free gap
   ``h_t (l_d - l_{d+1})`` is below ``gap_tol`` the normal space is undefined and the residual is rounding noise
   (DESIGN.md: near isolated latents at t = 1e-3); such samples are labelled "ridge undefined", never dropped;
 - the **ridge deviation evolution**: the residual histogram at each recorded time from T = 10 down to 1e-3
   (reach, then align);
-- the **on/off-ridge split** of the final samples by the paper's thresholds: normalised residual ``< 0.5``
+- the **on/off-ridge split** of the final samples by the thresholds of the authors' code: normalised residual ``< 0.5``
   with ``l_{d+1} < 0`` is on the ridge, ``> 0.6`` (or failing the curvature check) off it, in between
   neither; and the distance of each sample to its nearest training latent (the memorisation check).
 
@@ -33,8 +33,8 @@ from ..core.density import SmoothedEmpirical, as_numpy
 from ..core.ridge import GAP_TOL, _check_dim, local_frame
 from ..utils.validation import Integer, Options, check
 
-PAPER_DIM = 25  # the paper's ridge dimension in the 32-dimensional latent
-ON_THRESHOLD, OFF_THRESHOLD = 0.5, 0.6  # the paper's thresholds on the batch-max-normalised residual
+PAPER_DIM = 25  # the ridge dimension of the authors' code in the 32-dimensional latent
+ON_THRESHOLD, OFF_THRESHOLD = 0.5, 0.6  # the authors' code's thresholds on the batch-max-normalised residual
 CATEGORIES = ("on ridge", "between", "off ridge", "ridge undefined")
 ON, BETWEEN, OFF, UNDEFINED = range(4)
 
@@ -72,7 +72,7 @@ def latent_frames(dens: SmoothedEmpirical, x, t: float, dim: int, *, chunk: int 
 def record_steps(times, count: int = 11) -> np.ndarray:
     """Indices of ``count`` grid times spaced evenly in log t from ``times[0]`` to ``times[-1]`` (nearest, unique).
 
-    With the paper's grid (T = 10, t_min = 1e-3, geometric, K a multiple of 10) these are exactly
+    With the authors' code's grid (T = 10, t_min = 1e-3, geometric, K a multiple of 10) these are exactly
     t = 10, 10^0.6, ..., 10^-3.
     """
     times = np.asarray(times, dtype=np.float64)
@@ -101,7 +101,7 @@ class RidgeDeviation:
 
     @property
     def normalised(self) -> np.ndarray:
-        """``r / max(r over the batch)`` at each time, as the paper plots it: ``(R, M)`` in [0, 1]."""
+        """``r / max(r over the batch)`` at each time, as the authors' code plots it: ``(R, M)`` in [0, 1]."""
         peak = self.residual.max(axis=1, keepdims=True)
         return self.residual / np.where(peak > 0, peak, 1.0)
 
@@ -150,7 +150,7 @@ def ridge_deviation(dens: SmoothedEmpirical, xs, times, dim: int, *, gap_tol: fl
 
 
 def classify(normalised, undefined, concave, on: float = ON_THRESHOLD, off: float = OFF_THRESHOLD) -> np.ndarray:
-    """Codes into :data:`CATEGORIES` per sample (all ``(M,)``): the paper's on/off-ridge split plus "undefined".
+    """Codes into :data:`CATEGORIES` per sample (all ``(M,)``): the authors' code's on/off-ridge split plus "undefined".
 
     on ridge: normalised residual ``< on`` and ``l_{d+1} < 0``; off ridge: ``> off`` or ``l_{d+1} >= 0``;
     between: neither; ridge undefined: the eigengap filter failed (checked first).

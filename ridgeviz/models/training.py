@@ -5,7 +5,7 @@ DSM loss is ``lambda(t) |s_theta(x_t, t) + z / sigma_t|^2 / D`` averaged over a 
 functions is the exact score of the smoothed empirical density, so the model's error against
 :class:`~ridgeviz.models.ExactScore` is the quantity to watch. ``lambda(t)`` is ``1``, ``h_t`` (with epsilon
 prediction: the usual ``|eps_hat - eps|^2``) or ``h_t^2``. Times are drawn log-uniformly on ``[t_min, T]``
-(the paper's geometric grid) or uniformly.
+(the authors' code's geometric grid) or uniformly.
 
 Every ``eval_every`` steps the model's error ``e = s_theta - grad log p_t`` is measured on a fixed probe set
 (``probe_size`` points drawn from ``p_t`` at each of ``eval_times`` times, geometric between 10 t_min and T/10)

@@ -23,7 +23,7 @@ def deviation_figure(dev, *, value: str = "normalised", bins: int = 25, threshol
     """Small multiples: the histogram of the residual at each recorded time (the ridge deviation evolution).
 
     ``dev``: a :class:`ridgeviz.latent_analysis.RidgeDeviation` (R times, M samples). ``value``: "normalised"
-    (the residual over its batch maximum, the paper's view, with the on/off ``thresholds``) or "length"
+    (the residual over its batch maximum, the authors' code's view, with the on/off ``thresholds``) or "length"
     (``h_t r``). Samples whose normal space is undefined (eigengap filter) are stacked in grey.
     """
     edges, _ = dev.histograms(bins, value)
@@ -60,7 +60,7 @@ def spectrum_figure(gaps, dim: int, suggested: int, paper_dim: int | None = 25, 
     fig = go.Figure(go.Bar(x=k, y=gaps, marker_color=colors, hovertemplate="k = %{x}: %{y:.3g}<extra></extra>"))
     notes = [f"chosen d = {dim} (orange)", f"suggested d = {suggested} (largest gap)"]
     if paper_dim is not None:
-        notes.append(f"paper: d = {paper_dim}")
+        notes.append(f"authors' code: d = {paper_dim}")
     when = f" at t = {t:g}" if t is not None else ""
     fig.update_layout(template="plotly_white", height=300, margin=dict(l=50, r=20, t=60, b=50),
                       title=dict(text=f"Hessian spectrum gaps{when}: " + "; ".join(notes), x=0, font=dict(size=13)),
