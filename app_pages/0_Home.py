@@ -17,8 +17,8 @@ st.markdown(
     "the curves that join nearby points along which `p_t` is highest across.\n\n"
     "Below, two score models start from **the same noise** and run the reverse diffusion in lockstep, from pure "
     "noise (t = T) to the data (t near 0): press **Play** or drag the slider. Each sample keeps the colour of "
-    "where it ends: a **copy** of a training point (red), a **new sample on the ridge** (green), or **off the "
-    "ridge** (orange). The purple curve is the ridge of p_t at the time shown.")
+    "where it ends: a **copy** of a training point (red), a **new sample on the ridge** (green), **new off the "
+    "ridge** (orange), or grey where the ridge is undefined. The purple curve is the ridge of p_t at the time shown.")
 
 with st.expander("Compare other models"):
     pairs = sbs.shipped_pairs()
@@ -44,10 +44,11 @@ with guard("the side-by-side view"):
          config=config_dict(pair=cfg, b_eval=res.b_eval, tube=res.tube), still_frame=-1)  # images: the end
     st.caption(
         f"{len(res.category[0])} samples per model (up to {home.FIGURE['max_points']} drawn), the same prior draw "
-        f"and the same Euler-Maruyama noise; {cfg.steps} steps of the reverse SDE. Copy: the nearest training "
-        f"point is closer than a third of the second nearest. New on ridge: within {res.tube:.2g} (0.1 × the "
-        f"data's scale) of the ridge of the data's KDE at bandwidth b = {res.b_eval:.2g} (the dashed curve: the "
-        "bandwidth at which that ridge is longest). Off ridge: the rest.")
+        f"and the same Euler-Maruyama noise; {cfg.steps} steps of the reverse SDE. The outcome rule of the "
+        f"reproduction: a copy lies within {res.config['copy_radius']:.2g} of a training point (a sixth of the "
+        f"smallest spacing); a new sample is on the ridge within {res.tube:.2g} of the dashed curve, the ridge at "
+        f"bandwidth b = {res.b_eval:.2g} (a third of the median spacing); grey: the ridge is undefined where it "
+        "ends (an isolated point's blob).")
 
 st.markdown(
     "**Next:** *Data and bandwidth* scrubs the bandwidth and shows how the ridge and memorisation change with it; "

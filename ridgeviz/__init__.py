@@ -23,6 +23,7 @@ _EXPORTS = {
     "ridgeviz.core.decomposition": ("ErrorDecomposition", "decompose_error", "trajectory_geometry"),
     "ridgeviz.core.phases": ("PHASES", "PhaseLabels", "PhaseRule", "label_phases", "phase_sensitivity"),
     "ridgeviz.core.laws": ("RidgeLaws", "ridge_laws"),
+    "ridgeviz.core.outcomes": ("OutcomeRule", "classify_samples"),
     "ridgeviz.models.score": ("ExactScore", "InjectedErrorScore", "model_error"),
     "ridgeviz.models.mlp": ("MLPScore",),
     "ridgeviz.models.training": ("Cancelled", "TrainConfig", "TrainResult", "train_mlp"),

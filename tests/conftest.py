@@ -149,3 +149,18 @@ def peak_rss_child(setup: str, code: str, timeout: float = 120.0) -> tuple[int, 
     assert res.returncode == 0, res.stderr
     _, before, after = [ln for ln in res.stdout.splitlines() if ln.startswith("HWM")][-1].split()
     return int(before), int(after)
+
+
+_MAIN = sys.modules.get("__main__")  # pytest's own, recorded before any test runs
+
+
+@pytest.fixture(autouse=True)
+def _keep_main_module():
+    """Streamlit's AppTest runs a page as ``__main__`` and leaves it in ``sys.modules``; a spawned worker process
+    (reproduce's executor) would then re-run that page on start-up. Put pytest's ``__main__`` back around every
+    test (before too: module-scoped fixtures run AppTest before this fixture)."""
+    if _MAIN is not None:
+        sys.modules["__main__"] = _MAIN
+    yield
+    if _MAIN is not None:
+        sys.modules["__main__"] = _MAIN

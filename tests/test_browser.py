@@ -148,6 +148,14 @@ def caption_text(page) -> str:
     return " ".join(page.locator("[data-testid=stCaptionContainer]").all_inner_texts())
 
 
+def wait_caption(page, needle: str, timeout: float = 30.0) -> None:
+    """Wait until some caption contains ``needle`` (fails with the captions seen if none does in time)."""
+    deadline = time.monotonic() + timeout
+    while needle not in caption_text(page):
+        assert time.monotonic() < deadline, f"no caption contains {needle!r}: {caption_text(page)!r}"
+        time.sleep(0.2)
+
+
 def test_bad_csv_shows_an_error_and_keeps_the_data(server, browser):
     context, page = new_page(browser)
     page.goto(f"{server}/Data_and_bandwidth")
@@ -157,7 +165,8 @@ def test_bad_csv_shows_an_error_and_keeps_the_data(server, browser):
     error = page.locator("[data-testid=stAlertContentError]")
     error.first.wait_for(timeout=30_000)
     assert re.search(r"bad\.csv: line 3, column 2 is not a number", error.first.inner_text())
-    assert "thirteen" in caption_text(page)  # the previous data stay
+    bu.wait_idle(page)  # the error appears mid-run; the data caption is written after it
+    wait_caption(page, "thirteen")  # the previous data stay
     assert page.locator(EXCEPTION).count() == 0
     page.screenshot(path=str(bu.SHOTS / "data_bad_upload.png"), full_page=True)
     context.close()
@@ -174,8 +183,8 @@ def test_two_sessions_do_not_see_each_others_uploads(server, browser):
     a.wait_for_function("() => document.body.innerText.includes('mine.csv · N = 5 points in D = 2')", timeout=60_000)
     b.reload()
     bu.wait_idle(b)
+    wait_caption(b, "thirteen")
     assert "mine.csv" not in b.locator("body").inner_text()
-    assert "thirteen" in caption_text(b)
     assert a.locator(EXCEPTION).count() == 0 and b.locator(EXCEPTION).count() == 0
     ctx_a.close()
     ctx_b.close()

@@ -11,6 +11,7 @@ import torch
 
 import ridgeviz as rv
 from ridgeviz.cli import main as cli_main
+from ridgeviz.core.outcomes import nearest_training
 from ridgeviz.core.phases import NO_RIDGE
 from ridgeviz.core.schedules import ScheduleConfig
 from ridgeviz.data.mnist import DigitsSpec, load_digits
@@ -22,7 +23,6 @@ from ridgeviz.latent.analysis import (
     UNDEFINED,
     classify,
     latent_frames,
-    nearest_training,
     pick_gallery,
     record_steps,
     ridge_deviation,

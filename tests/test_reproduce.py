@@ -13,26 +13,18 @@ import pytest
 import torch
 
 from ridgeviz.core.density import SmoothedEmpirical
+from ridgeviz.core.outcomes import COPY, OFF, ON, UNDEFINED, OutcomeRule, classify_samples
 from ridgeviz.core.schedules import get_schedule
 from ridgeviz.data.datasets import MODE_SETS
 from ridgeviz.experiments.checks import interval, make_check
-from ridgeviz.experiments.common import (
-    COPY,
-    GENERAL_SETS,
-    OFF,
-    ON,
-    UNDEFINED,
-    NullScore,
-    OutcomeRule,
-    classify_samples,
-    rotate_about_mean,
-)
+from ridgeviz.experiments.common import GENERAL_SETS, rotate_about_mean
 from ridgeviz.experiments.executor import Executor, Task
 from ridgeviz.experiments.registry import EXPERIMENTS, ORDER
 from ridgeviz.experiments.rf_dynamics import WeightedQuadrature
 from ridgeviz.experiments.runner import reproduce
 from ridgeviz.models.random_features import RandomFeatureModel
 from ridgeviz.models.rf_moments import Quadrature, feature_moments
+from ridgeviz.models.score import NullScore
 
 CHECK_KEYS = {"claim", "statistic", "value", "control", "control_value", "passed", "control_failed", "interval",
               "control_interval", "seeds", "control_seeds", "direction", "threshold", "model_holds", "symmetric"}

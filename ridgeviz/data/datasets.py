@@ -30,7 +30,7 @@ def _pts(*xy: tuple[float, float]) -> np.ndarray:
 
 _SQUARE = ((0.0, 0.0), (5.0, 0.0), (0.0, 5.0), (5.0, 5.0))
 
-#: The 2-D mode sets of the authors' code, name -> (N, 2) read-only float64 array.
+#: The 2-D mode sets of the authors' code and ridgeviz's ``thirteen``, name -> (N, 2) read-only float64 array.
 MODE_SETS: dict[str, np.ndarray] = {
     "two-points": _pts((-3.0, 0.0), (3.0, 0.0)),
     "three-points": _pts((0.0, 0.0), (5.0, 0.0), (0.0, 5.0)),

@@ -17,12 +17,13 @@ import numpy as np
 import plotly.graph_objects as go
 
 from ..core.density import SmoothedEmpirical, as_numpy
+from ..core.outcomes import CATEGORIES, OutcomeRule, classify_samples, fractions
 from ..core.schedules import get_schedule
 from ..core.tracing import default_bounds, polylines_to_xy, trace_ridges
 from ..models.recipes import GENERALISING_ASSET, GENERALISING_RECIPE
 from ..viz.figures import DATA_COLOR, RIDGE_COLOR
 from .checks import interval, make_check
-from .common import CATEGORIES, GENERAL_SETS, OutcomeRule, classify_samples, fractions, reverse_run, rotate_about_mean
+from .common import GENERAL_SETS, reverse_run, rotate_about_mean
 from .executor import Task
 from .models2d import build, label, rf_models
 from .result import COLORS, Context, Experiment, line_figure, panel_grid, points_trace, square_axes
@@ -181,7 +182,8 @@ def _rule_note(sets, sched) -> str:
         parts.append(f"{s}: copy radius {r.copy_radius:.3f}, t* = {r.t_ridge:.3g}, tube {r.tube:.3f}")
     return ("Outcome rule (ridgeviz): a copy lies within s_min/6 of a training point (s_min: the smallest spacing); "
             "a new sample is on the ridge when alpha_t* x lies within sqrt(h_t*)/2 of R_t*^1 (SCMS, ridge defined "
-            "and concave there) at the t* where sqrt(h_t*) is a third of the median nearest-neighbour spacing; "
+            "and concave there) at the t* where sigma_t*/alpha_t* (data units) is a third of the median "
+            "nearest-neighbour spacing; "
             "'ridge undefined' when its projection ends where the normal space is undefined. " + "; ".join(parts)
             + ". Thresholds of the checks (ridgeviz): many on the ridge > 0.35, few copies < 0.5, copies > 0.9.")
 

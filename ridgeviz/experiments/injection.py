@@ -25,10 +25,10 @@ import time
 import numpy as np
 
 from ..core.density import SmoothedEmpirical, as_numpy
+from ..core.outcomes import nearest_training
 from ..core.ridge import project_to_ridge
 from ..core.schedules import get_schedule
 from ..data.datasets import MODE_SETS
-from ..latent.analysis import nearest_training
 from ..models.score import ExactScore, InjectedErrorScore
 from .checks import interval, make_check
 from .common import GENERAL_SETS, reverse_run

@@ -27,11 +27,13 @@ import plotly.graph_objects as go
 import torch
 
 from ..core.density import SmoothedEmpirical, as_numpy
+from ..core.outcomes import nearest_training
 from ..core.ridge import GAP_TOL, suggest_ridge_dim
 from ..core.schedules import get_schedule
-from ..latent.analysis import latent_frames, nearest_training
+from ..latent.analysis import latent_frames
+from ..models.score import NullScore
 from .checks import interval, make_check
-from .common import NullScore, reverse_run
+from .common import reverse_run
 from .executor import Task
 from .result import Context, Experiment, line_figure
 

@@ -15,8 +15,7 @@ import numpy as np
 
 from ..core.density import SmoothedEmpirical
 from ..models.recipes import GENERALISING_ASSET, GENERALISING_RECIPE, load_generalising_model, train_recipe
-from ..models.score import ExactScore
-from .common import NullScore
+from ..models.score import ExactScore, NullScore
 
 
 def rf_models(X, schedule, p: int, taus, seed: int, K: int = 16) -> dict:

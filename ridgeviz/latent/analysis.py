@@ -165,26 +165,6 @@ def classify(normalised, undefined, concave, on: float = ON_THRESHOLD, off: floa
     return codes
 
 
-def nearest_training(train, z, chunk: int = 2048) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Nearest and second-nearest rows of ``train: (N, D)`` (N >= 2) for each row of ``z: (M, D)``.
-
-    Returns ``(index, distance, second_distance)``, each ``(M,)``. The two candidates come from one matrix
-    product per chunk; their Euclidean distances are then recomputed directly (no cancellation for copies).
-    """
-    X = torch.as_tensor(np.asarray(train, dtype=np.float64))
-    Q = torch.as_tensor(np.asarray(z, dtype=np.float64))
-    if X.ndim != 2 or Q.ndim != 2 or X.shape[1] != Q.shape[1] or len(X) < 2:
-        raise ValueError(f"train (N >= 2, D) and z (M, D) must share D; got {tuple(X.shape)} and {tuple(Q.shape)}")
-    sq = (X * X).sum(-1)
-    top = [torch.addmm(sq.expand(len(q), -1), q, X.T, alpha=-2).topk(2, dim=1, largest=False).indices
-           for q in Q.split(chunk)]
-    top = torch.cat(top) if top else torch.zeros(0, 2, dtype=torch.long)
-    dist = (Q[:, None, :] - X[top]).norm(dim=-1)  # (M, 2), exact
-    order = dist.argsort(dim=1)
-    dist, top = dist.gather(1, order), top.gather(1, order)
-    return top[:, 0].numpy(), dist[:, 0].numpy(), dist[:, 1].numpy()
-
-
 def pick_gallery(codes, values, category: int, count: int) -> np.ndarray:
     """Up to ``count`` indices of samples in ``category``, evenly spaced along their sorted ``values``.
 

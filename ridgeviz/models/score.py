@@ -108,3 +108,21 @@ def model_error(model, dens: SmoothedEmpirical, x, t) -> torch.Tensor:
     """``s_theta(x, t) - grad log p_t(x)``: ``(M, D)`` in the density's dtype."""
     x = dens.as_points(x)
     return torch.as_tensor(model(x, t), dtype=dens.dtype, device=dens.device) - dens.score(x, t)
+
+
+class NullScore:
+    """The null model: the random-feature readout ``A = 0``, i.e. ``m_A = 0`` and score ``-x / h_t``.
+
+    It knows nothing of the data (it is the exact score of a single point at the origin): every sample ends at
+    the origin. The negative control for claims about copies and about the ridge.
+    """
+
+    kind = "null"
+
+    def __init__(self, schedule):
+        self.schedule = schedule
+
+    def __call__(self, x, t) -> torch.Tensor:
+        x = torch.as_tensor(x, dtype=torch.float64)
+        h = self.schedule.h(torch.as_tensor(t, dtype=torch.float64).reshape(-1).expand(x.shape[0]))
+        return -x / h[:, None]

@@ -19,6 +19,7 @@ import torch
 
 from ..core.decomposition import decompose_error
 from ..core.density import SmoothedEmpirical, as_numpy
+from ..core.outcomes import nearest_training
 from ..core.phases import PHASES, PhaseRule, label_phases
 from ..core.ridge import GAP_TOL, _check_dim, suggest_ridge_dim
 from ..core.sampling import SAMPLERS, Trajectory, prior_sample, sample
@@ -34,7 +35,6 @@ from ..latent.analysis import (
     UNDEFINED,
     RidgeDeviation,
     classify,
-    nearest_training,
     pick_gallery,
     record_steps,
     ridge_deviation,

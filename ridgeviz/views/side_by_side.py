@@ -5,18 +5,13 @@ The home page's view: memorisation (the exact score of p_t copies its training p
 same Euler-Maruyama noise (one seeded generator each, consumed identically), so every difference between the
 panels comes from the scores.
 
-Each final sample gets one category:
-- **copy**: its nearest training point is closer than a third of the second nearest (Yoon et al.'s criterion,
-  as in :func:`ridgeviz.views.bandwidth.memorisation_fraction`);
-- **new on ridge**: not a copy, and within the tube (``tube_fraction`` x the data scale) of the ridge
-  ``R^1`` of the KDE ``q_b`` (:func:`ridgeviz.views.bandwidth.kde_density`, data units) at the evaluation
-  bandwidth ``b_eval``, measured by SCMS projection where the ridge is defined;
-- **off ridge**: the rest (including samples where the ridge is undefined).
-
-``b_eval`` is the bandwidth at which the KDE's ridge is longest (of 24 geometric bandwidths from 0.02 to 2 data
-scales): the scale at which the ridge joins the most neighbouring points, the peak of the Data and bandwidth
-page's ridge-length curve. At the end of reverse time ``alpha_t`` is about 1, so the final samples are in data
-units already. This module imports no torch until :func:`run_side_by_side` is called (the home page loads the
+Each final sample gets one category by ridgeviz's one outcome rule (:mod:`ridgeviz.core.outcomes`, the rule of
+``reproduce``'s generalisation table): a **copy** (within ``s_min / 6`` of a training point), **new on ridge**
+(within ``sqrt(h_*) / 2`` of the ridge ``R_{t_*}`` at the small time ``t_*`` where ``sqrt(h_*)`` is a third of the
+median spacing of the points), **new off ridge**, or **ridge undefined** (its projection ends in the isotropic
+blob around an isolated point). The dashed curve is that ridge in data units (``R_{t_*} / alpha_*``: the ridge of
+the data's Gaussian KDE at bandwidth ``b_* = sigma_* / alpha_*``), with the tube drawn at ``tube / alpha_*``.
+This module imports no torch until :func:`run_side_by_side` is called (the home page loads the
 shipped result without it).
 """
 
@@ -32,15 +27,14 @@ import numpy as np
 
 from ..utils.paths import ASSETS
 from ..utils.provenance import code_fingerprint
-from ..utils.validation import POSITIVE, SEED, Integer, Options, validate_fields
+from ..utils.validation import SEED, Integer, Options, validate_fields
 
-CATEGORIES = ("copy", "new on ridge", "off ridge")
+CATEGORIES = ("copy", "new on ridge", "new off ridge", "ridge undefined")  # = core.outcomes.CATEGORIES
 EXACT = "exact"
 SAMPLERS = ("em", "euler", "heun", "ddim")
-RESULT_FORMAT = 1
+RESULT_FORMAT = 2
 CODE = ("ridgeviz.core", "ridgeviz.models.score", "ridgeviz.models.mlp", "ridgeviz.models.random_features",
-        "ridgeviz.models.checkpoints", "ridgeviz.data.datasets", "ridgeviz.views.bandwidth",
-        "ridgeviz.views.side_by_side")
+        "ridgeviz.models.checkpoints", "ridgeviz.data.datasets", "ridgeviz.views.side_by_side")
 
 
 def shipped_pairs() -> dict[str, list[str]]:
@@ -71,14 +65,13 @@ class SideBySideConfig:
     sampler: str = "em"
     seed: int = 0
     frames: int = 100
-    tube_fraction: float = 0.1
 
     def __post_init__(self):
         from ..data.datasets import MODE_SETS
 
         validate_fields(self, {"dataset": Options(tuple(MODE_SETS)), "particles": Integer(2, 4096),
                                "steps": Integer(2, 2000), "sampler": Options(SAMPLERS), "seed": SEED,
-                               "frames": Integer(2, 200), "tube_fraction": POSITIVE})
+                               "frames": Integer(2, 200)})
         for side in ("left", "right"):
             name = getattr(self, side)
             if name == EXACT:
@@ -100,8 +93,9 @@ class SideBySide:
     """The two panels' data: positions at the animation frames, final categories, the ridges drawn.
 
     times: (F,) frame times; xs: (2, F, M, 2) float16 positions (left, right); category: (2, M) int8 codes into
-    ``CATEGORIES``; fractions: (2, 3); ridges: F lists of (n, 2) polylines of ``R_t^1`` (diffusion coordinates);
-    eval_ridge: polylines of the KDE's ridge at ``b_eval`` (data units); data: (N, 2); bounds; names: the two
+    ``CATEGORIES``; fractions: (2, 4); ridges: F lists of (n, 2) polylines of ``R_t^1`` (diffusion coordinates);
+    eval_ridge: polylines of the outcome rule's ridge ``R_{t_*} / alpha_*``, the KDE's ridge at bandwidth ``b_eval``,
+    with its tube half-width ``tube`` (data units); data: (N, 2); bounds; names: the two
     models' labels; config: settings, code and checkpoint fingerprints.
     """
 
@@ -178,33 +172,6 @@ def model_label(name: str) -> str:
     return name.removesuffix(".safetensors")
 
 
-def classify(X: np.ndarray, final: np.ndarray, kde, b_eval: float, tube: float) -> np.ndarray:
-    """Category codes ``(M,)`` of final samples ``(M, D)`` (see the module docstring); ``kde``: a KDE density."""
-    import torch
-    from scipy.spatial import cKDTree
-
-    from ..core.density import as_numpy
-    from ..core.ridge import project_to_ridge
-
-    d, _ = cKDTree(X).query(final, k=2)
-    copy = d[:, 0] < d[:, 1] / 3
-    x = torch.as_tensor(final, dtype=torch.float64)
-    proj = project_to_ridge(kde, x, float(b_eval), 1, tol=1e-5, max_iter=200)
-    on = as_numpy(proj.on_ridge).astype(bool) & (as_numpy((proj.points - x).norm(dim=-1)) <= tube)
-    return np.where(copy, 0, np.where(on, 1, 2)).astype(np.int8)
-
-
-def longest_ridge_bandwidth(kde, scale: float, bounds, n: int = 24) -> tuple[float, list]:
-    """``(b, polylines)``: the bandwidth among ``n`` geometric ones in [0.02, 2] x scale with the longest ridge."""
-    from ..core.tracing import trace_ridges
-    from .bandwidth import polyline_length
-
-    bs = np.geomspace(0.02 * scale, 2.0 * scale, n)
-    ridges = trace_ridges(kde, bs, 1, bounds=bounds, grid=18)
-    i = int(np.argmax([polyline_length(r) for r in ridges]))
-    return float(bs[i]), ridges[i]
-
-
 def _load(name: str, dens):
     from ..models.checkpoints import load_model
     from ..models.factory import check_model
@@ -222,11 +189,10 @@ def run_side_by_side(cfg: SideBySideConfig = HOME, callback=None) -> SideBySide:
     import torch
 
     from ..core.density import SmoothedEmpirical, as_numpy
+    from ..core.outcomes import OutcomeRule, classify_samples
     from ..core.sampling import prior_sample, sample
-    from ..core.scale import data_scale
     from ..core.tracing import default_bounds, trace_ridges
     from ..data.datasets import MODE_SETS
-    from .bandwidth import kde_density
     from .trajectories import frame_indices
 
     report = callback or (lambda stage, fraction: None)
@@ -244,17 +210,18 @@ def run_side_by_side(cfg: SideBySideConfig = HOME, callback=None) -> SideBySide:
     bounds = default_bounds(X)
     report("tracing the ridge", 0.8)
     ridges = trace_ridges(dens, times[frames], 1, bounds=bounds, grid=18)
-    scale = data_scale(X)
-    kde = kde_density(X, 0.01 * scale, 3.0 * scale)
-    b_eval, eval_ridge = longest_ridge_bandwidth(kde, scale, bounds)
-    tube = cfg.tube_fraction * scale
-    category = np.stack([classify(X, p[-1], kde, b_eval, tube) for p in panels])
+    rule = OutcomeRule.for_data(X, sched)
+    a_star = float(sched.alpha(rule.t_ridge))
+    eval_ridge = [line / a_star for line in trace_ridges(dens, [rule.t_ridge], 1, bounds=bounds, grid=24)[0]]
+    b_eval, tube = float(sched.sigma(rule.t_ridge)) / a_star, rule.tube / a_star
+    category = np.stack([classify_samples(dens, p[-1], rule) for p in panels])
     fractions = np.stack([np.bincount(c, minlength=len(CATEGORIES)) / len(c) for c in category])
     report("done", 1.0)
     return SideBySide(times=times[frames], xs=np.stack(panels).astype(np.float16), category=category,
                       fractions=fractions, ridges=ridges, eval_ridge=eval_ridge, b_eval=b_eval, tube=float(tube),
                       data=X, bounds=tuple(map(float, bounds)), names=(model_label(cfg.left), model_label(cfg.right)),
-                      config=fingerprint(cfg) | {"schedule": sched.name, "b_eval": b_eval})
+                      config=fingerprint(cfg) | {"schedule": sched.name, "b_eval": b_eval,
+                                                          "copy_radius": rule.copy_radius, "t_ridge": rule.t_ridge})
 
 
 def _schedule(cfg: SideBySideConfig):

@@ -280,10 +280,3 @@ def demo_inputs() -> tuple[np.ndarray, ScheduleConfig, TrajectoryConfig, ModelCo
 
     return MODE_SETS["thirteen"].copy(), ScheduleConfig(), TrajectoryConfig(), ModelConfig()
 
-
-if __name__ == "__main__":  # transitional, same as: python -m ridgeviz assets views
-    import sys
-
-    from .assets import build_assets
-
-    build_assets(["views"], sys.argv[1] if len(sys.argv) > 1 else "assets")

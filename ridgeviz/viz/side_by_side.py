@@ -1,6 +1,7 @@
 """Two score models animated in lockstep: one slider and one Play button drive both panels in the browser.
 
-Particles keep one colour for the whole animation, their final category (copy / new on ridge / off ridge), so
+Particles keep one colour for the whole animation, their final category (copy / new on ridge / new off ridge /
+ridge undefined), so
 a viewer can watch where each group comes from; frames carry positions and the moving ridge only. Imports no
 torch (the home page draws the shipped result with NumPy and Plotly alone).
 """
@@ -13,7 +14,8 @@ from plotly.subplots import make_subplots
 
 from .style import RIDGE_COLOR, animation_controls, axis_ranges, data_trace, f32, lines_xy, subsample
 
-CATEGORY_COLORS = {"copy": "#E45756", "new on ridge": "#2CA02C", "off ridge": "#F2A541"}
+CATEGORY_COLORS = {"copy": "#E45756", "new on ridge": "#2CA02C", "new off ridge": "#F2A541",
+                   "ridge undefined": "#9D9D9D"}
 EVAL_RIDGE_COLOR = "rgba(60, 60, 60, 0.45)"
 
 
