@@ -195,6 +195,8 @@ def test_static_export_makes_a_png_and_an_svg_when_chromium_is_there(tmp_path):
     assert export.figure_image(small, "svg", width=400, height=300).lstrip().startswith(b"<svg")
     paths = export.write_images({tmp_path / "a.png": small, tmp_path / "b.png": small})
     assert all(p.read_bytes()[:4] == b"\x89PNG" for p in paths)
+    (svg,) = export.write_images({tmp_path / "c": small}, "svg")  # no suffix: added (kaleido would write nothing)
+    assert svg.name == "c.svg" and svg.read_bytes().lstrip().startswith(b"<svg")
 
 
 def test_tau_cloud_has_one_frame_per_tau_on_its_own_slider():

@@ -89,7 +89,8 @@ def figure_image(fig: go.Figure, fmt: str = "png", *, width: int | None = None, 
 
 
 def write_images(figures: dict, fmt: str = "png", *, scale: float | None = None) -> list[Path]:
-    """Write ``{path: figure}`` as images with one Chromium for all of them; returns the paths written.
+    """Write ``{path: figure}`` as images with one Chromium for all of them; returns the paths written (the
+    format's suffix is added to a path without it).
 
     This is what ``reproduce`` calls to put a PNG beside each HTML figure.
     """
@@ -100,9 +101,13 @@ def write_images(figures: dict, fmt: str = "png", *, scale: float | None = None)
     if not figures:
         return []
     _use_chromium()
-    paths = [Path(p) for p in figures]
+    # kaleido writes nothing, silently, to a path without the format's suffix: add it
+    paths = [Path(p) if Path(p).suffix == f".{fmt}" else Path(f"{p}.{fmt}") for p in figures]
     stills = [static_figure(f) for f in figures.values()]
     sizes = [_size(f, None, None) for f in stills]
     pio.write_images(stills, paths, format=fmt, width=[w for w, _ in sizes], height=[h for _, h in sizes],
                      scale=scale if scale is not None else (PNG_SCALE if fmt == "png" else 1))
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise ValueError(f"kaleido wrote no image to {', '.join(missing)}")
     return paths

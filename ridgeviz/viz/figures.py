@@ -8,6 +8,8 @@ frames and points (subsampled here, not in the core), the same points in the sam
 
 from __future__ import annotations
 
+import textwrap
+
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
@@ -172,10 +174,11 @@ def _layout(fig, res, tops, height):
         fig.update_xaxes(type="log", range=[np.log10(t0), np.log10(t1)], row=row, col=2, showticklabels=row == 3,
                          title_text="reverse time t (T on the left)" if row == 3 else None)
         fig.update_yaxes(range=[0, tops[row]], row=row, col=2)
-    fig.update_layout(height=height, margin=dict(l=50, r=20, t=110, b=110), hovermode="closest",
+    rule = textwrap.wrap("phase rule: " + res.rule_text, 125)  # wrapped: one long line is cut off by the figure
+    fig.update_layout(height=height + 14 * len(rule), margin=dict(l=50, r=20, t=96 + 14 * len(rule), b=110),
+                      hovermode="closest", template="plotly_white", uirevision="trajectories",
                       legend=dict(orientation="h", x=0, y=1.06, yanchor="bottom", traceorder="normal"),
-                      template="plotly_white", uirevision="trajectories",
-                      title=dict(text="phase rule: " + res.rule_text, x=0.01, xanchor="left", y=0.99, yanchor="top",
+                      title=dict(text="<br>".join(rule), x=0.01, xanchor="left", y=0.995, yanchor="top",
                                  font=dict(size=11, color="#444")))
 
 

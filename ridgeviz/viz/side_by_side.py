@@ -28,10 +28,16 @@ def category_colorscale(names) -> list:
     return scale
 
 
+def _percent(f: float) -> str:
+    return "<1%" if 0 < f < 0.005 else ">99%" if 0.995 <= f < 1 else f"{100 * f:.0f}%"
+
+
 def panel_title(name: str, fractions, categories) -> str:
-    """``name`` over its category fractions, e.g. ``copies 100% · new on ridge 0% · off ridge 0%``."""
-    parts = [f"{'copies' if c == 'copy' else c} {100 * f:.0f}%" for c, f in zip(categories, fractions)]
-    return f"<b>{name}</b><br>{' · '.join(parts)}"
+    """``name`` over its category fractions, two per line (one line is wider than a panel), e.g.
+    ``copies 6% · new on ridge 44%<br>new off ridge 28% · ridge undefined 22%``."""
+    parts = [f"{'copies' if c == 'copy' else c} {_percent(float(f))}" for c, f in zip(categories, fractions)]
+    lines = [" · ".join(parts[i:i + 2]) for i in range(0, len(parts), 2)]
+    return "<br>".join([f"<b>{name}</b>", *lines])
 
 
 def side_by_side_figure(res, categories, *, max_frames: int = 100, max_points: int = 512, frame_ms: int = 80,
@@ -75,7 +81,7 @@ def side_by_side_figure(res, categories, *, max_frames: int = 100, max_points: i
     for col in (1, 2):
         fig.update_xaxes(range=x, row=1, col=col)
         fig.update_yaxes(range=y, row=1, col=col, scaleanchor="x" if col == 1 else "x2", scaleratio=1)
-    fig.update_layout(height=height, template="plotly_white", margin=dict(l=40, r=20, t=90, b=150),
+    fig.update_layout(height=height, template="plotly_white", margin=dict(l=40, r=20, t=104, b=150),
                       legend=dict(orientation="h", x=0, y=-0.3, yanchor="top"), uirevision="side-by-side")
     return fig
 
