@@ -389,3 +389,19 @@ def test_page_opens_and_runs():
     assert sum(int(metrics[c]) for c in CATEGORIES) == 40
     # no free path: without the operator's RIDGEVIZ_MNIST_FOLDERS the app offers no folder source at all
     assert "folder" not in at.selectbox(key="mn_source").options
+
+
+def test_suggest_latent_dim_probes_every_latent_up_to_the_cap():
+    from ridgeviz.core.ridge import suggest_ridge_dim
+    from ridgeviz.latent.analysis import suggest_latent_dim
+
+    rng = np.random.default_rng(5)
+    X = np.c_[rng.standard_normal((300, 2)) * [3.0, 1.0], 0.05 * rng.standard_normal((300, 3))]  # a flat 2-D sheet
+    dens = rv.SmoothedEmpirical(X, rv.get_schedule("ou"))
+    a = float(dens.schedule.alpha(0.1))
+    dim, gaps = suggest_latent_dim(dens, 0.1)
+    ref_dim, ref_gaps = suggest_ridge_dim(dens, torch.as_tensor(X * a), 0.1)  # every latent, by hand
+    assert dim == ref_dim
+    np.testing.assert_allclose(gaps, ref_gaps, rtol=1e-12)
+    capped, _ = suggest_latent_dim(dens, 0.1, max_probe=100)  # every third latent
+    assert capped == suggest_ridge_dim(dens, torch.as_tensor(X[::3] * a), 0.1)[0]

@@ -211,3 +211,11 @@ def test_tau_cloud_has_one_frame_per_tau_on_its_own_slider():
     assert len(cloud.frames) == len(cloud.layout.sliders[0].steps) == 4 and cloud.layout.sliders[0].active == 3
     np.testing.assert_allclose(cloud.frames[1].data[0].x, sweep.finals[1][:, 0], rtol=1e-6)
     np.testing.assert_allclose(cloud.data[1].x, sweep.finals[3][:, 0], rtol=1e-6)
+
+
+def test_panel_titles_never_round_a_share_to_all_or_nothing():
+    from ridgeviz.viz.side_by_side import panel_title
+
+    title = panel_title("m", [0.996, 0.002, 0.0, 0.002], ("copy", "new on ridge", "new off ridge", "ridge undefined"))
+    assert title == "<b>m</b><br>copies >99% · new on ridge <1%<br>new off ridge 0% · ridge undefined <1%"
+    assert "copies 100%" in panel_title("m", [1.0, 0.0], ("copy", "new on ridge"))

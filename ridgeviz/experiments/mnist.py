@@ -24,13 +24,12 @@ import time
 
 import numpy as np
 import plotly.graph_objects as go
-import torch
 
 from ..core.density import SmoothedEmpirical, as_numpy
 from ..core.outcomes import nearest_training
-from ..core.ridge import GAP_TOL, suggest_ridge_dim
+from ..core.ridge import GAP_TOL
 from ..core.schedules import get_schedule
-from ..latent.analysis import latent_frames
+from ..latent.analysis import latent_frames, suggest_latent_dim
 from ..models.score import NullScore
 from .checks import interval, make_check
 from .common import reverse_run
@@ -100,8 +99,7 @@ def _latent_summary(vae, pixels, Z, sched) -> dict:
     kl = per_dimension_kl(vae, pixels)
     cov = np.sort(np.linalg.eigvalsh(np.cov(Z.T)))[::-1]
     dens = SmoothedEmpirical(Z, sched)
-    probe = torch.as_tensor(Z[:: max(1, len(Z) // 200)]) * float(sched.alpha(T_SUGGEST))
-    suggested, gaps = suggest_ridge_dim(dens, probe, T_SUGGEST)
+    suggested, gaps = suggest_latent_dim(dens, T_SUGGEST)
     d1 = np.linalg.norm(Z[:, None] - Z[None], axis=-1)
     np.fill_diagonal(d1, np.inf)
     return {"kl": kl, "active": int((kl > ACTIVE_KL).sum()), "covariance": cov, "suggested": int(suggested),

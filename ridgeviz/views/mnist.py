@@ -21,7 +21,7 @@ from ..core.decomposition import decompose_error
 from ..core.density import SmoothedEmpirical, as_numpy
 from ..core.outcomes import nearest_training
 from ..core.phases import PHASES, PhaseRule, label_phases
-from ..core.ridge import GAP_TOL, _check_dim, suggest_ridge_dim
+from ..core.ridge import GAP_TOL, _check_dim
 from ..core.sampling import SAMPLERS, Trajectory, prior_sample, sample
 from ..core.schedules import ScheduleConfig
 from ..core.tracing import data_plane
@@ -38,6 +38,7 @@ from ..latent.analysis import (
     pick_gallery,
     record_steps,
     ridge_deviation,
+    suggest_latent_dim,
 )
 from ..models.score import MAGNITUDE, ExactScore, InjectedErrorScore
 from ..utils.validation import POSITIVE, SEED, Instance, Integer, Optional, Options, Real, validate_fields
@@ -54,8 +55,8 @@ class LatentConfig:
     plus ``normal`` / ``tangential`` error of those sizes along the ridge frame of dimension ``dim``), "mlp"
     (:class:`ridgeviz.models.MLPScore` trained on the latents by DSM for ``mlp_steps`` steps at learning rate
     ``mlp_lr``, batch 1024, see :func:`latent_train_config`) or "given" (a model passed to :func:`run_latent`).
-    dim: ridge dimension; None takes the suggestion of
-    :func:`ridgeviz.suggest_ridge_dim` (largest median scaled gap) at training latents at time ``t_suggest``,
+    dim: ridge dimension; None takes the suggestion of :func:`ridgeviz.latent.analysis.suggest_latent_dim`
+    (largest median scaled gap) at the training latents at time ``t_suggest``,
     which is always computed and reported beside the authors' code's 25. record: number of recorded times (T down
     to t_min).
     on/off: the authors' code's thresholds on the normalised residual at the recorded time nearest ``t_eval`` (None:
@@ -163,8 +164,7 @@ def run_latent(latents, cfg: LatentConfig = LatentConfig(), *, model=None, progr
     dens = SmoothedEmpirical(X, sched)
     if dens.N < 2:
         raise ValueError("latents: need at least 2 training latents")
-    probe = torch.as_tensor(X[:: max(1, len(X) // 128)]) * float(sched.alpha(cfg.t_suggest))  # <= 255 latents
-    suggested, gaps = suggest_ridge_dim(dens, probe, cfg.t_suggest)
+    suggested, gaps = suggest_latent_dim(dens, cfg.t_suggest)
     dim = suggested if cfg.dim is None else _check_dim(dens, cfg.dim)
     training = {}
     score = _model(cfg, dens, dim, model, report, training)
