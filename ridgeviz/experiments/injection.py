@@ -99,6 +99,13 @@ def injection_task(set_name: str, seed: int, cfg: dict) -> dict:
     return out
 
 
+def _cell(value: float, signed: bool) -> str:
+    """A table cell; n/a where no sample's projection landed where the ridge is defined (the mean is NaN)."""
+    if not math.isfinite(value):
+        return "n/a (ridge undefined)"
+    return f"{value:+.3f}" if signed else f"{value:.3f}"
+
+
 def run(ctx: Context) -> Experiment:
     """Exact score plus injected normal or tangential error on a curved ridge: align and slide, with controls."""
     cfg = ctx.pick(SIZES)
@@ -116,8 +123,7 @@ def run(ctx: Context) -> Experiment:
         stat = {q: {k: interval([r[q][k] for r in runs]) for k in runs[0][q]} for q in ("distance", "moved")}
         ex.numbers[s] = {q: {k: {"mean": v[0], "interval": [v[1], v[2]]} for k, v in d.items()}
                          for q, d in stat.items()}
-        rows += [[s, f"{e:g}"] + [f"{stat[q][f'{kind}/{e:g}'][0]:+.3f}" if q == "distance"
-                                  else f"{stat[q][f'{kind}/{e:g}'][0]:.3f}"
+        rows += [[s, f"{e:g}"] + [_cell(stat[q][f"{kind}/{e:g}"][0], signed=q == "distance")
                                   for q in ("distance", "moved") for kind in ("normal", "tangential")]
                  for e in cfg["levels"]]
         ex.checks += _checks(s, runs, top, symmetric, names)
