@@ -128,3 +128,17 @@ def test_start_must_match_the_samples(ring_dens, ode):
     start = np.full(traj.xs.shape[1], len(traj.times))
     law = ridge_laws(ring_dens, traj, 1, geometry=dec, start=start)
     assert law.agreement()["points"] == 0 and np.isnan(law.normal_predicted).all()
+
+
+def test_sde_prediction_starts_at_the_measured_offset(ring_dens, sde):
+    """At each sample's first compared step the predicted RMS offset is the measured offset itself: the noise before
+    it is already in that offset, so the predicted spread starts at zero (carrying it over would count it twice)."""
+    traj, dec = sde
+    law = ridge_laws(ring_dens, traj, 1, geometry=dec)
+    cols = np.flatnonzero(law.start < len(traj.times))
+    rows = law.start[cols]
+    assert len(cols) > 50
+    pred, mean = law.normal_predicted[rows, cols], law.normal_mean[rows, cols]
+    np.testing.assert_allclose(pred, mean, rtol=1e-12)  # no variance yet
+    later = law._valid() & (np.arange(len(traj.times))[:, None] > law.start)
+    assert (law.normal_predicted[later] > law.normal_mean[later]).mean() > 0.9  # the SDE's noise adds spread after
