@@ -222,3 +222,26 @@ def test_bad_arguments(thirteen, case):
         rv.decompose_error(model, thirteen, traj, dim=1, gap_tol=0.0)
     assert _resolve_distance("auto", 2) == _resolve_distance("auto", 3) == "projection"
     assert _resolve_distance("auto", 4) == "proxy"
+
+
+def test_skipping_projections_where_the_gap_is_small_changes_no_result(thirteen, monkeypatch):
+    """SCMS runs only where the scaled gap at the sample is at least half of gap_tol; projecting every point instead
+    must give the same distances, undefined flags, phases and sensitivity table (halved gap_tol included)."""
+    import ridgeviz.core.decomposition as decomposition
+
+    traj = run(thirteen, rv.InjectedErrorScore(thirteen, dim=1, normal=0.5, tangential=0.5), 64, 100)
+    fast = trajectory_geometry(thirteen, traj, 1)[0]
+    monkeypatch.setattr(decomposition, "PROJECT_GAP_FRACTION", 0.0)
+    full = trajectory_geometry(thirteen, traj, 1)[0]
+    skipped = np.isnan(fast.distance_all) & np.isfinite(full.distance_all)
+    assert skipped.mean() > 0.2  # the shortcut does skip work here
+    np.testing.assert_array_equal(fast.undefined, full.undefined)
+    np.testing.assert_array_equal(np.isnan(fast.distance), np.isnan(full.distance))
+    np.testing.assert_allclose(fast.distance, full.distance, rtol=1e-12, equal_nan=True)
+    defined = ~full.undefined[:-1]  # per-step splits: equal wherever the ridge is defined (NaN now elsewhere)
+    for name in ("drift_normal", "drift_tangential", "error_push", "exact_pull", "relaxation"):
+        np.testing.assert_allclose(getattr(fast, name)[defined], getattr(full, name)[defined], rtol=1e-12)
+    a, b = (rv.label_phases(thirteen, traj, 1, geometry=g) for g in (fast, full))
+    np.testing.assert_array_equal(a.labels, b.labels)
+    sa, sb = (rv.phase_sensitivity(thirteen.data, g) for g in (fast, full))
+    np.testing.assert_allclose(sa.shares, sb.shares, rtol=1e-12)
