@@ -48,13 +48,18 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def streamlit_server(timeout: float = 90.0):
-    """Run the app on a free port; yields its base URL; stops the server (only the process started here)."""
+def streamlit_server(timeout: float = 90.0, command=None, cwd=ROOT, env=None):
+    """Run the app on a free port; yields its base URL; stops the server (only the process started here).
+
+    ``command`` (default ``python -m streamlit run app.py``) is run in ``cwd`` with ``env``; the headless, port and
+    usage-statistics options are added here.
+    """
     port = free_port()
     log = open(ROOT / "test-output" / "streamlit.log", "w") if (ROOT / "test-output").is_dir() else subprocess.DEVNULL
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-                             "--server.port", str(port), "--browser.gatherUsageStats", "false"],
-                            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    command = list(command or [sys.executable, "-m", "streamlit", "run", "app.py"])
+    proc = subprocess.Popen(command + ["--server.headless", "true", "--server.port", str(port),
+                                       "--browser.gatherUsageStats", "false"],
+                            cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + timeout

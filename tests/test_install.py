@@ -14,7 +14,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from browser_util import free_port
+from browser_util import streamlit_server
 
 ROOT = Path(__file__).resolve().parents[1]
 DEBIAN_PYTHON = Path("/usr/bin/python3")
@@ -56,24 +56,7 @@ def test_install_from_a_fresh_clone_with_debians_python_then_start_the_app(tmp_p
     out = subprocess.run([str(venv_python), "-c", probe], cwd=clone, env=env, capture_output=True, text=True,
                          timeout=300)
     assert out.returncode == 0 and out.stdout.strip().splitlines()[-1] == "1", out.stderr[-3000:]
-    port = free_port()
     run_cmd = readme_commands()[0].split(" && ")[1].split()
-    server = subprocess.Popen(run_cmd + ["--server.headless", "true", "--server.port", str(port)], cwd=clone, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline, ok = time.time() + 120, False
-        while time.time() < deadline and not ok:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as r:
-                    ok = r.status == 200
-            except OSError:
-                time.sleep(0.5)
-        assert ok, "the app did not start from .venv"
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as r:
+    with streamlit_server(timeout=120, command=run_cmd, cwd=clone, env=env) as url:  # fails if it does not start
+        with urllib.request.urlopen(url + "/", timeout=10) as r:
             assert r.status == 200 and b"<html" in r.read().lower()
-    finally:
-        server.terminate()
-        try:
-            server.wait(10)
-        except subprocess.TimeoutExpired:
-            server.kill()

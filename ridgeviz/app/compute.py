@@ -24,9 +24,10 @@ from ..utils.threads import configure_threads
 from ..views import bandwidth as bw
 from ..views import trajectories as tj
 from ..viz.style import present
+from . import shipped
 from .budget import in_slot, slot
 from .io import data_key
-from .state import LOG, progress_callback
+from .state import progress_callback
 
 configure_threads()  # one torch thread per process by default: see ridgeviz/utils/threads.py
 DEMO_PATH = ASSETS / "demo_thirteen_ou.npz"
@@ -74,25 +75,9 @@ def demo_matches(X, sched_cfg, traj_cfg, model_cfg) -> bool:
 
 def _demo_file():
     """The demo result from disk if it is there and was made by this code with the current defaults, else None."""
-    if not DEMO_PATH.exists():
-        return None
-    return _checked_demo(str(DEMO_PATH), DEMO_PATH.stat().st_mtime, code_fingerprint(tj.VIEW_CODE))
-
-
-@st.cache_resource(show_spinner=False)
-def _checked_demo(path: str, mtime: float, code: str):
-    try:
-        res = tj.ExplorerResult.from_npz(path)
-    except (ValueError, OSError, KeyError) as exc:
-        LOG.warning("ignoring %s: %s", path, exc)
-        return None
     want = {"schedule": dataclasses.asdict(DEFAULT_SCHEDULE), "trajectories": dataclasses.asdict(DEFAULT_TRAJ),
-            "model": dataclasses.asdict(DEFAULT_MODEL), "code": code}
-    if all(res.config.get(k) == v for k, v in want.items()):
-        return res
-    LOG.warning("%s was made by other code or settings; computing the demo instead (regenerate the file with "
-                "`python -m ridgeviz assets views`)", path)
-    return None
+            "model": dataclasses.asdict(DEFAULT_MODEL), "code": code_fingerprint(tj.VIEW_CODE)}
+    return shipped.current(DEMO_PATH, tj.ExplorerResult.from_npz, want, "python -m ridgeviz assets views")
 
 
 def trajectories(X, sched_cfg, traj_cfg, model_cfg, model=None, progress=None) -> tj.ExplorerResult:
@@ -218,19 +203,10 @@ def rf_sweep(X, sched_cfg, cfg, progress=None):
     from ..views import random_features as rs
 
     if rf_default_matches(X, sched_cfg, cfg):
-        try:
-            sweep = _rf_from_disk(str(RF_SWEEP_PATH), RF_SWEEP_PATH.stat().st_mtime)
-            if sweep.config.get("code") == code_fingerprint(rs.CODE):
-                return sweep
-            LOG.warning("%s was made by other code; recomputing (regenerate: python -m ridgeviz assets views)",
-                        RF_SWEEP_PATH)
-        except (ValueError, OSError, KeyError) as exc:
-            LOG.warning("ignoring %s: %s", RF_SWEEP_PATH, exc)
+        sweep = shipped.current(RF_SWEEP_PATH, rs.RFSweep.from_npz, {"code": code_fingerprint(rs.CODE)},
+                                "python -m ridgeviz assets views")
+        if sweep is not None:
+            return sweep
     return _rf_sweep(X, sched_cfg, cfg, _progress=progress)
 
 
-@st.cache_resource(show_spinner=False)
-def _rf_from_disk(path: str, mtime: float):
-    from ..views import random_features as rs
-
-    return rs.RFSweep.from_npz(path)

@@ -14,37 +14,17 @@ from ..utils.paths import ASSETS
 from ..views import side_by_side as sbs
 from ..viz.side_by_side import side_by_side_figure
 from ..viz.style import present
-from .state import LOG, progress_callback
+from . import shipped
+from .state import progress_callback
 
 HOME_PATH = ASSETS / "side_by_side_home.npz"
 FIGURE = dict(max_frames=80, max_points=400)  # what the browser gets: ~0.8 MB
 
 
-@st.cache_resource(show_spinner=False)
-def _shipped(path: str, mtime: float, want: str):
-    """The shipped result if its fingerprint is ``want`` (a JSON string), else None."""
-    import json
-
-    try:
-        res = sbs.SideBySide.from_npz(path)
-    except (ValueError, OSError, KeyError) as exc:
-        LOG.warning("ignoring %s: %s", path, exc)
-        return None
-    got = {k: res.config.get(k) for k in ("settings", "code", "models")}
-    if got != json.loads(want):
-        LOG.warning("%s was made by other code, settings or checkpoints; computing instead (rebuild it with "
-                    "`python -m ridgeviz assets home`)", path)
-        return None
-    return res
-
-
 def shipped_home():
     """The default pair's result from ``assets/`` (None when missing or stale)."""
-    import json
-
-    if not HOME_PATH.exists():
-        return None
-    return _shipped(str(HOME_PATH), HOME_PATH.stat().st_mtime, json.dumps(sbs.fingerprint(sbs.HOME), sort_keys=True))
+    return shipped.current(HOME_PATH, sbs.SideBySide.from_npz, sbs.fingerprint(sbs.HOME),
+                           "python -m ridgeviz assets home")
 
 
 def result(cfg: sbs.SideBySideConfig) -> sbs.SideBySide:
