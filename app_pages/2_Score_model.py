@@ -11,6 +11,7 @@ from ridgeviz.app.figures import show
 from ridgeviz.app.sidebar import sidebar
 from ridgeviz.app.state import guard, persistent
 from ridgeviz.models.factory import ModelConfig
+from ridgeviz.models.kinds import LOADED, config_kinds, kind_label
 from ridgeviz.utils.limits import Cost, frame_cost, frame_points
 from ridgeviz.views.budget import rf_cost
 from ridgeviz.views.random_features import DEFAULT_TAUS, RFConfig
@@ -20,9 +21,7 @@ from ridgeviz.viz.figures import tau_text
 st.title("Score model")
 X, source, sched_cfg = sidebar()
 current = md.model_config()
-KINDS = {"exact": "exact score", "injected": "exact + injected error", "mlp": "MLP network",
-         "random-features": "random features", "checkpoint": "load a checkpoint"}
-kind = persistent(st.radio, "model", "model_kind", current.kind, options=list(KINDS), format_func=KINDS.get,
+kind = persistent(st.radio, "model", "model_kind", current.kind, options=list(config_kinds()), format_func=kind_label,
                   horizontal=True)
 max_dim = max(X.shape[1] - 1, 0)
 
@@ -69,18 +68,18 @@ with guard("the model"):
                 model = compute.rf_models(X, sched_cfg, cfg)[tau]
             md.adopt_model("random-features", model, f"random features, p = {cfg.features}, "
                            f"K = {cfg.time_features}, τ = {tau_text(tau)}")
-    else:
+    elif kind == LOADED:
         shipped = md.shipped_checkpoints()
         if shipped:
             c = st.columns([3, 1])
             name = c[0].selectbox("shipped checkpoints", list(shipped), key="model_shipped")
             if c[1].button("Load", key="model_load_shipped"):
-                md.adopt_model("checkpoint", md.load_shipped(str(shipped[name])), name)
+                md.adopt_model(LOADED, md.load_shipped(str(shipped[name])), name)
         up = st.file_uploader("or upload a ridgeviz checkpoint (.safetensors; pickles and .pt files are refused)",
                               type=["safetensors"], key="model_file")
         if up is not None:
             md.adopt_upload(up)
-        if md.model_config().kind == "checkpoint":
+        if md.model_config().kind == LOADED:
             for warning in md.checkpoint_warnings(md.model_object(md.model_config()), X, sched_cfg):
                 st.warning(warning)
 

@@ -20,7 +20,7 @@ from ..latent.analysis import PAPER_DIM
 from ..latent.vae import encode_latents, load_vae, shipped_vae_path
 from ..utils.threads import configure_threads
 from ..views.budget import latent_cost
-from ..views.mnist import LatentConfig, run_latent
+from ..views.mnist import CHOICES, LatentConfig, model_label, run_latent
 from ..views.mnist_default import DEFAULT_CONFIG, eval_times, latents_digest, shipped_default
 from . import budget
 from .budget import slot
@@ -57,8 +57,6 @@ def folder_choice(source: str):
 
 
 SOURCES = _ALL_SOURCES
-MODELS = {"exact": "exact score (memorises)", "injected": "exact + injected normal/tangential error",
-          "mlp": "MLP trained on the latents (DSM)"}
 
 
 
@@ -154,8 +152,8 @@ def settings_form(latent_dim: int, n: int = 200) -> tuple[LatentConfig, bool]:
     reduce, when the estimate for ``n`` training latents is above the limits)."""
     with st.form("mn_form"):
         c = st.columns(4)
-        model = persistent(c[0].selectbox, "score model", "mn_model", "exact", options=list(MODELS),
-                           format_func=MODELS.get)
+        model = persistent(c[0].selectbox, "score model", "mn_model", "exact", options=list(CHOICES),
+                           format_func=model_label)
         normal = persistent(c[1].number_input, "normal error", "mn_normal", 0.0, min_value=0.0, max_value=50.0)
         tangential = persistent(c[2].number_input, "tangential error", "mn_tangential", 0.0, min_value=0.0,
                                 max_value=50.0)

@@ -23,6 +23,7 @@ from ..data.mnist import ENV_VAR, DigitsSpec, load_digits
 from ..latent.vae import SHIPPED_VAE
 from ..utils.limits import require
 from ..views.budget import latent_cost
+from ..views.mnist import CHOICES, model_label
 from .core import check_out, int_in
 
 
@@ -139,8 +140,8 @@ def register(sub) -> None:
     g.add_argument("--steps", type=int_in(2, 5000), default=defaults["steps"])
     g.add_argument("--sampler", default="em", choices=sorted(SAMPLERS))
     g.add_argument("--samples", type=int_in(2, 100_000), default=500, help="number of samples M")
-    g.add_argument("--model", default="exact", choices=["exact", "injected", "mlp"],
-                   help="exact score, exact + injected normal/tangential error, or an MLP trained on the latents")
+    g.add_argument("--model", default="exact", choices=CHOICES,
+                   help="; ".join(f"{k}: {model_label(k)}" for k in CHOICES))
     g.add_argument("--normal", type=float, default=0.0)
     g.add_argument("--tangential", type=float, default=0.0)
     g.add_argument("--mlp-steps", type=int_in(1, 10**6), default=1000, help="DSM steps of the MLP (batch 1024)")

@@ -25,6 +25,11 @@ class ExactScore:
         self.dens = check("dens", dens, Instance(SmoothedEmpirical, "a SmoothedEmpirical density"))
         self.schedule = dens.schedule
 
+    @property
+    def D(self) -> int:
+        """The dimension of the training points (the model takes no other)."""
+        return self.dens.D
+
     def __call__(self, x, t) -> torch.Tensor:
         return self.dens.score(x, t)
 
@@ -63,6 +68,11 @@ class InjectedErrorScore:
         axes = _principal_axes(dens.data)
         self.direction = self._direction(direction, axes[:, 0], "direction")
         self.normal_direction = self._direction(normal_direction, axes[:, -1], "normal_direction")
+
+    @property
+    def D(self) -> int:
+        """The dimension of the training points (the model takes no other)."""
+        return self.dens.D
 
     def _direction(self, v, default, name):
         if v is not None:

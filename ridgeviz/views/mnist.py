@@ -40,11 +40,23 @@ from ..latent.analysis import (
     ridge_deviation,
     suggest_latent_dim,
 )
-from ..models.score import MAGNITUDE, ExactScore, InjectedErrorScore
+from ..models.factory import ModelConfig, build_model
+from ..models.kinds import closed_form_kinds, kind_label
+from ..models.score import MAGNITUDE
 from ..utils.validation import POSITIVE, SEED, Instance, Integer, Optional, Options, Real, validate_fields
 from .trajectories import ExplorerResult, frame_indices
 
-MODELS = ("exact", "injected", "mlp", "given")
+TRAINED_HERE = "mlp"  # the kind a run trains itself, by DSM on the latents
+GIVEN = "given"  # a model passed to run_latent
+CHOICES = (*closed_form_kinds(), TRAINED_HERE)  # what the page and the command line offer
+MODELS = (*CHOICES, GIVEN)
+
+
+def model_label(name: str) -> str:
+    """How a ``LatentConfig.model`` choice is named for people."""
+    if name == GIVEN:
+        return "a score model passed in"
+    return kind_label(name) + (" trained on the latents (DSM)" if name == TRAINED_HERE else "")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -130,7 +142,7 @@ def latent_train_config(steps: int = 1000, lr: float = 1e-3, *, dim: int = 1, se
 
 
 def _model(cfg: LatentConfig, dens, dim, model, report, info: dict):
-    if cfg.model == "mlp":
+    if cfg.model == TRAINED_HERE:
         from ..models.training import train_mlp
 
         def progress(step, loss, _):
@@ -143,13 +155,11 @@ def _model(cfg: LatentConfig, dens, dim, model, report, info: dict):
                     final_loss=float(res.losses[-1]), eval_times=res.eval_times.tolist(),
                     error_relative=res.error_relative[-1].tolist(), device=res.device)
         return res.model
-    if cfg.model == "given":
+    if cfg.model == GIVEN:
         if model is None:
             raise ValueError("model: config.model is 'given' but no model was passed")
         return model
-    if cfg.model == "injected":
-        return InjectedErrorScore(dens, dim=dim, normal=cfg.normal, tangential=cfg.tangential)
-    return ExactScore(dens)
+    return build_model(ModelConfig(cfg.model, dim, cfg.normal, cfg.tangential), dens)
 
 
 def run_latent(latents, cfg: LatentConfig = LatentConfig(), *, model=None, progress=None) -> LatentRun:

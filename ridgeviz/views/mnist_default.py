@@ -25,8 +25,8 @@ from .trajectories import ExplorerResult
 
 PATH = ASSETS / "mnist_default_view.npz"
 FORMAT = 1
-CODE = ("ridgeviz.core", "ridgeviz.latent", "ridgeviz.models.score", "ridgeviz.views.mnist",
-        "ridgeviz.views.trajectories", "ridgeviz.views.mnist_default")
+CODE = ("ridgeviz.core", "ridgeviz.latent", "ridgeviz.models.score", "ridgeviz.models.factory", "ridgeviz.models.kinds",
+        "ridgeviz.views.mnist", "ridgeviz.views.trajectories", "ridgeviz.views.mnist_default")
 DEFAULT_SPEC = DigitsSpec()
 
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..models.kinds import LOADED, kind_label, trained_kinds
 from ..utils.paths import ASSETS
 from ..utils.provenance import code_fingerprint
 from ..utils.validation import SEED, Integer, Options, validate_fields
@@ -34,7 +35,8 @@ EXACT = "exact"
 SAMPLERS = ("em", "euler", "heun", "ddim")
 RESULT_FORMAT = 2
 CODE = ("ridgeviz.core", "ridgeviz.models.score", "ridgeviz.models.mlp", "ridgeviz.models.random_features",
-        "ridgeviz.models.checkpoints", "ridgeviz.data.datasets", "ridgeviz.views.side_by_side")
+        "ridgeviz.models.checkpoints", "ridgeviz.models.kinds", "ridgeviz.models.factory", "ridgeviz.data.datasets",
+        "ridgeviz.views.side_by_side")
 
 
 def shipped_pairs() -> dict[str, list[str]]:
@@ -43,7 +45,7 @@ def shipped_pairs() -> dict[str, list[str]]:
     for path in sorted(ASSETS.glob("*.json")):
         meta = json.loads(path.read_text())
         data = meta.get("dataset") or {}
-        if meta.get("kind") in ("mlp", "random-features") and data.get("kind") == "preset":
+        if meta.get("kind") in trained_kinds() and data.get("kind") == "preset":
             if path.with_suffix(".safetensors").is_file():
                 out.setdefault(data["name"], []).append(path.with_suffix(".safetensors").name)
     return out
@@ -168,20 +170,17 @@ def fingerprint(cfg: SideBySideConfig) -> dict:
 def model_label(name: str) -> str:
     """How a model is named in the panel titles."""
     if name == EXACT:
-        return "exact score (memorises)"
+        return kind_label(EXACT)
     return name.removesuffix(".safetensors")
 
 
 def _load(name: str, dens):
     from ..models.checkpoints import load_model
-    from ..models.factory import check_model
-    from ..models.score import ExactScore
+    from ..models.factory import ModelConfig, build_model
 
     if name == EXACT:
-        return ExactScore(dens)
-    model = load_model(ASSETS / name)
-    check_model(model, dens)
-    return model
+        return build_model(ModelConfig(EXACT), dens)
+    return build_model(ModelConfig(LOADED), dens, load_model(ASSETS / name))
 
 
 def run_side_by_side(cfg: SideBySideConfig = HOME, callback=None) -> SideBySide:

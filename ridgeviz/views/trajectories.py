@@ -34,8 +34,8 @@ RESULT_FORMAT = 2  # 2: five phases, per-time tube widths, the laws' points, the
 LAW_PARTICLES = 128  # particles whose align and slide laws are computed (the figure shows at most 4,000 points)
 MAX_POINTS = 2_000_000  # trajectory points (particles x (steps + 1)) one Trajectories run may decompose
 # what the shipped precomputed views depend on: a change to any of these files makes them stale
-VIEW_CODE = ("ridgeviz.core", "ridgeviz.models.score", "ridgeviz.models.factory", "ridgeviz.data.datasets",
-             "ridgeviz.views.trajectories")
+VIEW_CODE = ("ridgeviz.core", "ridgeviz.models.score", "ridgeviz.models.factory", "ridgeviz.models.kinds",
+             "ridgeviz.data.datasets", "ridgeviz.views.trajectories")
 
 
 @dataclass(frozen=True)
