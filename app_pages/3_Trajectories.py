@@ -51,7 +51,8 @@ with guard("the trajectories"):
         res, stale, made_for = computed(
             "traj", key, lambda progress: compute.trajectories(X, sched_cfg, cfg, model_cfg,
                                                                model=md.model_object(model_cfg), progress=progress),
-            run=run, preload=lambda: compute.demo_matches(X, sched_cfg, cfg, model_cfg), label="computing trajectories")
+            run=run, preload=lambda: compute.shipped_trajectories(X, sched_cfg, cfg, model_cfg) is not None,
+            label="computing trajectories")
     if res is None:
         st.info("Press **Run** to sample trajectories with these settings.")
     else:

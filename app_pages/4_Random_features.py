@@ -48,7 +48,7 @@ with guard("the random-feature sweep"):
     with budget.queued("the random-feature sweep"):
         sweep, stale, _ = computed(
             "rf", key, lambda progress: compute.rf_sweep(X, sched_cfg, cfg, progress=progress), run=run,
-            preload=lambda: compute.rf_default_matches(X, sched_cfg, cfg),
+            preload=lambda: compute.shipped_rf_sweep(X, sched_cfg, cfg) is not None,
             label="fitting and sampling the random-feature models")
     if sweep is None:
         st.info("Press **Run** to fit the random-feature model at these training times.")

@@ -52,7 +52,7 @@ with guard("the settings"):
     cfg, run = mn.settings_form(X.shape[1], len(X))
 
 with guard("the latent experiment"):
-    res, stale = mn.current((key, spec, cfg), X, cfg, run)
+    res, stale = mn.current((key, spec, cfg), X, cfg, run, data.images)
     if res is None:
         st.info("Press **Run** to sample in the latent and measure the samples against the ridge "
                 "(a few seconds for the 1,127 ones of the shipped subset).")

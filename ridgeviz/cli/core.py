@@ -29,6 +29,7 @@ from ..models.factory import ModelConfig, build_model
 from ..models.kinds import closed_form_kinds, kind_label
 from ..models.score import MAGNITUDE
 from ..utils.limits import Cost, frame_cost, require, ridge_cost, sampling_cost
+from ..utils.results import dumps
 from ..utils.validation import SEED, Array, Instance, Integer, Options, check
 from ..views.budget import SCMS_ITERATIONS, trace_cost
 
@@ -101,7 +102,7 @@ def write_outputs(out: Path, arrays: dict, summary: dict) -> None:
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         np.savez_compressed(out, **arrays)
-        out.with_suffix(".json").write_text(json.dumps(summary, indent=2, default=float) + "\n")
+        out.with_suffix(".json").write_text(dumps(summary, indent=2, default=float) + "\n")
     except OSError as exc:
         raise ValueError(f"--out: cannot write to {exc.filename or out} ({exc.strerror or exc})") from None
     print(f"wrote {out} and {out.with_suffix('.json')}")

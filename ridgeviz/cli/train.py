@@ -10,8 +10,6 @@ the inter-mode mass.
 
 from __future__ import annotations
 
-import json
-import math
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +17,7 @@ import numpy as np
 from ..data.datasets import DatasetSpec, dataset_fingerprint, make_dataset
 from ..data.uploads import load_array_file
 from ..utils.limits import require
+from ..utils.results import dumps
 from ..views.budget import rf_cost, training_cost
 from .core import add_data_args, check_out, int_in, schedule_from
 
@@ -58,7 +57,7 @@ def cmd_train(args) -> int:
            "steps_done": res.steps_done, "dataset": described, "eval_steps": res.eval_steps.tolist(),
            "eval_times": res.eval_times.tolist(), "error_normal": res.error_normal.tolist(),
            "error_tangential": res.error_tangential.tolist(), "error_relative": res.error_relative.tolist()}
-    (out / "train_log.json").write_text(json.dumps(log, indent=2) + "\n")
+    (out / "train_log.json").write_text(dumps(log, indent=2) + "\n")
     np.savetxt(out / "loss.csv", np.column_stack([np.arange(1, res.steps_done + 1), res.losses]), delimiter=",",
                header="step,loss", comments="", fmt=["%d", "%.8g"])
     if res.status == "diverged":
@@ -88,13 +87,10 @@ def cmd_rf(args) -> int:
     sweep = rf_tau_sweep(X, sched_cfg, cfg, models)
     written = [save_model(out / f"rf_{name}_tau{tau_label(tau)}.safetensors", models[tau],
                           {"dataset": described, "seed": args.seed}) for tau in cfg.taus]
-    report = {"dataset": described, "dataset_fingerprint": dataset_fingerprint(X), "rf": sweep.config["rf"],
-              "schedule": sweep.config["schedule"], "tube": sweep.config["tube"],
-              "loss": {tau_label(t): m.train_info["loss"] for t, m in models.items()},
-              "table": {k: [None if not math.isfinite(v) else float(v) for v in col]
-                        for k, col in sweep.table().items() if k != "taus"},
-              **sweep.config["summary"]}
-    (out / "rf_split.json").write_text(json.dumps(report, indent=2) + "\n")
+    report = {"dataset": described, "dataset_fingerprint": dataset_fingerprint(X), **sweep.config["settings"],
+              "tube": sweep.config["tube"], "loss": {tau_label(t): m.train_info["loss"] for t, m in models.items()},
+              "table": {k: col for k, col in sweep.table().items() if k != "taus"}, **sweep.config["summary"]}
+    (out / "rf_split.json").write_text(dumps(report, indent=2) + "\n")
     print(f"wrote {len(written)} checkpoints and {out / 'rf_split.json'}")
     for i, tau in enumerate(sweep.taus):
         print(f"  tau {tau_label(tau):>6}: inter-mode mass {sweep.inter_mode[i]:.3f}, mean error where the ridge is "

@@ -11,8 +11,6 @@ where the ridge is defined. The inter-mode mass is the fraction of final samples
 
 from __future__ import annotations
 
-import io
-import json
 import math
 from dataclasses import asdict, dataclass
 
@@ -27,7 +25,9 @@ from ..core.tracing import data_plane, default_bounds
 from ..models.random_features import RandomFeatureModel, fit_random_features
 from ..models.rf_analysis import tau_sweep
 from ..models.rf_moments import feature_moments
-from ..utils.provenance import code_fingerprint
+from ..utils import provenance
+from ..utils.provenance import array_digest, provenance_of
+from ..utils.results import read_result, to_json, write_result
 from ..utils.validation import POSITIVE, SEED, Integer, Options, Real, validate_fields
 from .trajectories import MAX_POINTS, VIEW_CODE
 
@@ -90,6 +90,15 @@ class RFConfig:
         object.__setattr__(self, "taus", taus)
 
 
+RESULT_KIND, RESULT_FORMAT = "random-feature sweep", 2
+_ARRAYS = ("taus", "bias_normal", "bias_tangential", "opt_normal", "opt_tangential", "inter_mode", "finals", "data")
+
+
+def made_from(X: np.ndarray, sched_cfg: ScheduleConfig, cfg: RFConfig) -> dict:
+    """What a sweep for these inputs records: the configs, the training points as given and this code."""
+    return provenance.made_from({"schedule": asdict(sched_cfg), "rf": asdict(cfg)}, {"data": array_digest(X)}, CODE)
+
+
 @dataclass
 class RFSweep:
     """Per tau (n of them, increasing, inf last): mean error norms, inter-mode mass and final samples."""
@@ -103,22 +112,23 @@ class RFSweep:
     finals: np.ndarray  # (n, M, 2) final samples in the data's plane
     data: np.ndarray  # (N, 2)
     axis_labels: tuple
-    config: dict  # the configs, the tube width and the view bounds
+    config: dict  # made_from (settings, inputs, code), the tube width, the view bounds and the sweep's summary
 
     def to_npz_bytes(self) -> bytes:
-        buf = io.BytesIO()
-        arrays = {k: getattr(self, k) for k in ("taus", "bias_normal", "bias_tangential", "opt_normal",
-                                                "opt_tangential", "inter_mode", "finals", "data")}
-        meta = json.dumps({"axis_labels": list(self.axis_labels), "config": self.config}).encode()
-        np.savez_compressed(buf, meta=np.frombuffer(meta, dtype=np.uint8), **arrays)
-        return buf.getvalue()
+        """The sweep in ridgeviz's one result-file format (:mod:`ridgeviz.utils.results`)."""
+        return write_result(RESULT_KIND, RESULT_FORMAT, {k: getattr(self, k) for k in _ARRAYS},
+                            {"axis_labels": self.axis_labels, "config": self.config},
+                            made_from=provenance_of(self.config))
 
     @classmethod
     def from_npz(cls, source) -> "RFSweep":
-        with np.load(source, allow_pickle=False) as z:
-            meta = json.loads(bytes(z["meta"]).decode())
-            arrays = {k: z[k] for k in z.files if k != "meta"}
-        return cls(**arrays, axis_labels=tuple(meta["axis_labels"]), config=meta["config"])
+        """Inverse of :meth:`to_npz_bytes`; ``source`` is a path, bytes or a file object."""
+        f = read_result(source, RESULT_KIND, RESULT_FORMAT, "random-feature sweep file")
+        try:
+            return cls(**{k: f.arrays[k] for k in _ARRAYS}, axis_labels=tuple(f.meta["axis_labels"]),
+                       config=f.meta["config"])
+        except KeyError as exc:
+            raise ValueError(f"random-feature sweep file: it lacks {exc}") from None
 
     def table(self) -> dict:
         """Columns for CSV export (tau as a number; inf stays inf)."""
@@ -164,7 +174,5 @@ def rf_tau_sweep(X: np.ndarray, sched_cfg: ScheduleConfig, cfg: RFConfig, models
                      for t in taus]).T
     data2 = plane.project(X)
     return RFSweep(np.array(taus), *cols, np.array([plane.project(sweep.finals[t]) for t in taus]), data2,
-                   plane.labels,
-                   {"schedule": asdict(sched_cfg), "rf": {**asdict(cfg), "taus": [str(t) for t in cfg.taus]},
-                    "tube": tube, "bounds": list(map(float, default_bounds(data2))), "code": code_fingerprint(CODE),
-                    "summary": sweep.to_json()})
+                   plane.labels, made_from(X, sched_cfg, cfg) | to_json(
+                       {"tube": tube, "bounds": default_bounds(data2), "summary": sweep.to_json()}))
