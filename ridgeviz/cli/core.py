@@ -34,17 +34,28 @@ from ..utils.validation import SEED, Array, Instance, Integer, Options, check
 from ..views.budget import SCMS_ITERATIONS, trace_cost
 
 
-def int_in(lo: int, hi: int | None):
-    """An argparse ``type`` for integers in ``[lo, hi]`` (refused at parse time with the range)."""
-    constraint = Integer(lo, hi)
+def constrained(constraint):
+    """An argparse ``type`` accepting what ``constraint`` accepts (an ``Integer`` or ``Real`` of
+    :mod:`ridgeviz.utils.validation`), refused at parse time with the allowed range."""
+    number = int if isinstance(constraint, Integer) else float
 
-    def parse(text: str) -> int:
+    def parse(text: str):
         try:
-            return constraint.convert(int(text))
+            return constraint.convert(number(text))
         except ValueError:
             raise argparse.ArgumentTypeError(f"must be {constraint.describe()}; got {text!r}") from None
 
     return parse
+
+
+def int_in(lo: int, hi: int | None):
+    """An argparse ``type`` for integers in ``[lo, hi]``."""
+    return constrained(Integer(lo, hi))
+
+
+def field_type(config_cls, name: str):
+    """An argparse ``type`` for ``config_cls``'s field ``name``: its own constraint, so both accept the same."""
+    return constrained(config_cls.CONSTRAINTS[name])
 
 
 def check_out(path: Path, flag: str = "--out", folder: bool = False) -> Path:

@@ -13,6 +13,7 @@ exact score with injected normal/tangential error, or the MLP of :mod:`ridgeviz.
 from __future__ import annotations
 
 import dataclasses
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -95,14 +96,17 @@ class LatentConfig:
     gallery: int = 8
     seed: int = 0
 
+    # what each field accepts (the page's widgets take their bounds from here)
+    CONSTRAINTS: ClassVar[dict] = {
+        "schedule": Instance(ScheduleConfig, "a ScheduleConfig"), "sampler": Options(tuple(SAMPLERS)),
+        "model": Options(MODELS), "samples": Integer(2, 100_000), "record": Integer(2, 1000),
+        "tracked": Integer(1, 4096), "gallery": Integer(1, 256), "seed": SEED, "mlp_steps": Integer(1, 10**6),
+        "dim": Optional(Integer(0, None)), "normal": MAGNITUDE, "tangential": MAGNITUDE, "t_suggest": POSITIVE,
+        "gap_tol": POSITIVE, "mlp_lr": Real(0, 10, lo_open=True), "on": Real(0, 1), "off": Real(0, 1),
+        "t_eval": Optional(POSITIVE)}
+
     def __post_init__(self):
-        validate_fields(self, {
-            "schedule": Instance(ScheduleConfig, "a ScheduleConfig"), "sampler": Options(tuple(SAMPLERS)),
-            "model": Options(MODELS), "samples": Integer(2, 100_000), "record": Integer(2, 1000),
-            "tracked": Integer(1, 4096), "gallery": Integer(1, 256), "seed": SEED, "mlp_steps": Integer(1, 10**6),
-            "dim": Optional(Integer(0, None)), "normal": MAGNITUDE, "tangential": MAGNITUDE, "t_suggest": POSITIVE,
-            "gap_tol": POSITIVE, "mlp_lr": Real(0, 10, lo_open=True), "on": Real(0, 1), "off": Real(0, 1),
-            "t_eval": Optional(POSITIVE)})
+        validate_fields(self, self.CONSTRAINTS)
         classify(np.zeros(1), np.zeros(1, bool), np.ones(1, bool), self.on, self.off)  # validates thresholds
 
 

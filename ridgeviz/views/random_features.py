@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -79,11 +80,14 @@ class RFConfig:
     tube_fraction: float = 0.1
     init_scale: float = 1.0
 
+    # what each field accepts (the pages' widgets and the command line take their bounds from here)
+    CONSTRAINTS: ClassVar[dict] = {
+        "features": Integer(1, 8192), "time_features": Integer(0, 512), "seed": SEED, "particles": Integer(1, 4096),
+        "steps": Integer(2, 5000), "dim": Integer(0, 1024), "sampler": Options(tuple(SAMPLERS)),
+        "tube_fraction": POSITIVE, "init_scale": Real(0.0, None)}
+
     def __post_init__(self):
-        validate_fields(self, {"features": Integer(1, 8192), "time_features": Integer(0, 512), "seed": SEED,
-                               "particles": Integer(1, 4096), "steps": Integer(2, 5000), "dim": Integer(0, 1024),
-                               "sampler": Options(tuple(SAMPLERS)), "tube_fraction": POSITIVE,
-                               "init_scale": Real(0.0, None)})
+        validate_fields(self, self.CONSTRAINTS)
         if isinstance(self.taus, (str, bytes)) or not hasattr(self.taus, "__iter__"):
             raise ValueError(f"taus must be a list of numbers >= 0 (inf allowed); got {self.taus!r}")
         taus = tuple(parse_taus([str(t) for t in self.taus]))

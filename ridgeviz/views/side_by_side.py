@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -68,12 +69,14 @@ class SideBySideConfig:
     seed: int = 0
     frames: int = 100
 
+    # what each field accepts besides ``dataset`` (a preset) and the two models (the widgets' bounds come from here)
+    CONSTRAINTS: ClassVar[dict] = {"particles": Integer(2, 4096), "steps": Integer(2, 2000),
+                                   "sampler": Options(SAMPLERS), "seed": SEED, "frames": Integer(2, 200)}
+
     def __post_init__(self):
         from ..data.datasets import MODE_SETS
 
-        validate_fields(self, {"dataset": Options(tuple(MODE_SETS)), "particles": Integer(2, 4096),
-                               "steps": Integer(2, 2000), "sampler": Options(SAMPLERS), "seed": SEED,
-                               "frames": Integer(2, 200)})
+        validate_fields(self, {"dataset": Options(tuple(MODE_SETS)), **self.CONSTRAINTS})
         for side in ("left", "right"):
             name = getattr(self, side)
             if name == EXACT:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -54,11 +55,14 @@ class TrajectoryConfig:
     tube_sigmas: float = 1.0
     align_halflives: float = 1.0
 
+    # what each field accepts (the page's widgets take their bounds from here: ridgeviz/app/fields.py)
+    CONSTRAINTS: ClassVar[dict] = {
+        "particles": Integer(1, 4096), "sampler": Options(tuple(SAMPLERS)), "seed": SEED, "dim": Integer(0, None),
+        "frames": Integer(2, 400), "ridge_grid": Integer(4, 64), "tube_fraction": POSITIVE, "slide_ratio": POSITIVE,
+        "tube_sigmas": POSITIVE, "align_halflives": POSITIVE}
+
     def __post_init__(self):
-        validate_fields(self, {"particles": Integer(1, 4096), "sampler": Options(tuple(SAMPLERS)), "seed": SEED,
-                               "dim": Integer(0, None), "frames": Integer(2, 400), "ridge_grid": Integer(4, 64),
-                               "tube_fraction": POSITIVE, "slide_ratio": POSITIVE, "tube_sigmas": POSITIVE,
-                               "align_halflives": POSITIVE})
+        validate_fields(self, self.CONSTRAINTS)
 
     def rule(self) -> PhaseRule:
         """The phase rule these thresholds stand for (see :mod:`ridgeviz.core.phases`)."""
