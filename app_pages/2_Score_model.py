@@ -80,6 +80,10 @@ with guard("the model"):
         if md.model_config().kind == LOADED:
             for warning in md.checkpoint_warnings(md.model_object(md.model_config()), X, sched_cfg):
                 st.warning(warning)
+    elif ModelConfig(kind).closed_form:  # a registered closed-form kind without a panel of its own
+        md.set_model(ModelConfig(kind, dim=min(current.dim, max_dim)))
+    else:
+        st.info(f"Load a checkpoint of the {kind_label(kind)} under “{kind_label(LOADED)}”.")
 
 with guard("the model's error"):
     cfg = md.model_config()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import torch
@@ -194,3 +195,18 @@ def test_a_toy_kind_needs_a_class_and_a_record(monkeypatch, tmp_path):
     logp = (-((x - a * data.mean(0)) ** 2).sum(1, keepdim=True) / (2 * var)).sum()
     (grad,) = torch.autograd.grad(logp, x)
     torch.testing.assert_close(model(x.detach(), t), grad, rtol=1e-12, atol=1e-12)  # float64, a few operations
+
+
+def test_the_app_offers_a_registered_kind_and_uses_it(monkeypatch):
+    """The Score model page lists the toy kind (from the registry) and computes its error profile with it."""
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setitem(KINDS, TOY.name, TOY)
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app.py"), default_timeout=120).run()
+    at.switch_page("app_pages/2_Score_model.py").run()
+    radio = next(w for w in at.radio if w.key == "model_kind")
+    assert TOY.name in radio.options or TOY.label in radio.options
+    radio.set_value(TOY.name).run()
+    assert not at.exception and not at.error, [e.value for e in (*at.exception, *at.error)]
+    assert at.session_state["model_cfg"].kind == TOY.name
+    assert any(TOY.label in s.value for s in at.success) and len(at.get("plotly_chart")) == 1

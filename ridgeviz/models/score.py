@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 
 from ..core.density import SmoothedEmpirical
-from ..core.ridge import GAP_TOL, _check_dim, local_frame
+from ..core.ridge import GAP_TOL, check_ridge_dim, local_frame
 from ..utils.validation import Array, Instance, Real, check
 
 # injected error sizes, in score units (1/length): far beyond any score the density has, yet finite in every step
@@ -61,7 +61,7 @@ class InjectedErrorScore:
     def __init__(self, dens: SmoothedEmpirical, dim: int = 1, normal: float = 0.0, tangential: float = 0.0,
                  *, direction=None, normal_direction=None, gap_tol: float = GAP_TOL):
         check("dens", dens, Instance(SmoothedEmpirical, "a SmoothedEmpirical density"))
-        self.dim = _check_dim(dens, dim)
+        self.dim = check_ridge_dim(dens, dim)
         self.dens, self.schedule, self.gap_tol = dens, dens.schedule, check("gap_tol", gap_tol, Real())
         self.normal, self.tangential = (check(k, v, MAGNITUDE) for k, v in (("normal", normal),
                                                                              ("tangential", tangential)))

@@ -22,7 +22,7 @@ from ..core.decomposition import decompose_error
 from ..core.density import SmoothedEmpirical, as_numpy
 from ..core.outcomes import nearest_training
 from ..core.phases import PHASES, PhaseRule, label_phases
-from ..core.ridge import GAP_TOL, _check_dim
+from ..core.ridge import GAP_TOL, check_ridge_dim
 from ..core.sampling import SAMPLERS, Trajectory, prior_sample, sample
 from ..core.schedules import ScheduleConfig
 from ..core.tracing import data_plane
@@ -179,7 +179,7 @@ def run_latent(latents, cfg: LatentConfig = LatentConfig(), *, model=None, progr
     if dens.N < 2:
         raise ValueError("latents: need at least 2 training latents")
     suggested, gaps = suggest_latent_dim(dens, cfg.t_suggest)
-    dim = suggested if cfg.dim is None else _check_dim(dens, cfg.dim)
+    dim = suggested if cfg.dim is None else check_ridge_dim(dens, cfg.dim)
     training = {}
     score = _model(cfg, dens, dim, model, report, training)
     times = cfg.schedule.times()
