@@ -4,6 +4,7 @@ import streamlit as st
 
 from ridgeviz.app import side_by_side as home
 from ridgeviz.app.export import config_dict
+from ridgeviz.app.fields import field_input
 from ridgeviz.app.figures import presentation, show
 from ridgeviz.app.state import guard, persistent
 from ridgeviz.views import side_by_side as sbs
@@ -29,11 +30,11 @@ with st.expander("Compare other models"):
                       format_func=sbs.model_label)
     right = persistent(c[2].selectbox, "right model", "home_right", choices[-1], options=choices,
                        format_func=sbs.model_label)
-    seed = persistent(c[3].number_input, "seed", "home_seed", 0, min_value=0, max_value=2**31 - 1)
+    seed = field_input(c[3], sbs.SideBySideConfig, "seed", "seed", "home_seed")
     c = st.columns(2)
     if c[0].button("Run", key="home_run", type="primary"):
         with guard("the comparison"):
-            st.session_state["home_cfg"] = sbs.SideBySideConfig(dataset, left, right, seed=int(seed))
+            st.session_state["home_cfg"] = sbs.SideBySideConfig(dataset=dataset, left=left, right=right, seed=int(seed))
     if c[1].button("Back to the default pair", key="home_default"):
         st.session_state.pop("home_cfg", None)
 

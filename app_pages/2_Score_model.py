@@ -7,10 +7,12 @@ import streamlit as st
 from ridgeviz.app import budget, compute, training
 from ridgeviz.app import models as md
 from ridgeviz.app.export import config_dict
+from ridgeviz.app.fields import field_input
 from ridgeviz.app.figures import show
 from ridgeviz.app.sidebar import sidebar
 from ridgeviz.app.state import guard, persistent
 from ridgeviz.models.factory import ModelConfig
+from ridgeviz.models.kinds import LOADED, config_kinds, kind_label
 from ridgeviz.utils.limits import Cost, frame_cost, frame_points
 from ridgeviz.views.budget import rf_cost
 from ridgeviz.views.random_features import DEFAULT_TAUS, RFConfig
@@ -20,9 +22,7 @@ from ridgeviz.viz.figures import tau_text
 st.title("Score model")
 X, source, sched_cfg = sidebar()
 current = md.model_config()
-KINDS = {"exact": "exact score", "injected": "exact + injected error", "mlp": "MLP network",
-         "random-features": "random features", "checkpoint": "load a checkpoint"}
-kind = persistent(st.radio, "model", "model_kind", current.kind, options=list(KINDS), format_func=KINDS.get,
+kind = persistent(st.radio, "model", "model_kind", current.kind, options=list(config_kinds()), format_func=kind_label,
                   horizontal=True)
 max_dim = max(X.shape[1] - 1, 0)
 
@@ -34,13 +34,10 @@ with guard("the model"):
         st.markdown("The exact score plus an error of fixed size along the ridge's normal and tangent spaces: "
                     "the normal part sets the **align** distance, the tangential part drives the **slide**.")
         c = st.columns(3)
-        normal = persistent(c[0].slider, "normal error", "model_normal", current.normal, min_value=0.0,
-                            max_value=3.0, step=0.05)
-        tangential = persistent(c[1].slider, "tangential error", "model_tangential", current.tangential,
-                                min_value=0.0, max_value=3.0, step=0.05)
-        dim = persistent(c[2].number_input, "ridge dimension d", "model_dim", current.dim, min_value=0,
-                         max_value=max_dim)
-        md.set_model(ModelConfig("injected", int(dim), float(normal), float(tangential)))
+        v = {f: field_input(c[i], ModelConfig, f, f"{f} error", f"model_{f}", float(getattr(current, f)), step=0.05)
+             for i, f in enumerate(("normal", "tangential"))}
+        v["dim"] = field_input(c[2], ModelConfig, "dim", "ridge dimension d", "model_dim", current.dim, hi=max_dim)
+        md.set_model(ModelConfig("injected", **v))
     elif kind == "mlp":
         st.markdown("A time-conditioned MLP trained by denoising score matching on the sidebar's data and schedule.")
         training.collect()
@@ -54,35 +51,39 @@ with guard("the model"):
                     "form). The **Random features** page compares τ values.")
         with st.form("rf_model_form"):
             c = st.columns(4)
-            p = persistent(c[0].number_input, "features p", "rfm_p", 512, min_value=8, max_value=4096)
-            K = persistent(c[1].number_input, "time frequencies K", "rfm_K", 16, min_value=0, max_value=256)
-            seed = persistent(c[2].number_input, "seed", "rfm_seed", 0, min_value=0, max_value=2**31 - 1)
+            p = field_input(c[0], RFConfig, "features", "features p", "rfm_p")
+            K = field_input(c[1], RFConfig, "time_features", "time frequencies K", "rfm_K")
+            seed = field_input(c[2], RFConfig, "seed", "seed", "rfm_seed")
             tau = persistent(c[3].select_slider, "training time τ", "rfm_tau", math.inf, options=list(DEFAULT_TAUS),
                              format_func=tau_text)
             fit = st.form_submit_button("Fit", type="primary")
         cost = rf_cost(*X.shape, int(p), int(K), 0, 0, 0)
         budget.caption(cost, "Fitting these random features: estimated")
         if fit:
-            cfg = RFConfig(int(p), int(K), int(seed), taus=(tau,))
+            cfg = RFConfig(features=int(p), time_features=int(K), seed=int(seed), taus=(tau,))
             budget.require(cost, "Fitting these random features", "p or K")
             with st.spinner("computing the feature moments and the gradient flow"):
                 model = compute.rf_models(X, sched_cfg, cfg)[tau]
             md.adopt_model("random-features", model, f"random features, p = {cfg.features}, "
                            f"K = {cfg.time_features}, τ = {tau_text(tau)}")
-    else:
+    elif kind == LOADED:
         shipped = md.shipped_checkpoints()
         if shipped:
             c = st.columns([3, 1])
             name = c[0].selectbox("shipped checkpoints", list(shipped), key="model_shipped")
             if c[1].button("Load", key="model_load_shipped"):
-                md.adopt_model("checkpoint", md.load_shipped(str(shipped[name])), name)
+                md.adopt_model(LOADED, md.load_shipped(str(shipped[name])), name)
         up = st.file_uploader("or upload a ridgeviz checkpoint (.safetensors; pickles and .pt files are refused)",
                               type=["safetensors"], key="model_file")
         if up is not None:
             md.adopt_upload(up)
-        if md.model_config().kind == "checkpoint":
+        if md.model_config().kind == LOADED:
             for warning in md.checkpoint_warnings(md.model_object(md.model_config()), X, sched_cfg):
                 st.warning(warning)
+    elif ModelConfig(kind).closed_form:  # a registered closed-form kind without a panel of its own
+        md.set_model(ModelConfig(kind, dim=min(current.dim, max_dim)))
+    else:
+        st.info(f"Load a checkpoint of the {kind_label(kind)} under “{kind_label(LOADED)}”.")
 
 with guard("the model's error"):
     cfg = md.model_config()

@@ -6,6 +6,7 @@ from ridgeviz import SAMPLERS
 from ridgeviz.app import budget, compute
 from ridgeviz.app import models as md
 from ridgeviz.app import sidebar as sb
+from ridgeviz.app.fields import field_input
 from ridgeviz.app.figures import presentation, show
 from ridgeviz.app.io import band_columns, data_key
 from ridgeviz.app.state import computed, follow_selected, guard, persistent, step
@@ -20,28 +21,26 @@ X, source, sched_cfg = sb.sidebar()
 model_cfg = md.model_config()
 st.caption(f"{sb.data_caption(X, source)} · model: {model_cfg.label()} (change it on the Score model page)")
 
+T = TrajectoryConfig
 with st.form("traj_form"):
     c = st.columns(4)
-    particles = persistent(c[0].number_input, "particles", "traj_particles", 512, min_value=1, max_value=4096)
-    sampler = persistent(c[1].selectbox, "sampler", "traj_sampler", "em", options=list(SAMPLERS),
-                         format_func=SAMPLER_LABELS.get)
-    seed = persistent(c[2].number_input, "seed", "traj_seed", 0, min_value=0, max_value=2**31 - 1)
-    dim = persistent(c[3].number_input, "ridge dimension d", "traj_dim", 1, min_value=0,
-                     max_value=max(X.shape[1] - 1, 0))
+    v = {"particles": field_input(c[0], T, "particles", "particles", "traj_particles"),
+         "sampler": persistent(c[1].selectbox, "sampler", "traj_sampler", T.sampler, options=list(SAMPLERS),
+                               format_func=SAMPLER_LABELS.get),
+         "seed": field_input(c[2], T, "seed", "seed", "traj_seed"),
+         "dim": field_input(c[3], T, "dim", "ridge dimension d", "traj_dim", hi=max(X.shape[1] - 1, 0))}
     c = st.columns(5)
-    frames = persistent(c[0].number_input, "animation frames", "traj_frames", 100, min_value=2, max_value=200)
-    tube = persistent(c[1].number_input, "tube floor (x data scale)", "traj_tube", 0.1, min_value=0.001,
-                      max_value=5.0, step=0.01, format="%.3f")
-    sigmas = persistent(c[2].number_input, "tube (x sqrt(h_t))", "traj_sigmas", 1.0, min_value=0.01, max_value=10.0)
-    halflives = persistent(c[3].number_input, "align half-lives", "traj_halflives", 1.0, min_value=0.01,
-                           max_value=20.0)
-    ratio = persistent(c[4].number_input, "slide: |tangential error| > r x |tangential exact score|, r =",
-                       "traj_ratio", 1.0, min_value=0.01, max_value=100.0)
+    v["frames"] = field_input(c[0], T, "frames", "animation frames", "traj_frames")
+    v["tube_fraction"] = field_input(c[1], T, "tube_fraction", "tube floor (x data scale)", "traj_tube", step=0.01,
+                                     format="%.3f")
+    v["tube_sigmas"] = field_input(c[2], T, "tube_sigmas", "tube (x sqrt(h_t))", "traj_sigmas")
+    v["align_halflives"] = field_input(c[3], T, "align_halflives", "align half-lives", "traj_halflives")
+    v["slide_ratio"] = field_input(c[4], T, "slide_ratio", "slide: |tangential error| > r x |tangential exact "
+                                   "score|, r =", "traj_ratio")
     run = st.form_submit_button("Run", type="primary")
 
 with guard("the trajectories"):
-    cfg = TrajectoryConfig(int(particles), sampler, int(seed), int(dim), int(frames), float(tube), float(ratio),
-                           tube_sigmas=float(sigmas), align_halflives=float(halflives))
+    cfg = TrajectoryConfig(**v)
     key = (data_key(X), sched_cfg, cfg, model_cfg)
     cost = trajectories_cost(*X.shape, sched_cfg.steps, cfg.particles, cfg.frames, cfg.ridge_grid)
     budget.caption(cost, "These settings: estimated")
@@ -51,7 +50,8 @@ with guard("the trajectories"):
         res, stale, made_for = computed(
             "traj", key, lambda progress: compute.trajectories(X, sched_cfg, cfg, model_cfg,
                                                                model=md.model_object(model_cfg), progress=progress),
-            run=run, preload=lambda: compute.demo_matches(X, sched_cfg, cfg, model_cfg), label="computing trajectories")
+            run=run, preload=lambda: compute.shipped_trajectories(X, sched_cfg, cfg, model_cfg) is not None,
+            label="computing trajectories")
     if res is None:
         st.info("Press **Run** to sample trajectories with these settings.")
     else:

@@ -5,12 +5,14 @@ import streamlit as st
 from ridgeviz.app import budget, compute
 from ridgeviz.app import models as md
 from ridgeviz.app import sidebar as sb
+from ridgeviz.app.fields import field_input
 from ridgeviz.app.figures import show
 from ridgeviz.app.io import data_key
 from ridgeviz.app.state import computed, guard, persistent
 from ridgeviz.data.datasets import DatasetSpec
+from ridgeviz.models.rf_analysis import tau_label
 from ridgeviz.views.budget import rf_cost
-from ridgeviz.views.random_features import RFConfig, parse_taus
+from ridgeviz.views.random_features import DEFAULT_TAUS, RFConfig, parse_taus
 from ridgeviz.viz import figures as viz
 from ridgeviz.viz.random_features import rf_cloud_animation
 
@@ -29,17 +31,16 @@ if source != DatasetSpec("preset", "two-points"):
 
 with st.form("rf_form"):
     c = st.columns(6)
-    features = persistent(c[0].number_input, "features p", "rf_p", 512, min_value=8, max_value=4096)
-    K = persistent(c[1].number_input, "time frequencies K", "rf_K", 16, min_value=0, max_value=256)
-    seed = persistent(c[2].number_input, "seed", "rf_seed", 0, min_value=0, max_value=2**31 - 1)
-    particles = persistent(c[3].number_input, "particles", "rf_particles", 128, min_value=8, max_value=2048)
-    steps = persistent(c[4].number_input, "sampler steps", "rf_steps", 100, min_value=10, max_value=1000)
-    taus_text = persistent(c[5].text_input, "training times τ", "rf_taus", "0.1, 1, 10, 100, 1000, inf")
+    v = {"features": field_input(c[0], RFConfig, "features", "features p", "rf_p"),
+         "time_features": field_input(c[1], RFConfig, "time_features", "time frequencies K", "rf_K"),
+         "seed": field_input(c[2], RFConfig, "seed", "seed", "rf_seed"),
+         "particles": field_input(c[3], RFConfig, "particles", "particles", "rf_particles"),
+         "steps": field_input(c[4], RFConfig, "steps", "sampler steps", "rf_steps")}
+    taus_text = persistent(c[5].text_input, "training times τ", "rf_taus", ", ".join(map(tau_label, DEFAULT_TAUS)))
     run = st.form_submit_button("Run", type="primary")
 
 with guard("the random-feature sweep"):
-    cfg = RFConfig(int(features), int(K), int(seed), int(particles), int(steps), taus=parse_taus(taus_text),
-                   dim=min(1, X.shape[1] - 1))
+    cfg = RFConfig(**v, taus=parse_taus(taus_text), dim=min(1, X.shape[1] - 1))
     key = (data_key(X), sched_cfg, cfg)
     cost = rf_cost(*X.shape, cfg.features, cfg.time_features, cfg.particles, cfg.steps, len(cfg.taus) + 1)
     budget.caption(cost, "These settings: estimated")
@@ -48,7 +49,7 @@ with guard("the random-feature sweep"):
     with budget.queued("the random-feature sweep"):
         sweep, stale, _ = computed(
             "rf", key, lambda progress: compute.rf_sweep(X, sched_cfg, cfg, progress=progress), run=run,
-            preload=lambda: compute.rf_default_matches(X, sched_cfg, cfg),
+            preload=lambda: compute.shipped_rf_sweep(X, sched_cfg, cfg) is not None,
             label="fitting and sampling the random-feature models")
     if sweep is None:
         st.info("Press **Run** to fit the random-feature model at these training times.")

@@ -5,11 +5,12 @@ import dataclasses
 import streamlit as st
 
 from ridgeviz.app import mnist as mn
+from ridgeviz.app.fields import field_input
 from ridgeviz.app.figures import show
 from ridgeviz.app.state import guard, persistent, store
 from ridgeviz.data.mnist import DigitsSpec
 from ridgeviz.latent.analysis import PAPER_DIM
-from ridgeviz.latent.vae import decode_latents
+from ridgeviz.latent.vae import VAETrainConfig, decode_latents
 from ridgeviz.views.mnist import gallery_panels
 from ridgeviz.viz import figures as viz
 from ridgeviz.viz.latent import deviation_figure, gallery_figure, spectrum_figure
@@ -26,16 +27,14 @@ with st.sidebar:
     folder = mn.folder_choice(source)
     st.session_state.setdefault("mn_classes", store().get("mn_classes", [1]))
     classes = store()["mn_classes"] = st.multiselect("digit classes (none = all)", list(range(10)), key="mn_classes")
-    n_max = persistent(st.number_input, "at most this many images (0 = all)", "mn_n", 0, min_value=0,
-                       max_value=60000, step=100)
+    n_max = field_input(st, DigitsSpec, "n", "at most this many images (0 = all)", "mn_n", 0, none=0, step=100)
     st.header("Autoencoder")
-    vae_epochs = persistent(st.number_input, "epochs (training here)", "mn_vae_epochs", 40, min_value=1,
-                            max_value=500)
+    vae_epochs = field_input(st, VAETrainConfig, "epochs", "epochs (training here)", "mn_vae_epochs")
     train_here = st.button("Train a VAE on these digits", key="mn_train_vae")
 
 X = None
 with guard("the digits"):
-    spec = DigitsSpec(source, folder or None, "train", tuple(classes), int(n_max) or None)
+    spec = DigitsSpec(source=source, folder=folder or None, classes=tuple(classes), n=int(n_max) or None)
     data = mn.digits(spec)
     if data.note:
         st.warning(data.note)
@@ -52,7 +51,7 @@ with guard("the settings"):
     cfg, run = mn.settings_form(X.shape[1], len(X))
 
 with guard("the latent experiment"):
-    res, stale = mn.current((key, spec, cfg), X, cfg, run)
+    res, stale = mn.current((key, spec, cfg), X, cfg, run, data.images)
     if res is None:
         st.info("Press **Run** to sample in the latent and measure the samples against the ridge "
                 "(a few seconds for the 1,127 ones of the shipped subset).")

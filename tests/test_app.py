@@ -149,11 +149,11 @@ def test_data_page_persists_across_pages(data_page):
 
 
 # -- score model ----------------------------------------------------------------------------------------------------
-def test_score_model_smoke_and_injected_sliders_set_the_session_model():
+def test_score_model_smoke_and_injected_error_inputs_set_the_session_model():
     at = open_page("2_Score_model")
     assert_clean(at)
     assert len(at.get("plotly_chart")) == 1
-    widget(at, "slider", "model_normal").set_value(1.0).run()
+    widget(at, "number_input", "model_normal").set_value(1.0).run()
     assert_clean(at)
     cfg = at.session_state["model_cfg"]
     assert (cfg.kind, cfg.normal, cfg.tangential) == ("injected", 1.0, 0.5)

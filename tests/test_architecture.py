@@ -40,13 +40,28 @@ def _is_module(name: str) -> bool:
     return p.with_suffix(".py").is_file() or (p / "__init__.py").is_file()
 
 
+def _module_level(tree: ast.Module) -> set:
+    """The import statements outside function bodies: those that run when the module is imported, and the
+    type-only ones under ``if TYPE_CHECKING:`` (a cycle through a type name is a cycle of the design, even though
+    Python never runs that import)."""
+    found, stack = set(), list(tree.body)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            continue
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            found.add(id(node))
+        stack.extend(ast.iter_child_nodes(node))
+    return found
+
+
 def import_graph() -> tuple[dict, dict]:
     """``(every import, module-level imports)``: module -> set of ridgeviz modules it imports."""
     every, top = defaultdict(set), defaultdict(set)
     for path in PACKAGE.rglob("*.py"):
         module = _module_name(path)
         tree = ast.parse(path.read_text())
-        top_nodes = set(map(id, tree.body))
+        top_nodes = _module_level(tree)
         for node in ast.walk(tree):
             targets = []
             if isinstance(node, ast.ImportFrom):
@@ -78,6 +93,13 @@ def test_packages_import_only_from_lower_layers():
     assert not bad, "imports against the layering:\n" + "\n".join(sorted(bad))
 
 
+def test_module_level_imports_include_type_only_ones():
+    tree = ast.parse("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from a import b\ntry:\n    import c\n"
+                     "except ImportError:\n    pass\ndef f():\n    import d\nclass E:\n    import g\n")
+    names = {n.names[0].name for n in ast.walk(tree) if id(n) in _module_level(tree)}
+    assert names == {"TYPE_CHECKING", "b", "c", "g"}  # not d, which runs only when f is called
+
+
 def test_no_import_cycles():
     _, top = import_graph()
     state, stack, cycles = {}, [], []
@@ -97,6 +119,17 @@ def test_no_import_cycles():
         if m not in state:
             visit(m)
     assert not cycles, "import cycles: " + "; ".join(" -> ".join(c) for c in cycles)
+
+
+def test_private_names_stay_in_their_module():
+    """A helper another module needs is public (or moves to where it belongs), never imported by its private name."""
+    offenders = []
+    for path in [*PACKAGE.rglob("*.py"), ROOT / "app.py", *(ROOT / "app_pages").glob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").split(".")[0] == "ridgeviz"):
+                offenders += [f"{path.relative_to(ROOT)}: {a.name}" for a in node.names
+                              if a.name.startswith("_") and not a.name.startswith("__")]
+    assert not offenders, offenders
 
 
 def test_modules_are_small_and_pages_thin():

@@ -246,23 +246,6 @@ def test_rf_sweep_split_and_inter_mode_mass_against_direct_computations():
     assert back.config == sweep.config
 
 
-@pytest.mark.parametrize("name", ["demo_thirteen_ou.npz", "rf_sweep_two_points.npz"])
-def test_shipped_precomputed_views_were_made_by_this_code(name):
-    """If this fails, the code changed since the precomputed views were made: `python -m ridgeviz assets views`."""
-    from pathlib import Path
-
-    from ridgeviz.utils.provenance import code_fingerprint
-    from ridgeviz.views.random_features import CODE, RFSweep
-
-    path = Path(__file__).resolve().parents[1] / "assets" / name
-    if not path.exists():
-        pytest.skip(f"{name} is not shipped (the app computes it on first use)")
-    demo = name.startswith("demo")
-    loaded = (ex.ExplorerResult if demo else RFSweep).from_npz(path)
-    assert loaded.config["code"] == code_fingerprint(ex.VIEW_CODE if demo else CODE), \
-        "regenerate with: python -m ridgeviz assets views"
-
-
 def test_run_trajectories_refuses_a_run_too_large_to_decompose():
     with pytest.raises(ValueError, match="particles x steps"):
         ex.run_trajectories(MODE_SETS["two-points"], ScheduleConfig(steps=2000),

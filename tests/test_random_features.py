@@ -251,4 +251,4 @@ def test_rf_command_and_page_pipeline_print_identical_numbers(tmp_path):
     for key, column in sweep.table().items():
         if key != "taus":
             assert report["table"][key] == [float(v) for v in column], key
-    assert report["rf"] == sweep.config["rf"]
+    assert report["rf"] == sweep.config["settings"]["rf"] and report["rf"]["taus"] == [2.0, "inf"]

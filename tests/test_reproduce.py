@@ -19,6 +19,7 @@ from ridgeviz.data.datasets import MODE_SETS
 from ridgeviz.experiments.checks import interval, make_check
 from ridgeviz.experiments.common import GENERAL_SETS, rotate_about_mean
 from ridgeviz.experiments.executor import Executor, Task
+from ridgeviz.experiments.models2d import label
 from ridgeviz.experiments.registry import EXPERIMENTS, ORDER
 from ridgeviz.experiments.rf_dynamics import WeightedQuadrature
 from ridgeviz.experiments.runner import reproduce
@@ -148,8 +149,8 @@ def test_checks_on_the_authors_collinear_points_are_labelled_as_forced_by_symmet
 def test_generalisation_the_learned_model_generalises_beside_the_exact_score_and_the_null(run):
     ex = run[1]["generalisation"]
     models = ex.numbers["thirteen"]["models"]
-    exact, null = models["exact score"], models["null (A = 0)"]
-    recipe = models["MLP, generalising recipe"]
+    exact, null = models[label({"kind": "exact"})], models["null (A = 0)"]
+    recipe = models[label({"kind": "mlp"})]
     assert exact["copy"]["mean"] > 0.9 and null["copy"]["mean"] < 0.05
     assert null["new on ridge"]["mean"] < 0.05
     assert recipe["new on ridge"]["mean"] > 0.3 and recipe["copy"]["mean"] < 0.3

@@ -1,4 +1,5 @@
-"""Side by side: same noise for both models, the outcome split (core.outcomes), the shipped home view."""
+"""Side by side: same noise for both models, the outcome split (core.outcomes), the home view (its shipped file:
+test_shipped.py)."""
 
 import dataclasses
 import io
@@ -73,12 +74,6 @@ def test_config_refuses_unknown_models_and_datasets():
     with pytest.raises(ValueError, match="right: rf_two_points_tau10.safetensors was not trained on"):
         sbs.SideBySideConfig("thirteen", sbs.EXACT, "rf_two_points_tau10.safetensors")
     assert "thirteen" in sbs.shipped_pairs() and "two-points" in sbs.shipped_pairs()
-
-
-def test_shipped_home_view_was_made_by_this_code():
-    res = sbs.SideBySide.from_npz(ROOT / "assets" / "side_by_side_home.npz")
-    want = json.loads(json.dumps(sbs.fingerprint(sbs.HOME)))
-    assert {k: res.config[k] for k in want} == want, "rebuild: python -m ridgeviz assets home"
 
 
 def test_figure_moves_positions_only_and_keeps_final_colours(exact_pair):

@@ -2,24 +2,22 @@
 
 ``st.cache_data`` holds arrays and results keyed by the data's content and frozen configs; models are passed as
 ``_model`` (not hashed; trained ones carry a per-session key in their config). The long computations, which
-drive a progress bar made outside them, use a small LRU shared by the sessions of this server instead.
-A shipped file answers the default settings only when it was made by this code (its fingerprint matches).
+drive a progress bar made outside them, use a small LRU shared by the sessions of this server instead
+(:func:`shared_results`). A shipped file answers a request only when it records the same inputs and code
+(:mod:`ridgeviz.app.shipped`).
 """
 
 from __future__ import annotations
 
 import collections
-import dataclasses
 import threading
 
 import numpy as np
 import streamlit as st
 
 from ..core.schedules import ScheduleConfig
-from ..data.datasets import MODE_SETS
 from ..models.factory import build_model
 from ..utils.paths import ASSETS
-from ..utils.provenance import code_fingerprint
 from ..utils.threads import configure_threads
 from ..views import bandwidth as bw
 from ..views import trajectories as tj
@@ -32,8 +30,6 @@ from .state import progress_callback
 configure_threads()  # one torch thread per process by default: see ridgeviz/utils/threads.py
 DEMO_PATH = ASSETS / "demo_thirteen_ou.npz"
 RF_SWEEP_PATH = ASSETS / "rf_sweep_two_points.npz"
-_, DEFAULT_SCHEDULE, DEFAULT_TRAJ, DEFAULT_MODEL = tj.demo_inputs()
-HOME_FIGURE = dict(max_frames=60, trail_points=128)  # a lighter animation so the home page draws fast
 PROFILE_TIMES, PROFILE_POINTS = 40, 256  # the Score model page's error profile: points drawn at each time
 
 
@@ -57,35 +53,27 @@ class _Results:
 
 
 @st.cache_resource(show_spinner=False)
-def _results() -> _Results:
+def shared_results() -> _Results:
+    """The LRU of long computations shared by the sessions of this server (side_by_side uses it too)."""
     return _Results()
 
 
 # -- trajectories -----------------------------------------------------------------------------------------------
 def _trajectories(X, sched_cfg, traj_cfg, model_cfg, _model=None, _progress=None):
-    return _results().get(("traj", data_key(X), sched_cfg, traj_cfg, model_cfg), lambda: in_slot(
+    return shared_results().get(("traj", data_key(X), sched_cfg, traj_cfg, model_cfg), lambda: in_slot(
         "the trajectories", lambda: tj.run_trajectories(X, sched_cfg, traj_cfg, _model, model_cfg, callback=_progress)))
 
 
-def demo_matches(X, sched_cfg, traj_cfg, model_cfg) -> bool:
-    """Whether these inputs are the shipped demo's (so the file on disk answers them)."""
-    return (DEMO_PATH.exists() and np.array_equal(X, MODE_SETS["thirteen"]) and sched_cfg == DEFAULT_SCHEDULE
-            and traj_cfg == DEFAULT_TRAJ and model_cfg == DEFAULT_MODEL)
-
-
-def _demo_file():
-    """The demo result from disk if it is there and was made by this code with the current defaults, else None."""
-    want = {"schedule": dataclasses.asdict(DEFAULT_SCHEDULE), "trajectories": dataclasses.asdict(DEFAULT_TRAJ),
-            "model": dataclasses.asdict(DEFAULT_MODEL), "code": code_fingerprint(tj.VIEW_CODE)}
-    return shipped.current(DEMO_PATH, tj.ExplorerResult.from_npz, want, "python -m ridgeviz assets views")
+def shipped_trajectories(X, sched_cfg, traj_cfg, model_cfg) -> tj.ExplorerResult | None:
+    """The shipped precomputed result made from these inputs by this code (:mod:`ridgeviz.app.shipped`), or None."""
+    return shipped.current(DEMO_PATH, tj.ExplorerResult.from_npz, tj.made_from(X, sched_cfg, traj_cfg, model_cfg))
 
 
 def trajectories(X, sched_cfg, traj_cfg, model_cfg, model=None, progress=None) -> tj.ExplorerResult:
-    """The Trajectories result: the shipped demo file when the configuration is the default, else computed."""
-    if demo_matches(X, sched_cfg, traj_cfg, model_cfg):
-        res = _demo_file()
-        if res is not None:
-            return res
+    """The Trajectories result: the shipped file when it answers these inputs, else computed (cached)."""
+    res = shipped_trajectories(X, sched_cfg, traj_cfg, model_cfg)
+    if res is not None:
+        return res
     return _trajectories(X, sched_cfg, traj_cfg, model_cfg, _model=model, _progress=progress)
 
 
@@ -98,33 +86,6 @@ def trajectory_figure(key, follow: int | None, frame: int, presentation: bool, _
     return present(fig) if presentation else fig
 
 
-@st.cache_resource(show_spinner=False)
-def _demo_figure(mtime: float):
-    from ..viz import figures as viz
-
-    return viz.trajectory_figure(_demo_file(), **HOME_FIGURE)
-
-
-def demo_figure():
-    """The home page's animation (built once per server from the demo file)."""
-    from ..viz import figures as viz
-
-    if _demo_file() is not None:
-        return _demo_figure(DEMO_PATH.stat().st_mtime)
-    return viz.trajectory_figure(demo_result(), **HOME_FIGURE)
-
-
-def demo_result() -> tj.ExplorerResult:
-    """The home page's demo (from disk; computed once per server if the file is missing or stale)."""
-    res = _demo_file()
-    if res is None:
-        bar, callback = progress_callback("preparing the demo (first run of this server only)")
-        X, sched_cfg, traj_cfg, model_cfg = tj.demo_inputs()
-        res = _trajectories(X, sched_cfg, traj_cfg, model_cfg, _progress=callback)
-        bar.empty()
-    return res
-
-
 def _long(key, label: str, compute):
     """``compute(progress_callback)`` once per server for ``key`` (LRU), with a progress bar while it runs here."""
     bars = []
@@ -135,7 +96,7 @@ def _long(key, label: str, compute):
         return in_slot(label, lambda: compute(callback))  # at most RIDGEVIZ_MAX_HEAVY at once in this server
 
     try:
-        return _results().get(key, run)
+        return shared_results().get(key, run)
     finally:
         for bar in bars:
             bar.empty()
@@ -187,26 +148,18 @@ def _rf_sweep(X, sched_cfg, cfg, _progress=None):
     from ..views import random_features as rs
 
     models = rf_models(X, sched_cfg, cfg)
-    return _results().get(("rf", data_key(X), sched_cfg, cfg), lambda: in_slot(
+    return shared_results().get(("rf", data_key(X), sched_cfg, cfg), lambda: in_slot(
         "the random-feature sweep", lambda: rs.rf_tau_sweep(X, sched_cfg, cfg, models, callback=_progress)))
 
 
-def rf_default_matches(X, sched_cfg, cfg) -> bool:
+def shipped_rf_sweep(X, sched_cfg, cfg):
+    """The shipped sweep made from these inputs by this code (the authors' two points by default), or None."""
     from ..views import random_features as rs
 
-    return (RF_SWEEP_PATH.exists() and np.array_equal(X, MODE_SETS["two-points"]) and sched_cfg == DEFAULT_SCHEDULE
-            and cfg == rs.RFConfig())
+    return shipped.current(RF_SWEEP_PATH, rs.RFSweep.from_npz, rs.made_from(X, sched_cfg, cfg))
 
 
 def rf_sweep(X, sched_cfg, cfg, progress=None):
-    """The Random features sweep: the shipped file for the default (the authors' two points), else computed (cached)."""
-    from ..views import random_features as rs
-
-    if rf_default_matches(X, sched_cfg, cfg):
-        sweep = shipped.current(RF_SWEEP_PATH, rs.RFSweep.from_npz, {"code": code_fingerprint(rs.CODE)},
-                                "python -m ridgeviz assets views")
-        if sweep is not None:
-            return sweep
-    return _rf_sweep(X, sched_cfg, cfg, _progress=progress)
-
-
+    """The Random features sweep: the shipped file when it answers these inputs, else computed (cached)."""
+    sweep = shipped_rf_sweep(X, sched_cfg, cfg)
+    return sweep if sweep is not None else _rf_sweep(X, sched_cfg, cfg, _progress=progress)

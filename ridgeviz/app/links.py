@@ -53,7 +53,7 @@ def write_query_params() -> None:
     if want.get("kind") == UPLOAD:
         want = {k: v for k, v in want.items() if k not in ("kind", "set")}
     model = st.session_state.get("model_cfg")
-    if model is not None and model.kind in ("exact", "injected"):
+    if model is not None and model.closed_form:
         want.update(model=model.kind, normal=f"{model.normal:g}", tangential=f"{model.tangential:g}")
     if {k: st.query_params.get(k) for k in want} != want:
         st.query_params.update(want)

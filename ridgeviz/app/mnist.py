@@ -20,10 +20,11 @@ from ..latent.analysis import PAPER_DIM
 from ..latent.vae import encode_latents, load_vae, shipped_vae_path
 from ..utils.threads import configure_threads
 from ..views.budget import latent_cost
-from ..views.mnist import LatentConfig, run_latent
-from ..views.mnist_default import DEFAULT_CONFIG, eval_times, latents_digest, shipped_default
-from . import budget
+from ..views.mnist import CHOICES, LatentConfig, model_label, run_latent
+from ..views.mnist_default import DEFAULT_CONFIG, PATH, eval_times, made_from, run_from_npz
+from . import budget, shipped
 from .budget import slot
+from .fields import field_input
 from .state import persistent, progress_callback
 
 configure_threads()
@@ -57,8 +58,6 @@ def folder_choice(source: str):
 
 
 SOURCES = _ALL_SOURCES
-MODELS = {"exact": "exact score (memorises)", "injected": "exact + injected normal/tangential error",
-          "mlp": "MLP trained on the latents (DSM)"}
 
 
 
@@ -127,64 +126,60 @@ def session_vae(data, classes=()):
     return key, vae
 
 
-def current(run_key: tuple, X: np.ndarray, cfg: LatentConfig, run: bool):
+def current(run_key: tuple, X: np.ndarray, cfg: LatentConfig, run: bool, images: np.ndarray):
     """The run to show and whether it is stale: computed on Run, else kept, else the shipped default view.
 
-    ``run_key = (vae key, digits spec, cfg)``. The shipped view answers the default settings with the shipped
-    VAE and digits (checked by the latents' content), so the page opens on results without computing.
+    ``run_key = (vae key, digits spec, cfg)``; ``images``: the digits' pixels (uint8). The shipped view answers a
+    request made from the same settings, the same digits and the same shipped VAE file by this code
+    (:mod:`ridgeviz.app.shipped`), so the page opens on results without computing on every machine.
     """
     if run:
         st.session_state["mn_result"] = (run_key, experiment(X, cfg))
     stored_key, res = st.session_state.get("mn_result", (None, None))
     if res is None or stored_key[:2] != run_key[:2]:
-        shipped = _shipped(latents_digest(X), cfg, _X=X) if run_key[0].startswith(SHIPPED) else None
-        if shipped is None:
+        found = None
+        if run_key[0].startswith(SHIPPED):
+            want = made_from(cfg, images, shipped_vae_path(run_key[1].classes))
+            found = shipped.current(PATH, lambda path: run_from_npz(path)[0], want)
+        if found is None:
             return None, False
-        st.session_state["mn_result"] = stored_key, res = run_key, shipped
+        st.session_state["mn_result"] = stored_key, res = run_key, found
     return res, stored_key != run_key
-
-
-@st.cache_resource(show_spinner=False, max_entries=2)
-def _shipped(digest: str, cfg: LatentConfig, _X=None):
-    return shipped_default(_X, cfg) if _X is not None else None
 
 
 def settings_form(latent_dim: int, n: int = 200) -> tuple[LatentConfig, bool]:
     """The experiment's settings form; returns its config and whether Run was pressed (refused, with what to
     reduce, when the estimate for ``n`` training latents is above the limits)."""
+    L = LatentConfig
     with st.form("mn_form"):
         c = st.columns(4)
-        model = persistent(c[0].selectbox, "score model", "mn_model", "exact", options=list(MODELS),
-                           format_func=MODELS.get)
-        normal = persistent(c[1].number_input, "normal error", "mn_normal", 0.0, min_value=0.0, max_value=50.0)
-        tangential = persistent(c[2].number_input, "tangential error", "mn_tangential", 0.0, min_value=0.0,
-                                max_value=50.0)
-        samples = persistent(c[3].number_input, "samples", "mn_samples", 500, min_value=2, max_value=4000, step=100)
+        v = {"model": persistent(c[0].selectbox, "score model", "mn_model", L.model, options=list(CHOICES),
+                                 format_func=model_label),
+             "normal": field_input(c[1], L, "normal", "normal error", "mn_normal"),
+             "tangential": field_input(c[2], L, "tangential", "tangential error", "mn_tangential"),
+             "samples": field_input(c[3], L, "samples", "samples", "mn_samples", step=100)}
         c = st.columns(4)
         sched = persistent(c[0].selectbox, "schedule", "mn_sched", "ou", options=sorted(SCHEDULES))
-        steps = persistent(c[1].number_input, "steps", "mn_steps", 100, min_value=10, max_value=1000, step=10)
-        sampler = persistent(c[2].selectbox, "sampler", "mn_sampler", "em", options=list(SAMPLER_LABELS),
-                             format_func=SAMPLER_LABELS.get)
-        seed = persistent(c[3].number_input, "seed", "mn_seed", 0, min_value=0, max_value=2**31 - 1)
+        steps = field_input(c[1], ScheduleConfig, "steps", "steps", "mn_steps", L.schedule.steps, step=10)
+        v["sampler"] = persistent(c[2].selectbox, "sampler", "mn_sampler", L.sampler, options=list(SAMPLER_LABELS),
+                                  format_func=SAMPLER_LABELS.get)
+        v["seed"] = field_input(c[3], L, "seed", "seed", "mn_seed")
         c = st.columns(4)
-        mlp_steps = persistent(c[0].number_input, "MLP training steps", "mn_mlp_steps", 1000, min_value=10,
-                               max_value=50000, step=100, help="DSM steps, batch 1024 (MLP model only)")
-        mlp_lr = persistent(c[1].number_input, "MLP learning rate", "mn_mlp_lr", 1e-3, min_value=1e-6, max_value=1e-1,
-                            format="%.0e", help="the authors' code uses 1e-4 with many more steps")
+        v["mlp_steps"] = field_input(c[0], L, "mlp_steps", "MLP training steps", "mn_mlp_steps", step=100,
+                                     help="DSM steps, batch 1024 (MLP model only)")
+        v["mlp_lr"] = field_input(c[1], L, "mlp_lr", "MLP learning rate", "mn_mlp_lr", format="%.0e",
+                                  help="the authors' code uses 1e-4 with many more steps")
         c = st.columns(4)
-        dim = persistent(c[0].number_input, f"ridge dimension d (0: suggested; authors' code {PAPER_DIM})", "mn_dim", 0,
-                         min_value=0, max_value=latent_dim - 1)
+        v["dim"] = field_input(c[0], L, "dim", f"ridge dimension d (0: suggested; authors' code {PAPER_DIM})",
+                               "mn_dim", 0, hi=latent_dim - 1, none=0) or None
         times = eval_times(sched)
         default_t = DEFAULT_CONFIG.t_eval if DEFAULT_CONFIG.t_eval in times else times[-1]  # where the ridge exists
-        t_eval = persistent(c[1].selectbox, "split on/off ridge at t =", "mn_teval", default_t, options=times,
-                            format_func=lambda t: f"{t:.3g}")
-        on = persistent(c[2].number_input, "on-ridge: residual/max <", "mn_on", 0.5, min_value=0.01, max_value=1.0)
-        off = persistent(c[3].number_input, "off-ridge: residual/max >", "mn_off", 0.6, min_value=0.01, max_value=1.0)
+        v["t_eval"] = persistent(c[1].selectbox, "split on/off ridge at t =", "mn_teval", default_t, options=times,
+                                 format_func=lambda t: f"{t:.3g}")
+        v["on"] = field_input(c[2], L, "on", "on-ridge: residual/max <", "mn_on")
+        v["off"] = field_input(c[3], L, "off", "off-ridge: residual/max >", "mn_off")
         run = st.form_submit_button("Run", type="primary")
-    cfg = LatentConfig(schedule=ScheduleConfig(sched, None, None, None, int(steps)), sampler=sampler,
-                       samples=int(samples), model=model, normal=float(normal), tangential=float(tangential),
-                       mlp_steps=int(mlp_steps), mlp_lr=float(mlp_lr), dim=int(dim) or None, t_eval=float(t_eval),
-                       on=float(on), off=float(off), seed=int(seed))
+    cfg = LatentConfig(schedule=ScheduleConfig(name=sched, steps=steps), **v)
     cost = latent_cost(n, latent_dim, cfg.samples, cfg.schedule.steps, cfg.record, cfg.tracked, cfg.model,
                        cfg.mlp_steps)
     budget.caption(cost, "These settings: estimated")

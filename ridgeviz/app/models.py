@@ -14,6 +14,7 @@ import json
 import streamlit as st
 
 from ..models.factory import ModelConfig
+from ..models.kinds import LOADED, closed_form_kinds
 from ..utils.paths import ASSETS
 from . import io as app_io
 from .links import write_query_params
@@ -28,7 +29,7 @@ def model_config() -> ModelConfig:
     if "model_cfg" not in st.session_state:
         cfg = DEFAULT_MODEL
         qp = store().pop("qp_model", None)
-        if qp and qp.get("model") in ("exact", "injected"):
+        if qp and qp.get("model") in closed_form_kinds():
             try:
                 cfg = ModelConfig(qp["model"], normal=float(qp.get("normal", 0.5)),
                                   tangential=float(qp.get("tangential", 0.5)))
@@ -46,7 +47,7 @@ def set_model(cfg: ModelConfig) -> None:
 
 def model_object(cfg: ModelConfig):
     """The trained model for ``cfg`` held by this session (None for the closed-form models)."""
-    if cfg.kind in ("exact", "injected"):
+    if cfg.closed_form:
         return None
     obj = st.session_state.get("model_objects", {}).get(cfg.key)
     if obj is None:
@@ -56,7 +57,7 @@ def model_object(cfg: ModelConfig):
 
 def model_label(cfg: ModelConfig) -> str:
     """The model's name and, for a trained model, how it was made."""
-    extra = st.session_state.get("model_label") if cfg.kind not in ("exact", "injected") else ""
+    extra = st.session_state.get("model_label") if not cfg.closed_form else ""
     return cfg.label() + (f" — {extra}" if extra else "")
 
 
@@ -77,7 +78,7 @@ def adopt_model(kind: str, model, label: str = "") -> ModelConfig:
 
 def model_download(cfg: ModelConfig) -> None:
     """A download button for the current model: a checkpoint for trained models, the JSON config otherwise."""
-    if cfg.kind in ("exact", "injected"):
+    if cfg.closed_form:
         st.download_button("Download this model (JSON config)", json.dumps(dataclasses.asdict(cfg), indent=2),
                            file_name=f"model_{cfg.kind}.json", mime="application/json", on_click="ignore",
                            key="model_download")
@@ -107,5 +108,5 @@ def adopt_upload(uploaded) -> None:
 
     digest = hashlib.sha256(uploaded.getvalue()).hexdigest()[:16]
     if st.session_state.get("model_file_digest") != digest:
-        adopt_model("checkpoint", checkpoints.load_model(uploaded.getvalue()), uploaded.name)
+        adopt_model(LOADED, checkpoints.load_model(uploaded.getvalue()), uploaded.name)
         st.session_state["model_file_digest"] = digest

@@ -1,9 +1,9 @@
 """The home page's side-by-side view: the shipped result for the default pair, any other pair on request.
 
 The default pair (:data:`ridgeviz.views.side_by_side.HOME`) is read from ``assets/side_by_side_home.npz`` when
-that file was made by this code and these checkpoints, so opening the home page loads no torch and computes
-nothing; its figure is built once per server. Another pair is computed on Run (progress shown) and kept in the
-session.
+that file was made from these settings and checkpoints by this code (:mod:`ridgeviz.app.shipped`), so opening the
+home page loads no torch and computes nothing; its figure is built once per server. Another pair is computed on
+Run (progress shown) and kept in the session.
 """
 
 from __future__ import annotations
@@ -21,23 +21,15 @@ HOME_PATH = ASSETS / "side_by_side_home.npz"
 FIGURE = dict(max_frames=80, max_points=400)  # what the browser gets: ~0.8 MB
 
 
-def shipped_home():
-    """The default pair's result from ``assets/`` (None when missing or stale)."""
-    return shipped.current(HOME_PATH, sbs.SideBySide.from_npz, sbs.fingerprint(sbs.HOME),
-                           "python -m ridgeviz assets home")
-
-
 def result(cfg: sbs.SideBySideConfig) -> sbs.SideBySide:
-    """The result for ``cfg``: shipped for the default pair, else computed once per server (with progress)."""
-    if cfg == sbs.HOME:
-        res = shipped_home()
-        if res is not None:
-            return res
-    return _computed(cfg)
+    """The result for ``cfg``: the shipped file when it answers it (the default pair), else computed once per server
+    (with progress)."""
+    res = shipped.current(HOME_PATH, sbs.SideBySide.from_npz, sbs.made_from(cfg))
+    return res if res is not None else _computed(cfg)
 
 
 def _computed(cfg):
-    from .compute import _results
+    from .compute import shared_results
 
     def run():
         bar, callback = progress_callback("sampling both models from the same noise")
@@ -46,7 +38,7 @@ def _computed(cfg):
         finally:
             bar.empty()
 
-    return _results().get(("side-by-side", cfg), run)
+    return shared_results().get(("side-by-side", cfg), run)
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)

@@ -26,23 +26,36 @@ from ..core.tracing import polylines_to_xy, trace_ridge
 from ..data import datasets as rdata
 from ..data.uploads import load_array_file
 from ..models.factory import ModelConfig, build_model
+from ..models.kinds import closed_form_kinds, kind_label
 from ..models.score import MAGNITUDE
 from ..utils.limits import Cost, frame_cost, require, ridge_cost, sampling_cost
+from ..utils.results import dumps
 from ..utils.validation import SEED, Array, Instance, Integer, Options, check
 from ..views.budget import SCMS_ITERATIONS, trace_cost
 
 
-def int_in(lo: int, hi: int | None):
-    """An argparse ``type`` for integers in ``[lo, hi]`` (refused at parse time with the range)."""
-    constraint = Integer(lo, hi)
+def constrained(constraint):
+    """An argparse ``type`` accepting what ``constraint`` accepts (an ``Integer`` or ``Real`` of
+    :mod:`ridgeviz.utils.validation`), refused at parse time with the allowed range."""
+    number = int if isinstance(constraint, Integer) else float
 
-    def parse(text: str) -> int:
+    def parse(text: str):
         try:
-            return constraint.convert(int(text))
+            return constraint.convert(number(text))
         except ValueError:
             raise argparse.ArgumentTypeError(f"must be {constraint.describe()}; got {text!r}") from None
 
     return parse
+
+
+def int_in(lo: int, hi: int | None):
+    """An argparse ``type`` for integers in ``[lo, hi]``."""
+    return constrained(Integer(lo, hi))
+
+
+def field_type(config_cls, name: str):
+    """An argparse ``type`` for ``config_cls``'s field ``name``: its own constraint, so both accept the same."""
+    return constrained(config_cls.CONSTRAINTS[name])
 
 
 def check_out(path: Path, flag: str = "--out", folder: bool = False) -> Path:
@@ -100,7 +113,7 @@ def write_outputs(out: Path, arrays: dict, summary: dict) -> None:
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         np.savez_compressed(out, **arrays)
-        out.with_suffix(".json").write_text(json.dumps(summary, indent=2, default=float) + "\n")
+        out.with_suffix(".json").write_text(dumps(summary, indent=2, default=float) + "\n")
     except OSError as exc:
         raise ValueError(f"--out: cannot write to {exc.filename or out} ({exc.strerror or exc})") from None
     print(f"wrote {out} and {out.with_suffix('.json')}")
@@ -197,7 +210,7 @@ def _trajectory_config(config, name: str) -> dict:
             raise ValueError(f"{name}: its config lacks {key!r}")
     check(f"{name}: config method", config["method"], Options(tuple(SAMPLERS)))
     m = check(f"{name}: config model", config["model"], Instance(dict, "a JSON object"))
-    for key, constraint in (("kind", Options(("exact", "injected"))), ("dim", Integer(0, None)),
+    for key, constraint in (("kind", Options(closed_form_kinds())), ("dim", Integer(0, None)),
                             ("normal", MAGNITUDE), ("tangential", MAGNITUDE)):
         if key not in m:
             raise ValueError(f"{name}: its model config lacks {key!r}")
@@ -263,8 +276,8 @@ def register(sub) -> None:
     p = sub.add_parser("sample", help="run a reverse sampler and save the whole trajectory",
                        description="Sample from the prior N(0, h_T I) down to t_min, keeping every step.")
     add_data_args(p)
-    p.add_argument("--model", default="injected", choices=["exact", "injected"],
-                   help="exact score (memorises) or exact + injected normal/tangential error")
+    p.add_argument("--model", default="injected", choices=closed_form_kinds(),
+                   help="a closed-form model: " + "; ".join(f"{k}: {kind_label(k)}" for k in closed_form_kinds()))
     p.add_argument("--dim", type=int, default=1, help="ridge dimension for the injected error's frame")
     p.add_argument("--normal", type=float, default=0.0, help="injected normal error size (score units)")
     p.add_argument("--tangential", type=float, default=0.5, help="injected tangential error size")

@@ -11,7 +11,6 @@ Loads digits (the shipped subset by default; ``--mnist-dir`` or ``RIDGEVIZ_MNIST
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from pathlib import Path
 
@@ -22,7 +21,9 @@ from ..core.schedules import SCHEDULES, ScheduleConfig
 from ..data.mnist import ENV_VAR, DigitsSpec, load_digits
 from ..latent.vae import SHIPPED_VAE
 from ..utils.limits import require
+from ..utils.results import dumps
 from ..views.budget import latent_cost
+from ..views.mnist import CHOICES, model_label
 from .core import check_out, int_in
 
 
@@ -99,7 +100,7 @@ def cmd_mnist(args) -> int:
         fig.write_html(args.out / f"{name}.html", include_plotlyjs="cdn" if args.cdn else True)
     stats = {**run.stats, "data": {"source": digits.source, "note": digits.note, "classes": list(spec.classes),
                                    "n": len(digits.labels)}, "seconds": round(time.perf_counter() - start, 2)}
-    (args.out / "stats.json").write_text(json.dumps(stats, indent=2, default=float) + "\n")
+    (args.out / "stats.json").write_text(dumps(stats, indent=2, default=float) + "\n")
     np.savez_compressed(args.out / "run.npz", latents=latents, labels=digits.labels, final=run.final,
                         codes=run.codes, nn_index=run.nn_index, nn_distance=run.nn_distance,
                         times=run.deviation.times, residual=run.deviation.residual,
@@ -139,8 +140,8 @@ def register(sub) -> None:
     g.add_argument("--steps", type=int_in(2, 5000), default=defaults["steps"])
     g.add_argument("--sampler", default="em", choices=sorted(SAMPLERS))
     g.add_argument("--samples", type=int_in(2, 100_000), default=500, help="number of samples M")
-    g.add_argument("--model", default="exact", choices=["exact", "injected", "mlp"],
-                   help="exact score, exact + injected normal/tangential error, or an MLP trained on the latents")
+    g.add_argument("--model", default="exact", choices=CHOICES,
+                   help="; ".join(f"{k}: {model_label(k)}" for k in CHOICES))
     g.add_argument("--normal", type=float, default=0.0)
     g.add_argument("--tangential", type=float, default=0.0)
     g.add_argument("--mlp-steps", type=int_in(1, 10**6), default=1000, help="DSM steps of the MLP (batch 1024)")

@@ -10,8 +10,6 @@ the inter-mode mass.
 
 from __future__ import annotations
 
-import json
-import math
 from pathlib import Path
 
 import numpy as np
@@ -19,8 +17,9 @@ import numpy as np
 from ..data.datasets import DatasetSpec, dataset_fingerprint, make_dataset
 from ..data.uploads import load_array_file
 from ..utils.limits import require
+from ..utils.results import dumps
 from ..views.budget import rf_cost, training_cost
-from .core import add_data_args, check_out, int_in, schedule_from
+from .core import add_data_args, check_out, field_type, int_in, schedule_from
 
 
 def dataset_from(args) -> tuple[np.ndarray, dict, str]:
@@ -58,7 +57,7 @@ def cmd_train(args) -> int:
            "steps_done": res.steps_done, "dataset": described, "eval_steps": res.eval_steps.tolist(),
            "eval_times": res.eval_times.tolist(), "error_normal": res.error_normal.tolist(),
            "error_tangential": res.error_tangential.tolist(), "error_relative": res.error_relative.tolist()}
-    (out / "train_log.json").write_text(json.dumps(log, indent=2) + "\n")
+    (out / "train_log.json").write_text(dumps(log, indent=2) + "\n")
     np.savetxt(out / "loss.csv", np.column_stack([np.arange(1, res.steps_done + 1), res.losses]), delimiter=",",
                header="step,loss", comments="", fmt=["%d", "%.8g"])
     if res.status == "diverged":
@@ -78,9 +77,9 @@ def cmd_rf(args) -> int:
 
     out = check_out(args.out, folder=True)
     X, described, name = dataset_from(args)
-    sched_cfg = ScheduleConfig(args.schedule, args.T, args.t_min, args.grid)
-    cfg = RFConfig(args.features, args.time_features, args.seed, args.samples, args.sample_steps,
-                   dim=min(args.dim, X.shape[1] - 1), taus=parse_taus(args.tau, name="--tau"),
+    sched_cfg = ScheduleConfig(name=args.schedule, T=args.T, t_min=args.t_min, grid=args.grid)
+    cfg = RFConfig(features=args.features, time_features=args.time_features, seed=args.seed, particles=args.samples,
+                   steps=args.sample_steps, dim=min(args.dim, X.shape[1] - 1), taus=parse_taus(args.tau, name="--tau"),
                    init_scale=args.init_scale)
     require(rf_cost(*X.shape, cfg.features, cfg.time_features, cfg.particles, cfg.steps, len(cfg.taus) + 1),
             "the random-feature sweep", "--features, --time-features, --samples, --sample-steps or the taus")
@@ -88,13 +87,10 @@ def cmd_rf(args) -> int:
     sweep = rf_tau_sweep(X, sched_cfg, cfg, models)
     written = [save_model(out / f"rf_{name}_tau{tau_label(tau)}.safetensors", models[tau],
                           {"dataset": described, "seed": args.seed}) for tau in cfg.taus]
-    report = {"dataset": described, "dataset_fingerprint": dataset_fingerprint(X), "rf": sweep.config["rf"],
-              "schedule": sweep.config["schedule"], "tube": sweep.config["tube"],
-              "loss": {tau_label(t): m.train_info["loss"] for t, m in models.items()},
-              "table": {k: [None if not math.isfinite(v) else float(v) for v in col]
-                        for k, col in sweep.table().items() if k != "taus"},
-              **sweep.config["summary"]}
-    (out / "rf_split.json").write_text(json.dumps(report, indent=2) + "\n")
+    report = {"dataset": described, "dataset_fingerprint": dataset_fingerprint(X), **sweep.config["settings"],
+              "tube": sweep.config["tube"], "loss": {tau_label(t): m.train_info["loss"] for t, m in models.items()},
+              "table": {k: col for k, col in sweep.table().items() if k != "taus"}, **sweep.config["summary"]}
+    (out / "rf_split.json").write_text(dumps(report, indent=2) + "\n")
     print(f"wrote {len(written)} checkpoints and {out / 'rf_split.json'}")
     for i, tau in enumerate(sweep.taus):
         print(f"  tau {tau_label(tau):>6}: inter-mode mass {sweep.inter_mode[i]:.3f}, mean error where the ridge is "
@@ -134,13 +130,16 @@ def register(sub) -> None:
     g = p.add_argument_group("random features")
     d = RFConfig()  # the Random features page's defaults: equal settings give equal numbers
     g.add_argument("--tau", nargs="+", default=[str(t) for t in d.taus], help="training times ('inf' ok)")
-    g.add_argument("--features", type=int_in(1, 8192), default=d.features, help="number of random features p")
-    g.add_argument("--time-features", type=int_in(0, 512), default=d.time_features,
+    g.add_argument("--features", type=field_type(RFConfig, "features"), default=d.features,
+                   help="number of random features p")
+    g.add_argument("--time-features", type=field_type(RFConfig, "time_features"), default=d.time_features,
                    help="number of Fourier frequencies K")
-    g.add_argument("--init-scale", type=float, default=d.init_scale, help="initial readout A0 ~ N(0, scale^2)")
-    g.add_argument("--seed", type=int, default=d.seed)
-    g.add_argument("--samples", type=int_in(1, 4096), default=d.particles, help="trajectories per tau")
-    g.add_argument("--sample-steps", type=int_in(2, 5000), default=d.steps, help="sampler steps")
+    g.add_argument("--init-scale", type=field_type(RFConfig, "init_scale"), default=d.init_scale,
+                   help="initial readout A0 ~ N(0, scale^2)")
+    g.add_argument("--seed", type=field_type(RFConfig, "seed"), default=d.seed)
+    g.add_argument("--samples", type=field_type(RFConfig, "particles"), default=d.particles,
+                   help="trajectories per tau")
+    g.add_argument("--sample-steps", type=field_type(RFConfig, "steps"), default=d.steps, help="sampler steps")
     g.add_argument("--dim", type=int_in(0, 65536), default=1, help="ridge dimension")
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.set_defaults(func=cmd_rf)

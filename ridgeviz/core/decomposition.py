@@ -47,7 +47,7 @@ import torch
 from ..utils.limits import frame_points
 from ..utils.validation import POSITIVE, Options, check
 from .density import SmoothedEmpirical, as_numpy
-from .ridge import GAP_TOL, _check_dim, local_frame, project_to_ridge
+from .ridge import GAP_TOL, check_ridge_dim, local_frame, project_to_ridge
 from .sampling import Trajectory, scores_for, step_coefficients
 
 DISTANCE_KINDS = ("auto", "projection", "proxy")
@@ -257,7 +257,7 @@ def trajectory_geometry(dens: SmoothedEmpirical, traj: Trajectory, dim: int, *, 
     same frames. ``model`` (optional) adds the analysed model's error norms. Returns ``(TrajectoryGeometry,
     list of stacked extras)``, or ``(ErrorDecomposition, extras)`` when ``model`` is given.
     """
-    dim = _check_dim(dens, dim)
+    dim = check_ridge_dim(dens, dim)
     kind = _resolve_distance(distance, dens.D)
     frame_kind = _resolve(frame, FRAME_KINDS, "frame")
     if frame_kind == "projection" and kind != "projection":

@@ -44,7 +44,7 @@ import torch
 
 from .decomposition import ROUNDING, TrajectoryGeometry, trajectory_geometry
 from .density import SmoothedEmpirical, as_numpy
-from .ridge import GAP_TOL, _check_dim, local_frame, project_to_ridge
+from .ridge import GAP_TOL, check_ridge_dim, local_frame, project_to_ridge
 from .sampling import Trajectory, step_coefficients
 
 # measured in tests/test_laws.py (measured / predicted); the test's tolerances are justified there
@@ -211,7 +211,7 @@ def ridge_laws(dens: SmoothedEmpirical, traj: Trajectory, dim: int, *, start=Non
     ``b`` (beyond the dilation), which enters as ``u' = (1 + A + B l) u + B e_perp - b``. Cost: two Hessians
     per trajectory point.
     """
-    dim = _check_dim(dens, dim)
+    dim = check_ridge_dim(dens, dim)
     geo = geometry if geometry is not None else trajectory_geometry(dens, traj, dim, gap_tol=gap_tol)[0]
     K1, M, D = traj.xs.shape
     if start is None:

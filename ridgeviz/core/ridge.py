@@ -30,7 +30,9 @@ from .density import SmoothedEmpirical
 GAP_TOL = 0.05
 
 
-def _check_dim(dens: SmoothedEmpirical, dim: int) -> int:
+def check_ridge_dim(dens: SmoothedEmpirical, dim: int) -> int:
+    """``dim`` as an int if it is a ridge dimension of ``dens`` (``0 <= dim < D``); a ``ValueError`` naming it
+    otherwise."""
     return check("dim", dim, Integer(0, dens.D - 1))
 
 
@@ -98,7 +100,7 @@ class LocalFrame:
 
 def local_frame(dens: SmoothedEmpirical, x, t, dim: int) -> LocalFrame:
     """Eigen-decompose the Hessian of ``log p_t`` at ``x: (M, D)`` (``t`` float or (M,))."""
-    dim = _check_dim(dens, dim)
+    dim = check_ridge_dim(dens, dim)
     x = dens.as_points(x)
     require(frame_cost(x.shape[0], dens.N, dens.D), f"the ridge frame at {x.shape[0]} points",
             "the number of points (or compute the frame in chunks)", time=False)
@@ -173,7 +175,7 @@ def project_to_ridge(dens: SmoothedEmpirical, x, t, dim: int, *, tol: float = 1e
     (less than ``tol`` bandwidths) or ``|P_perp g| <= tol * |g|`` (the fraction of the gradient left in
     the normal space). Points still moving after ``max_iter`` are reported with ``converged = False``.
     """
-    dim = _check_dim(dens, dim)
+    dim = check_ridge_dim(dens, dim)
     tol, max_iter = check("tol", tol, POSITIVE), check("max_iter", max_iter, Integer(1, 100_000))
     gap_tol = check("gap_tol", gap_tol, Real())
     x = dens.as_points(x).clone()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -310,6 +311,7 @@ class ScheduleConfig:
     t_min: float | None = None
     grid: str | None = None
     steps: int = 200
+    CONSTRAINTS: ClassVar[dict] = {"steps": Integer(2, MAX_STEPS)}  # T and t_min are checked against the preset
 
     def __post_init__(self):
         check("schedule", self.name, Options(tuple(SCHEDULES)))
@@ -319,7 +321,7 @@ class ScheduleConfig:
         for key in ("T", "t_min"):
             value = getattr(self, key)
             object.__setattr__(self, key, getattr(preset, key) if value is None else check(key, value, Real()))
-        validate_fields(self, {"steps": Integer(2, MAX_STEPS)})
+        validate_fields(self, self.CONSTRAINTS)
         self.schedule()  # validates T and t_min against the preset
 
     @classmethod

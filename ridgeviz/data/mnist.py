@@ -29,6 +29,7 @@ import urllib.error
 import urllib.request
 import zlib
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
@@ -222,10 +223,11 @@ class DigitsSpec:
     split: str = "train"
     classes: tuple = (1,)
     n: int | None = None
+    CONSTRAINTS: ClassVar[dict] = {"source": Options(SOURCES), "split": Options(tuple(SPLITS)),
+                                   "classes": Tuple(Integer(0, 9), 0, 100), "n": Optional(Integer(1, 10**7))}
 
     def __post_init__(self):
-        validate_fields(self, {"source": Options(SOURCES), "split": Options(tuple(SPLITS)),
-                               "classes": Tuple(Integer(0, 9), 0, 100), "n": Optional(Integer(1, 10**7))})
+        validate_fields(self, self.CONSTRAINTS)
         object.__setattr__(self, "classes", tuple(sorted(set(self.classes))))
         if self.folder is not None:
             object.__setattr__(self, "folder", str(self.folder))

@@ -14,6 +14,7 @@ import math
 import numpy as np
 
 from ..core.density import SmoothedEmpirical
+from ..models.kinds import kind_label
 from ..models.recipes import GENERALISING_ASSET, GENERALISING_RECIPE, load_generalising_model, train_recipe
 from ..models.score import ExactScore, NullScore
 
@@ -57,19 +58,21 @@ def check_same_data(model, X) -> None:
 
 
 def label(spec: dict) -> str:
-    """A short human label for a spec."""
+    """A short human label for a spec (the model kinds named as the registry names them)."""
     kind = spec["kind"]
-    if kind in ("exact", "null"):
-        return {"exact": "exact score", "null": "null (A = 0)"}[kind]
+    if kind == "exact":
+        return kind_label("exact")
+    if kind == "null":
+        return "null (A = 0)"
     if kind == "shipped":
-        return f"shipped MLP ({GENERALISING_ASSET.name})"
+        return f"shipped {kind_label('mlp')} ({GENERALISING_ASSET.name})"
     if kind == "rf":
         tau = spec.get("tau", math.inf)
-        return f"random features p={spec['p']}, tau={'inf' if math.isinf(tau) else f'{tau:g}'}"
+        return f"{kind_label('random-features')} p={spec['p']}, tau={'inf' if math.isinf(tau) else f'{tau:g}'}"
     changed = {k: v for k, v in spec.items() if k != "kind" and GENERALISING_RECIPE.get(k) != v}
     if not changed:
-        return "MLP, generalising recipe"
+        return f"{kind_label('mlp')}, generalising recipe"
     names = {"steps": "steps", "hidden": "width", "weight_decay": "weight decay", "weighting": "weight",
              "prediction": "prediction"}
-    return "MLP recipe, " + ", ".join(f"{names.get(k, k)} {v:g}" if isinstance(v, (int, float)) else
+    return f"{kind_label('mlp')} recipe, " + ", ".join(f"{names.get(k, k)} {v:g}" if isinstance(v, (int, float)) else
                                       f"{names.get(k, k)} {v}" for k, v in changed.items())

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import math
 from pathlib import Path
 
 import numpy as np
 
+from ..utils.results import dumps, to_json
 from .checks import CHECK_HEADER
 from .result import Experiment
 
@@ -47,22 +47,10 @@ def _json_default(v):
     return float(v)
 
 
-def _finite(obj):
-    """JSON has no inf/nan: write them as strings ("inf", "-inf", "nan")."""
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return str(obj)
-    if isinstance(obj, dict):
-        return {str(k): _finite(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_finite(v) for v in obj]
-    return obj
-
-
 def numbers_payload(ex: Experiment) -> dict:
-    """The JSON object written to ``numbers.json``."""
-    raw = json.loads(json.dumps({"settings": ex.settings, "numbers": ex.numbers}, default=_json_default,
-                                allow_nan=True))
-    return _finite({**raw, "checks": [c.to_json() for c in ex.checks]})
+    """The JSON object written to ``numbers.json`` (the NaN policy of :mod:`ridgeviz.utils.results`)."""
+    raw = json.loads(json.dumps({"settings": ex.settings, "numbers": ex.numbers}, default=_json_default))
+    return to_json({**raw, "checks": [c.to_json() for c in ex.checks]})
 
 
 def write_experiment(ex: Experiment, out: Path, seconds: float, png: bool = False) -> list[str]:
@@ -84,7 +72,7 @@ def write_experiment(ex: Experiment, out: Path, seconds: float, png: bool = Fals
                      f"{caption}")
     lines.append("")
     lines += [line for note in ex.notes for line in (note, "")]
-    (d / "numbers.json").write_text(json.dumps(numbers_payload(ex), indent=2) + "\n")
+    (d / "numbers.json").write_text(dumps(numbers_payload(ex), indent=2) + "\n")
     raw = [f"[numbers.json]({ex.name}/numbers.json)"]
     if ex.arrays:
         np.savez_compressed(d / "arrays.npz", **{k: np.asarray(v) for k, v in ex.arrays.items()})

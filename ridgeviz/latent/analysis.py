@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from ..core.density import SmoothedEmpirical, as_numpy
-from ..core.ridge import GAP_TOL, _check_dim, local_frame, suggest_ridge_dim
+from ..core.ridge import GAP_TOL, check_ridge_dim, local_frame, suggest_ridge_dim
 from ..utils.validation import Integer, Options, check
 
 PAPER_DIM = 25  # the ridge dimension of the authors' code in the 32-dimensional latent
@@ -55,7 +55,7 @@ def latent_frames(dens: SmoothedEmpirical, x, t: float, dim: int, *, chunk: int 
     The summaries of :func:`ridgeviz.local_frame` (``.residual``, ``.scaled_gap``, ``.eigenvalues[:, d]``),
     ``chunk`` queries at a time.
     """
-    dim = _check_dim(dens, dim)
+    dim = check_ridge_dim(dens, dim)
     x = dens.as_points(x)
     t = float(dens.schedule.check_times(t, 1)[0])
     chunk = check("chunk", chunk, Integer(1, None))

@@ -18,6 +18,7 @@ import dataclasses
 import math
 import time
 from collections.abc import Callable
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -71,10 +72,11 @@ class VAETrainConfig:
     lr: float = 1e-3
     beta: float = 1.0
     seed: int = 0
+    CONSTRAINTS: ClassVar[dict] = {"epochs": Integer(1, 100_000), "batch_size": Integer(1, 2**20), "lr": POSITIVE,
+                                   "beta": POSITIVE, "seed": SEED}
 
     def __post_init__(self):
-        validate_fields(self, {"epochs": Integer(1, 100_000), "batch_size": Integer(1, 2**20), "lr": POSITIVE,
-                               "beta": POSITIVE, "seed": SEED})
+        validate_fields(self, self.CONSTRAINTS)
 
 
 def _linear(n_in: int, n_out: int, generator: torch.Generator) -> nn.Linear:

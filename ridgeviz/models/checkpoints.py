@@ -18,7 +18,7 @@ import torch
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
-from ..utils.validation import Integer, Real, check
+from .kinds import KINDS, get_kind
 
 META_KEY = "ridgeviz"
 MAX_CHECKPOINT_BYTES = 200 * 2**20
@@ -173,10 +173,10 @@ def check_shapes(tensors: dict, expected: dict[str, tuple]) -> None:
             raise ValueError(f"checkpoint tensor {name!r} has shape {got}; expected {tuple(shape)}")
 
 
-# -- whole models --------------------------------------------------------------------------------------------
+# -- whole models: the registry (ridgeviz.models.kinds) says what each kind stores and how it comes back ---------
 
-MODEL_KINDS = ("exact", "injected", "mlp", "random-features")
 _RESERVED = ("kind", "version", "architecture", "schedule")
+_MODEL_ATTRS = (("dataset_fingerprint", "dataset_fingerprint"), ("train_info", "training"))
 
 
 def schedule_from_config(cfg):
@@ -189,48 +189,22 @@ def schedule_from_config(cfg):
         raise ValueError(f"checkpoint schedule is invalid: {exc}") from None
 
 
-def _frozen32(v: torch.Tensor) -> torch.Tensor:
-    """Float32 when that is lossless (random features are drawn in float32), else the tensor as it is."""
-    v32 = v.detach().to("cpu", torch.float32)
-    return v32 if torch.equal(v32.to(v.dtype), v.detach().to("cpu")) else v
-
-
 def _model_state(model) -> tuple[dict, dict]:
-    """``(tensors, config)`` of any score model of :data:`MODEL_KINDS`."""
-    from ..data.datasets import dataset_fingerprint
-
+    """``(tensors, config)`` of a score model of any registered kind."""
     kind = getattr(model, "kind", None)
-    if kind not in MODEL_KINDS:
-        raise ValueError(f"model: cannot save a model of kind {kind!r}; savable kinds are {MODEL_KINDS}")
-    sched = model.schedule.to_dict()
-    if kind in ("exact", "injected"):
-        data = model.dens.data
-        cfg = {"architecture": {"D": model.dens.D, "N": model.dens.N}, "dataset_fingerprint":
-               dataset_fingerprint(data.cpu().numpy())}
-        tensors = {"data": data}
-        if kind == "injected":
-            cfg["architecture"].update(dim=model.dim, normal=model.normal, tangential=model.tangential,
-                                       gap_tol=model.gap_tol)
-            tensors.update(direction=model.direction, normal_direction=model.normal_direction)
-    elif kind == "mlp":
-        tensors = {k: v for k, v in model.state_dict().items()}
-        cfg = {"architecture": model.architecture()}
-    else:
-        rf = model.rf
-        tensors = {"W_x": _frozen32(rf.W_x), "W_t": _frozen32(rf.W_t), "b": _frozen32(rf.b), "A0": rf.A0,
-                   "A": model.A}
-        cfg = {"architecture": {"D": rf.D, "features": rf.p, "time_features": rf.K, "T": rf.T,
-                                "init_scale": rf.init_scale},
-               "tau": "inf" if math.isinf(model.tau) else model.tau}
+    if kind not in KINDS:
+        raise ValueError(f"model: cannot save a model of kind {str(kind)[:40]!r}; savable kinds are {tuple(KINDS)}")
+    tensors, arch, extra = KINDS[kind].state(model)
+    cfg = {"architecture": arch, **extra}
     # the JSON key "training" holds the model's train_info (nn.Module.training is torch's train/eval flag)
-    for attr, key in (("dataset_fingerprint", "dataset_fingerprint"), ("train_info", "training")):
+    for attr, key in _MODEL_ATTRS:
         if getattr(model, attr, None) is not None and key not in cfg:
             cfg[key] = getattr(model, attr)
-    return tensors, {"kind": kind, "schedule": sched, **cfg}
+    return tensors, {"kind": kind, "schedule": model.schedule.to_dict(), **cfg}
 
 
 def save_model(path, model, extra_config: dict | None = None) -> Path:
-    """Save any score model (exact, injected, MLP, random features) as safetensors + JSON config.
+    """Save a score model of any registered kind as safetensors + JSON config.
 
     The config records kind, architecture, schedule, package version, the dataset fingerprint and training
     settings when the model carries them (``model.dataset_fingerprint``, ``model.train_info``), plus
@@ -244,106 +218,41 @@ def save_model(path, model, extra_config: dict | None = None) -> Path:
     return save_checkpoint(path, tensors, {**config, **extra})
 
 
-def _arch(arch: dict, key: str, constraint, default=None):
-    try:
-        return check(f"checkpoint architecture field {key!r}", arch.get(key, default), constraint)
-    except ValueError as exc:
-        raise ValueError(str(exc)) from None
-
-
 def _finite(tensors: dict) -> None:
     for name, v in tensors.items():
         if not v.is_floating_point() or not torch.isfinite(v).all():
             raise ValueError(f"checkpoint tensor {name!r} is not a finite floating-point array")
 
 
-def _expected(kind: str, arch: dict, config: dict) -> dict[str, tuple]:
-    """The tensor shapes a checkpoint of ``kind`` with architecture ``arch`` must hold; the architecture is
-    validated (and, for networks, priced against the work budget) here, before any module is built."""
-    D = _arch(arch, "D", Integer(1, 65536))
-    if kind in ("exact", "injected"):
-        shapes = {"data": (_arch(arch, "N", Integer(1, 10**8)), D)}
-        return shapes | ({"direction": (D,), "normal_direction": (D,)} if kind == "injected" else {})
-    if kind == "mlp":
-        from .mlp import check_architecture
-
-        a = check_architecture({**arch, "data_var": arch.get("data_var", 1.0)})
-        widths = [D + a["time_features"]] + [a["hidden"]] * a["depth"] + [D]
-        shapes = {"data_var": ()}
-        for i, (n_in, n_out) in enumerate(zip(widths[:-1], widths[1:])):
-            shapes |= {f"net.{2 * i}.weight": (n_out, n_in), f"net.{2 * i}.bias": (n_out,)}
-        return shapes
-    p, K = _arch(arch, "features", Integer(1, 2**20)), _arch(arch, "time_features", Integer(0, 2**16))
-    return {"W_x": (p, D), "W_t": (p, 2 * K + 1), "b": (p,), "A0": (D, p), "A": (D, p)}
-
-
 def load_model(source, kind: str | tuple[str, ...] | None = None):
     """Load a model saved by :func:`save_model` from a path or bytes; returns a ready score model.
 
     ``kind`` optionally restricts what is accepted. The header is read and checked first; the architecture is
-    validated against the shapes the header declares and against the work budget before any tensor is read or
-    any module built. Every failure (pickle, not safetensors, truncated, corrupt, unknown or unexpected kind,
-    missing, extra or mis-shaped tensors, non-finite weights, an architecture beyond the budget) is a
-    ``ValueError``. The loaded model carries ``.config`` (the stored JSON).
+    validated against the shapes the header declares (the kind's ``shapes`` hook) and against the work budget
+    before any tensor is read or any module built. Every failure (pickle, not safetensors, truncated, corrupt,
+    unknown or unexpected kind, missing, extra or mis-shaped tensors, non-finite weights, an architecture beyond
+    the budget) is a ``ValueError``. The loaded model carries ``.config`` (the stored JSON).
     """
     data, header, config = read_checkpoint_header(source, kind)
-    kind_ = config.get("kind")
-    if kind_ not in MODEL_KINDS:
-        raise ValueError(f"checkpoint holds a {str(kind_)[:40]!r} model; loadable kinds are {MODEL_KINDS}")
+    if config.get("kind") not in KINDS:
+        raise ValueError(f"checkpoint holds a {str(config.get('kind'))[:40]!r} model; loadable kinds are "
+                         f"{tuple(KINDS)}")
+    record = get_kind(config["kind"])
     arch = config.get("architecture")
     if not isinstance(arch, dict):
         raise ValueError("checkpoint config has no 'architecture' object")
     schedule = schedule_from_config(config.get("schedule"))
-    expected = _expected(kind_, arch, config)
+    expected = record.shapes(arch, config)
     shapes = declared_shapes(header)
     check_shapes(shapes, expected)
     extra = sorted(set(shapes) - set(expected))
     if extra:
-        raise ValueError(f"checkpoint has tensors the {kind_} model does not: {extra[:10]}")
+        raise ValueError(f"checkpoint has tensors the {record.name} model does not: {extra[:10]}")
     tensors = _load_tensors(data)
     _finite(tensors)
-    D = expected["A"][0] if kind_ == "random-features" else _arch(arch, "D", Integer(1, 65536))
-    if kind_ in ("exact", "injected"):
-        model = _load_exact(tensors, arch, schedule, kind_)
-    elif kind_ == "mlp":
-        model = _load_mlp(tensors, arch, schedule, D)
-    else:
-        model = _load_rf(tensors, arch, config, schedule)
+    model = record.restore(tensors, arch, config, schedule)
     model.config = config
-    for attr, key in (("dataset_fingerprint", "dataset_fingerprint"), ("train_info", "training")):
+    for attr, key in _MODEL_ATTRS:
         if key in config:
             setattr(model, attr, config[key])
     return model
-
-
-def _load_exact(tensors, arch, schedule, kind):
-    from ..core.density import SmoothedEmpirical
-    from .score import ExactScore, InjectedErrorScore
-
-    dens = SmoothedEmpirical(tensors["data"].to(torch.float64), schedule)
-    if kind == "exact":
-        return ExactScore(dens)
-    return InjectedErrorScore(dens, _arch(arch, "dim", Integer(0, dens.D - 1)), _arch(arch, "normal", Real()),
-                              _arch(arch, "tangential", Real()), direction=tensors["direction"],
-                              normal_direction=tensors["normal_direction"],
-                              gap_tol=_arch(arch, "gap_tol", Real(), 1e-3))
-
-
-def _load_mlp(tensors, arch, schedule, D):
-    from .mlp import MLPScore
-
-    model = MLPScore(schedule, D, hidden=arch["hidden"], depth=arch["depth"], time_features=arch["time_features"],
-                     prediction=arch["prediction"], data_var=arch.get("data_var", 1.0))
-    model.load_state_dict({k: v.to(torch.float32) for k, v in tensors.items()})
-    model.eval()
-    return model
-
-
-def _load_rf(tensors, arch, config, schedule):
-    from .random_features import TAU, RandomFeatureModel, RandomFeatureScore
-
-    tau = config.get("tau")
-    tau = check("checkpoint random-feature tau", float(tau) if tau == "inf" else tau, TAU)
-    T, init_scale = _arch(arch, "T", Real(0, 1e6, lo_open=True)), _arch(arch, "init_scale", Real(0, 1e6), 1.0)
-    rf = RandomFeatureModel.from_tensors(tensors["W_x"], tensors["W_t"], tensors["b"], tensors["A0"], T, init_scale)
-    return RandomFeatureScore(rf, tensors["A"], schedule, tau)

@@ -1,25 +1,26 @@
 """The one model factory: a frozen :class:`ModelConfig` (a cache key) and the score model it stands for.
 
-The closed-form models (exact score, exact score plus injected error) are built from the config; trained models
-(MLP, random features, loaded checkpoints) are held by the caller, identified in the config by ``key`` (a hash
-of their weights), and checked against the data and schedule they are used with.
+The closed-form kinds of the registry (:mod:`ridgeviz.models.kinds`: the exact score, the exact score plus
+injected error) are built from the config; trained models (MLP, random features, loaded checkpoints) are held by
+the caller, identified in the config by ``key`` (a hash of their weights), and checked against the data and
+schedule they are used with.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from ..core.density import SmoothedEmpirical
-from ..utils.validation import Integer, Options, Real, validate_fields
-from .score import ExactScore, InjectedErrorScore
-
-MODEL_KINDS = ("exact", "injected", "mlp", "random-features", "checkpoint")
-CLOSED_FORM = ("exact", "injected")
+from ..utils.validation import Integer, Options, validate_fields
+from .kinds import LOADED, config_kinds, get_kind, kind_label, model_dimension
+from .score import MAGNITUDE
 
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Which score model: ``exact``, ``injected`` (normal / tangential magnitudes) or a trained one.
+    """Which score model: a registered kind (``exact``, ``injected`` with its normal / tangential magnitudes, a
+    trained one) or ``checkpoint`` (:data:`~ridgeviz.models.kinds.LOADED`, a model loaded from a file).
 
     ``key`` identifies trained or loaded weights (a hash of their bytes), so results computed with different
     weights never share a cache entry; it is empty for the closed-form models.
@@ -31,20 +32,27 @@ class ModelConfig:
     tangential: float = 0.5
     key: str = ""
 
+    # what each field accepts (the app's widgets take their bounds from here); kind: a registered kind or LOADED
+    CONSTRAINTS: ClassVar[dict] = {"dim": Integer(0, None), "normal": MAGNITUDE, "tangential": MAGNITUDE}
+
     def __post_init__(self):
-        validate_fields(self, {"kind": Options(MODEL_KINDS), "dim": Integer(0, None), "normal": Real(),
-                               "tangential": Real()})
+        validate_fields(self, {"kind": Options(config_kinds()), **self.CONSTRAINTS})
+
+    @property
+    def closed_form(self) -> bool:
+        """Whether the model is built from this config alone (no trained weights)."""
+        return self.kind != LOADED and get_kind(self.kind).closed_form
 
     def label(self) -> str:
-        if self.kind == "injected":
-            return f"exact + injected error (normal {self.normal:g}, tangential {self.tangential:g})"
-        return {"exact": "exact score (memorises)", "mlp": "MLP score network",
-                "random-features": "random-feature model", "checkpoint": "loaded checkpoint"}[self.kind]
+        """The kind's label, with the fields that set a closed-form model (``normal 0.5, tangential 0.5``)."""
+        fields = get_kind(self.kind).label_fields if self.closed_form else ()
+        extra = ", ".join(f"{f} {getattr(self, f):g}" for f in fields)
+        return kind_label(self.kind) + (f" ({extra})" if extra else "")
 
 
 def check_model(model, dens: SmoothedEmpirical) -> None:
     """Refuse a trained model that does not fit this data and schedule (different D or schedule)."""
-    D = getattr(model, "D", None)
+    D = model_dimension(model)
     if D is not None and D != dens.D:
         raise ValueError(f"model: it was made for D = {D} dimensions; the data have D = {dens.D}")
     sched = getattr(model, "schedule", None)
@@ -54,14 +62,10 @@ def check_model(model, dens: SmoothedEmpirical) -> None:
 
 
 def build_model(cfg: ModelConfig, dens: SmoothedEmpirical, trained=None):
-    """The score model for ``cfg`` on ``dens``: the exact or injected-error model built here, or ``trained`` (an
-    MLP, random-feature or loaded model the caller holds) checked against the data and schedule."""
-    if cfg.kind in CLOSED_FORM:
-        if cfg.kind == "exact":
-            return ExactScore(dens)
-        if cfg.dim >= dens.D:
-            raise ValueError(f"dim: the ridge dimension must be < D = {dens.D}; got {cfg.dim}")
-        return InjectedErrorScore(dens, dim=cfg.dim, normal=cfg.normal, tangential=cfg.tangential)
+    """The score model for ``cfg`` on ``dens``: a closed-form kind built here by its registry record, or
+    ``trained`` (an MLP, random-feature or loaded model the caller holds) checked against the data and schedule."""
+    if cfg.closed_form:
+        return get_kind(cfg.kind).build(cfg, dens)
     if trained is None:
         raise ValueError(f"model kind {cfg.kind!r} needs trained weights; none are loaded")
     check_model(trained, dens)

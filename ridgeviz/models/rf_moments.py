@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -17,8 +17,24 @@ import torch
 from ..utils.limits import Cost, require
 from ..utils.validation import SEED, Array, Integer, Real, check, validate_fields
 
-if TYPE_CHECKING:
-    from .random_features import RandomFeatureModel
+
+class Features(Protocol):
+    """What the moments read of a random-feature model (:class:`~ridgeviz.models.random_features.RandomFeatureModel`
+    follows it; naming the protocol here rather than importing that class keeps the two modules free of a cycle)."""
+
+    D: int
+    p: int
+    K: int
+    T: float
+    W_x: torch.Tensor
+    W_t: torch.Tensor
+    b: torch.Tensor
+
+    @property
+    def device(self) -> torch.device: ...
+
+    def time_embedding(self, t) -> torch.Tensor: ...
+
 
 U_BLOCK = 512  # column blocks of the symmetric U: only those on and above the diagonal are multiplied
 
@@ -125,7 +141,7 @@ class Moments:
         return float(((A @ self.U * A).sum() - 2 * (A * self.V).sum() + self.c) / D)
 
 
-def check_fit_inputs(rf: RandomFeatureModel, data, schedule) -> torch.Tensor:
+def check_fit_inputs(rf: Features, data, schedule) -> torch.Tensor:
     x = torch.as_tensor(check("data", data, Array((None, rf.D), at_least=(1, 1)))).to(torch.float64).to(rf.device)
     if not math.isclose(schedule.T, rf.T, rel_tol=1e-12):
         raise ValueError(f"T: the features' period T = {rf.T} must equal the schedule's T = {schedule.T}")
@@ -167,7 +183,7 @@ def node_blocks(rf, data, schedule, quadrature, chunk_nodes, reuse: bool = False
             yield out.view(c * nz, p).relu_(), w, target
 
 
-def feature_moments(rf: RandomFeatureModel, data, schedule, quadrature: Quadrature = DEFAULT_QUADRATURE, *,
+def feature_moments(rf: Features, data, schedule, quadrature: Quadrature = DEFAULT_QUADRATURE, *,
                     chunk_nodes: int = 8192) -> Moments:
     """``U``, ``V``, ``c`` of the loss by the deterministic :class:`Quadrature` (float64, on the model's device).
 
@@ -208,7 +224,7 @@ class _MonteCarloRule:
         return z.numpy(), np.full(self.n_noise, 1.0 / self.n_noise)
 
 
-def monte_carlo_moments(rf: RandomFeatureModel, data, schedule, n_times: int, n_noise: int, *,
+def monte_carlo_moments(rf: Features, data, schedule, n_times: int, n_noise: int, *,
                         generator=None, chunk_nodes: int = 8192) -> Moments:
     """The authors' estimator: ``n_times`` equal time intervals (midpoints) x ``n_noise`` Gaussian draws per
     interval and training point (independent for each point). Same code path and cost per node as

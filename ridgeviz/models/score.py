@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 
 from ..core.density import SmoothedEmpirical
-from ..core.ridge import GAP_TOL, _check_dim, local_frame
+from ..core.ridge import GAP_TOL, check_ridge_dim, local_frame
 from ..utils.validation import Array, Instance, Real, check
 
 # injected error sizes, in score units (1/length): far beyond any score the density has, yet finite in every step
@@ -24,6 +24,11 @@ class ExactScore:
     def __init__(self, dens: SmoothedEmpirical):
         self.dens = check("dens", dens, Instance(SmoothedEmpirical, "a SmoothedEmpirical density"))
         self.schedule = dens.schedule
+
+    @property
+    def D(self) -> int:
+        """The dimension of the training points (the model takes no other)."""
+        return self.dens.D
 
     def __call__(self, x, t) -> torch.Tensor:
         return self.dens.score(x, t)
@@ -56,13 +61,18 @@ class InjectedErrorScore:
     def __init__(self, dens: SmoothedEmpirical, dim: int = 1, normal: float = 0.0, tangential: float = 0.0,
                  *, direction=None, normal_direction=None, gap_tol: float = GAP_TOL):
         check("dens", dens, Instance(SmoothedEmpirical, "a SmoothedEmpirical density"))
-        self.dim = _check_dim(dens, dim)
+        self.dim = check_ridge_dim(dens, dim)
         self.dens, self.schedule, self.gap_tol = dens, dens.schedule, check("gap_tol", gap_tol, Real())
         self.normal, self.tangential = (check(k, v, MAGNITUDE) for k, v in (("normal", normal),
                                                                              ("tangential", tangential)))
         axes = _principal_axes(dens.data)
         self.direction = self._direction(direction, axes[:, 0], "direction")
         self.normal_direction = self._direction(normal_direction, axes[:, -1], "normal_direction")
+
+    @property
+    def D(self) -> int:
+        """The dimension of the training points (the model takes no other)."""
+        return self.dens.D
 
     def _direction(self, v, default, name):
         if v is not None:

@@ -156,6 +156,12 @@ ASSET_GROUPS = {
 }
 
 
+def rebuild_command(file_name: str) -> str:
+    """The command that rebuilds the shipped file ``file_name`` (its group's, or every group's if it has none)."""
+    group = next((name for name, a in ASSET_GROUPS.items() if file_name in a.files), None)
+    return "python -m ridgeviz assets" + (f" {group}" if group else "")
+
+
 def build_assets(names=None, out: Path = ASSETS, log=print) -> list[Path]:
     """Rebuild the groups ``names`` (all when None) into ``out``; returns the paths written."""
     everything = not names

@@ -69,13 +69,6 @@ def bandwidth_cost(N: int, D: int, n_times: int = 100, grid: int = 18, field_n: 
     return cost
 
 
-def density_view_cost(N: int, D: int, n: int = 48) -> Cost:
-    """The data page at one time: the suggested dimension at 256 points (in chunks) and, for D = 2, fields on
-    ``n x n``."""
-    cost = Cost(frame_cost(min(256, frame_points(D)), N, D).bytes, frame_cost(256, N, D).flops)
-    return cost + (frame_cost(n * n, N, D) + density_cost(n * n, N, D) if D == 2 else Cost())
-
-
 def training_cost(N: int, D: int, hidden: int, depth: int, steps: int, batch: int, time_features: int = 16,
                   eval_every: int = 500, probe: int = 128 * 8) -> Cost:
     """MLP training by DSM, with its periodic score-error evaluation on a probe set."""

@@ -13,6 +13,7 @@ exact score with injected normal/tangential error, or the MLP of :mod:`ridgeviz.
 from __future__ import annotations
 
 import dataclasses
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -21,7 +22,7 @@ from ..core.decomposition import decompose_error
 from ..core.density import SmoothedEmpirical, as_numpy
 from ..core.outcomes import nearest_training
 from ..core.phases import PHASES, PhaseRule, label_phases
-from ..core.ridge import GAP_TOL, _check_dim
+from ..core.ridge import GAP_TOL, check_ridge_dim
 from ..core.sampling import SAMPLERS, Trajectory, prior_sample, sample
 from ..core.schedules import ScheduleConfig
 from ..core.tracing import data_plane
@@ -40,11 +41,23 @@ from ..latent.analysis import (
     ridge_deviation,
     suggest_latent_dim,
 )
-from ..models.score import MAGNITUDE, ExactScore, InjectedErrorScore
+from ..models.factory import ModelConfig, build_model
+from ..models.kinds import closed_form_kinds, kind_label
+from ..models.score import MAGNITUDE
 from ..utils.validation import POSITIVE, SEED, Instance, Integer, Optional, Options, Real, validate_fields
 from .trajectories import ExplorerResult, frame_indices
 
-MODELS = ("exact", "injected", "mlp", "given")
+TRAINED_HERE = "mlp"  # the kind a run trains itself, by DSM on the latents
+GIVEN = "given"  # a model passed to run_latent
+CHOICES = (*closed_form_kinds(), TRAINED_HERE)  # what the page and the command line offer
+MODELS = (*CHOICES, GIVEN)
+
+
+def model_label(name: str) -> str:
+    """How a ``LatentConfig.model`` choice is named for people."""
+    if name == GIVEN:
+        return "a score model passed in"
+    return kind_label(name) + (" trained on the latents (DSM)" if name == TRAINED_HERE else "")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,14 +96,17 @@ class LatentConfig:
     gallery: int = 8
     seed: int = 0
 
+    # what each field accepts (the page's widgets take their bounds from here)
+    CONSTRAINTS: ClassVar[dict] = {
+        "schedule": Instance(ScheduleConfig, "a ScheduleConfig"), "sampler": Options(tuple(SAMPLERS)),
+        "model": Options(MODELS), "samples": Integer(2, 100_000), "record": Integer(2, 1000),
+        "tracked": Integer(1, 4096), "gallery": Integer(1, 256), "seed": SEED, "mlp_steps": Integer(1, 10**6),
+        "dim": Optional(Integer(0, None)), "normal": MAGNITUDE, "tangential": MAGNITUDE, "t_suggest": POSITIVE,
+        "gap_tol": POSITIVE, "mlp_lr": Real(0, 10, lo_open=True), "on": Real(0, 1), "off": Real(0, 1),
+        "t_eval": Optional(POSITIVE)}
+
     def __post_init__(self):
-        validate_fields(self, {
-            "schedule": Instance(ScheduleConfig, "a ScheduleConfig"), "sampler": Options(tuple(SAMPLERS)),
-            "model": Options(MODELS), "samples": Integer(2, 100_000), "record": Integer(2, 1000),
-            "tracked": Integer(1, 4096), "gallery": Integer(1, 256), "seed": SEED, "mlp_steps": Integer(1, 10**6),
-            "dim": Optional(Integer(0, None)), "normal": MAGNITUDE, "tangential": MAGNITUDE, "t_suggest": POSITIVE,
-            "gap_tol": POSITIVE, "mlp_lr": Real(0, 10, lo_open=True), "on": Real(0, 1), "off": Real(0, 1),
-            "t_eval": Optional(POSITIVE)})
+        validate_fields(self, self.CONSTRAINTS)
         classify(np.zeros(1), np.zeros(1, bool), np.ones(1, bool), self.on, self.off)  # validates thresholds
 
 
@@ -130,7 +146,7 @@ def latent_train_config(steps: int = 1000, lr: float = 1e-3, *, dim: int = 1, se
 
 
 def _model(cfg: LatentConfig, dens, dim, model, report, info: dict):
-    if cfg.model == "mlp":
+    if cfg.model == TRAINED_HERE:
         from ..models.training import train_mlp
 
         def progress(step, loss, _):
@@ -143,13 +159,11 @@ def _model(cfg: LatentConfig, dens, dim, model, report, info: dict):
                     final_loss=float(res.losses[-1]), eval_times=res.eval_times.tolist(),
                     error_relative=res.error_relative[-1].tolist(), device=res.device)
         return res.model
-    if cfg.model == "given":
+    if cfg.model == GIVEN:
         if model is None:
             raise ValueError("model: config.model is 'given' but no model was passed")
         return model
-    if cfg.model == "injected":
-        return InjectedErrorScore(dens, dim=dim, normal=cfg.normal, tangential=cfg.tangential)
-    return ExactScore(dens)
+    return build_model(ModelConfig(cfg.model, dim, cfg.normal, cfg.tangential), dens)
 
 
 def run_latent(latents, cfg: LatentConfig = LatentConfig(), *, model=None, progress=None) -> LatentRun:
@@ -165,7 +179,7 @@ def run_latent(latents, cfg: LatentConfig = LatentConfig(), *, model=None, progr
     if dens.N < 2:
         raise ValueError("latents: need at least 2 training latents")
     suggested, gaps = suggest_latent_dim(dens, cfg.t_suggest)
-    dim = suggested if cfg.dim is None else _check_dim(dens, cfg.dim)
+    dim = suggested if cfg.dim is None else check_ridge_dim(dens, cfg.dim)
     training = {}
     score = _model(cfg, dens, dim, model, report, training)
     times = cfg.schedule.times()

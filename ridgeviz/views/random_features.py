@@ -11,10 +11,9 @@ where the ridge is defined. The inter-mode mass is the fraction of final samples
 
 from __future__ import annotations
 
-import io
-import json
 import math
 from dataclasses import asdict, dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -27,13 +26,16 @@ from ..core.tracing import data_plane, default_bounds
 from ..models.random_features import RandomFeatureModel, fit_random_features
 from ..models.rf_analysis import tau_sweep
 from ..models.rf_moments import feature_moments
-from ..utils.provenance import code_fingerprint
+from ..utils import provenance
+from ..utils.provenance import array_digest, provenance_of
+from ..utils.results import read_result, to_json, write_result
 from ..utils.validation import POSITIVE, SEED, Integer, Options, Real, validate_fields
 from .trajectories import MAX_POINTS, VIEW_CODE
 
 DEFAULT_TAUS = (0.1, 1.0, 10.0, 100.0, 1000.0, math.inf)
 # what the shipped sweep depends on
-CODE = VIEW_CODE + ("ridgeviz.models.random_features", "ridgeviz.models.rf_analysis", "ridgeviz.views.random_features")
+CODE = VIEW_CODE + ("ridgeviz.models.random_features", "ridgeviz.models.rf_moments", "ridgeviz.models.rf_analysis",
+                    "ridgeviz.views.random_features")
 
 
 def parse_taus(text, name: str = "taus") -> tuple:
@@ -79,15 +81,27 @@ class RFConfig:
     tube_fraction: float = 0.1
     init_scale: float = 1.0
 
+    # what each field accepts (the pages' widgets and the command line take their bounds from here)
+    CONSTRAINTS: ClassVar[dict] = {
+        "features": Integer(1, 8192), "time_features": Integer(0, 512), "seed": SEED, "particles": Integer(1, 4096),
+        "steps": Integer(2, 5000), "dim": Integer(0, 1024), "sampler": Options(tuple(SAMPLERS)),
+        "tube_fraction": POSITIVE, "init_scale": Real(0.0, None)}
+
     def __post_init__(self):
-        validate_fields(self, {"features": Integer(1, 8192), "time_features": Integer(0, 512), "seed": SEED,
-                               "particles": Integer(1, 4096), "steps": Integer(2, 5000), "dim": Integer(0, 1024),
-                               "sampler": Options(tuple(SAMPLERS)), "tube_fraction": POSITIVE,
-                               "init_scale": Real(0.0, None)})
+        validate_fields(self, self.CONSTRAINTS)
         if isinstance(self.taus, (str, bytes)) or not hasattr(self.taus, "__iter__"):
             raise ValueError(f"taus must be a list of numbers >= 0 (inf allowed); got {self.taus!r}")
         taus = tuple(parse_taus([str(t) for t in self.taus]))
         object.__setattr__(self, "taus", taus)
+
+
+RESULT_KIND, RESULT_FORMAT = "random-feature sweep", 2
+_ARRAYS = ("taus", "bias_normal", "bias_tangential", "opt_normal", "opt_tangential", "inter_mode", "finals", "data")
+
+
+def made_from(X: np.ndarray, sched_cfg: ScheduleConfig, cfg: RFConfig) -> dict:
+    """What a sweep for these inputs records: the configs, the training points as given and this code."""
+    return provenance.made_from({"schedule": asdict(sched_cfg), "rf": asdict(cfg)}, {"data": array_digest(X)}, CODE)
 
 
 @dataclass
@@ -103,22 +117,23 @@ class RFSweep:
     finals: np.ndarray  # (n, M, 2) final samples in the data's plane
     data: np.ndarray  # (N, 2)
     axis_labels: tuple
-    config: dict  # the configs, the tube width and the view bounds
+    config: dict  # made_from (settings, inputs, code), the tube width, the view bounds and the sweep's summary
 
     def to_npz_bytes(self) -> bytes:
-        buf = io.BytesIO()
-        arrays = {k: getattr(self, k) for k in ("taus", "bias_normal", "bias_tangential", "opt_normal",
-                                                "opt_tangential", "inter_mode", "finals", "data")}
-        meta = json.dumps({"axis_labels": list(self.axis_labels), "config": self.config}).encode()
-        np.savez_compressed(buf, meta=np.frombuffer(meta, dtype=np.uint8), **arrays)
-        return buf.getvalue()
+        """The sweep in ridgeviz's one result-file format (:mod:`ridgeviz.utils.results`)."""
+        return write_result(RESULT_KIND, RESULT_FORMAT, {k: getattr(self, k) for k in _ARRAYS},
+                            {"axis_labels": self.axis_labels, "config": self.config},
+                            made_from=provenance_of(self.config))
 
     @classmethod
     def from_npz(cls, source) -> "RFSweep":
-        with np.load(source, allow_pickle=False) as z:
-            meta = json.loads(bytes(z["meta"]).decode())
-            arrays = {k: z[k] for k in z.files if k != "meta"}
-        return cls(**arrays, axis_labels=tuple(meta["axis_labels"]), config=meta["config"])
+        """Inverse of :meth:`to_npz_bytes`; ``source`` is a path, bytes or a file object."""
+        f = read_result(source, RESULT_KIND, RESULT_FORMAT, "random-feature sweep file")
+        try:
+            return cls(**{k: f.arrays[k] for k in _ARRAYS}, axis_labels=tuple(f.meta["axis_labels"]),
+                       config=f.meta["config"])
+        except KeyError as exc:
+            raise ValueError(f"random-feature sweep file: it lacks {exc}") from None
 
     def table(self) -> dict:
         """Columns for CSV export (tau as a number; inf stays inf)."""
@@ -164,7 +179,5 @@ def rf_tau_sweep(X: np.ndarray, sched_cfg: ScheduleConfig, cfg: RFConfig, models
                      for t in taus]).T
     data2 = plane.project(X)
     return RFSweep(np.array(taus), *cols, np.array([plane.project(sweep.finals[t]) for t in taus]), data2,
-                   plane.labels,
-                   {"schedule": asdict(sched_cfg), "rf": {**asdict(cfg), "taus": [str(t) for t in cfg.taus]},
-                    "tube": tube, "bounds": list(map(float, default_bounds(data2))), "code": code_fingerprint(CODE),
-                    "summary": sweep.to_json()})
+                   plane.labels, made_from(X, sched_cfg, cfg) | to_json(
+                       {"tube": tube, "bounds": default_bounds(data2), "summary": sweep.to_json()}))

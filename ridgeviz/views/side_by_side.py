@@ -18,23 +18,26 @@ shipped result without it).
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import io
 import json
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
+from ..models.kinds import LOADED, kind_label, trained_kinds
+from ..utils import provenance
 from ..utils.paths import ASSETS
-from ..utils.provenance import code_fingerprint
+from ..utils.provenance import file_digest, provenance_of
+from ..utils.results import read_result, write_result
 from ..utils.validation import SEED, Integer, Options, validate_fields
 
 CATEGORIES = ("copy", "new on ridge", "new off ridge", "ridge undefined")  # = core.outcomes.CATEGORIES
 EXACT = "exact"
 SAMPLERS = ("em", "euler", "heun", "ddim")
-RESULT_FORMAT = 2
+RESULT_KIND, RESULT_FORMAT = "side by side", 3
 CODE = ("ridgeviz.core", "ridgeviz.models.score", "ridgeviz.models.mlp", "ridgeviz.models.random_features",
-        "ridgeviz.models.checkpoints", "ridgeviz.data.datasets", "ridgeviz.views.side_by_side")
+        "ridgeviz.models.checkpoints", "ridgeviz.models.kinds", "ridgeviz.models.factory", "ridgeviz.data.datasets",
+        "ridgeviz.views.side_by_side")
 
 
 def shipped_pairs() -> dict[str, list[str]]:
@@ -43,7 +46,7 @@ def shipped_pairs() -> dict[str, list[str]]:
     for path in sorted(ASSETS.glob("*.json")):
         meta = json.loads(path.read_text())
         data = meta.get("dataset") or {}
-        if meta.get("kind") in ("mlp", "random-features") and data.get("kind") == "preset":
+        if meta.get("kind") in trained_kinds() and data.get("kind") == "preset":
             if path.with_suffix(".safetensors").is_file():
                 out.setdefault(data["name"], []).append(path.with_suffix(".safetensors").name)
     return out
@@ -66,12 +69,14 @@ class SideBySideConfig:
     seed: int = 0
     frames: int = 100
 
+    # what each field accepts besides ``dataset`` (a preset) and the two models (the widgets' bounds come from here)
+    CONSTRAINTS: ClassVar[dict] = {"particles": Integer(2, 4096), "steps": Integer(2, 2000),
+                                   "sampler": Options(SAMPLERS), "seed": SEED, "frames": Integer(2, 200)}
+
     def __post_init__(self):
         from ..data.datasets import MODE_SETS
 
-        validate_fields(self, {"dataset": Options(tuple(MODE_SETS)), "particles": Integer(2, 4096),
-                               "steps": Integer(2, 2000), "sampler": Options(SAMPLERS), "seed": SEED,
-                               "frames": Integer(2, 200)})
+        validate_fields(self, {"dataset": Options(tuple(MODE_SETS)), **self.CONSTRAINTS})
         for side in ("left", "right"):
             name = getattr(self, side)
             if name == EXACT:
@@ -113,75 +118,54 @@ class SideBySide:
     config: dict
 
     def to_npz_bytes(self) -> bytes:
-        """A compressed ``.npz`` (no pickles); polylines concatenated with their frame and length."""
-        buf = io.BytesIO()
-        pts, rows = _pack(self.ridges + [self.eval_ridge])
-        meta = {"b_eval": self.b_eval, "tube": self.tube, "bounds": list(self.bounds), "names": list(self.names),
-                "config": self.config, "format": RESULT_FORMAT}
-        np.savez_compressed(buf, times=self.times, xs=self.xs.astype(np.float16), category=self.category,
-                            fractions=self.fractions, data=self.data, ridge_points=pts, ridge_rows=rows,
-                            meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8))
-        return buf.getvalue()
+        """The result in ridgeviz's one result-file format (:mod:`ridgeviz.utils.results`)."""
+        meta = {"b_eval": self.b_eval, "tube": self.tube, "bounds": self.bounds, "names": self.names,
+                "config": self.config}
+        return write_result(RESULT_KIND, RESULT_FORMAT, {"times": self.times, "xs": self.xs.astype(np.float16),
+                                                         "category": self.category, "fractions": self.fractions,
+                                                         "data": self.data}, meta,
+                            {"ridges": self.ridges, "eval_ridge": [self.eval_ridge]},
+                            made_from=provenance_of(self.config))
 
     @classmethod
     def from_npz(cls, source) -> "SideBySide":
-        with np.load(source, allow_pickle=False) as z:
-            meta = json.loads(bytes(z["meta"]).decode())
-            if meta.pop("format", None) != RESULT_FORMAT:
-                raise ValueError(f"side-by-side file: format is not {RESULT_FORMAT}")
-            lines = _unpack(z["ridge_points"], z["ridge_rows"])
-            return cls(times=z["times"], xs=z["xs"], category=z["category"], fractions=z["fractions"],
-                       ridges=lines[:-1], eval_ridge=lines[-1], data=z["data"], b_eval=meta["b_eval"],
-                       tube=meta["tube"], bounds=tuple(meta["bounds"]), names=tuple(meta["names"]),
-                       config=meta["config"])
-
-
-def _pack(groups) -> tuple[np.ndarray, np.ndarray]:
-    pts = [np.asarray(line, np.float32) for lines in groups for line in lines]
-    rows = [(g, len(line)) for g, lines in enumerate(groups) for line in lines]
-    rows.append((len(groups), 0))  # the group count, so trailing empty groups survive
-    return (np.concatenate(pts) if pts else np.zeros((0, 2), np.float32)), np.array(rows, np.int64).reshape(-1, 2)
-
-
-def _unpack(pts: np.ndarray, rows: np.ndarray) -> list:
-    groups = [[] for _ in range(int(rows[-1, 0]))]
-    start = 0
-    for g, n in rows[:-1]:
-        groups[int(g)].append(pts[start:start + n].astype(np.float64))
-        start += int(n)
-    return groups
+        """Inverse of :meth:`to_npz_bytes`; ``source`` is a path, bytes or a file object."""
+        f = read_result(source, RESULT_KIND, RESULT_FORMAT, "side-by-side file")
+        a, m = f.arrays, f.meta
+        try:
+            return cls(times=a["times"], xs=a["xs"], category=a["category"], fractions=a["fractions"],
+                       ridges=f.polylines["ridges"], eval_ridge=f.polylines["eval_ridge"][0], data=a["data"],
+                       b_eval=m["b_eval"], tube=m["tube"], bounds=tuple(m["bounds"]), names=tuple(m["names"]),
+                       config=m["config"])
+        except (KeyError, IndexError) as exc:
+            raise ValueError(f"side-by-side file: it lacks {exc}") from None
 
 
 def checkpoint_digest(name: str) -> str:
     """SHA-256 (16 hex digits) of a shipped checkpoint's bytes; ``"exact"`` for the exact score."""
-    if name == EXACT:
-        return EXACT
-    return hashlib.sha256((ASSETS / name).read_bytes()).hexdigest()[:16]
+    return EXACT if name == EXACT else file_digest(ASSETS / name)
 
 
-def fingerprint(cfg: SideBySideConfig) -> dict:
-    """What a saved result must match to answer ``cfg``: the settings, this code and both checkpoints."""
-    return {"settings": dataclasses.asdict(cfg), "code": code_fingerprint(CODE),
-            "models": [checkpoint_digest(cfg.left), checkpoint_digest(cfg.right)]}
+def made_from(cfg: SideBySideConfig) -> dict:
+    """What a result for ``cfg`` records: the settings, both checkpoints' bytes and this code."""
+    return provenance.made_from(dataclasses.asdict(cfg), {"left": checkpoint_digest(cfg.left),
+                                                          "right": checkpoint_digest(cfg.right)}, CODE)
 
 
 def model_label(name: str) -> str:
     """How a model is named in the panel titles."""
     if name == EXACT:
-        return "exact score (memorises)"
+        return kind_label(EXACT)
     return name.removesuffix(".safetensors")
 
 
 def _load(name: str, dens):
     from ..models.checkpoints import load_model
-    from ..models.factory import check_model
-    from ..models.score import ExactScore
+    from ..models.factory import ModelConfig, build_model
 
     if name == EXACT:
-        return ExactScore(dens)
-    model = load_model(ASSETS / name)
-    check_model(model, dens)
-    return model
+        return build_model(ModelConfig(EXACT), dens)
+    return build_model(ModelConfig(LOADED), dens, load_model(ASSETS / name))
 
 
 def run_side_by_side(cfg: SideBySideConfig = HOME, callback=None) -> SideBySide:
@@ -220,8 +204,8 @@ def run_side_by_side(cfg: SideBySideConfig = HOME, callback=None) -> SideBySide:
     return SideBySide(times=times[frames], xs=np.stack(panels).astype(np.float16), category=category,
                       fractions=fractions, ridges=ridges, eval_ridge=eval_ridge, b_eval=b_eval, tube=float(tube),
                       data=X, bounds=tuple(map(float, bounds)), names=(model_label(cfg.left), model_label(cfg.right)),
-                      config=fingerprint(cfg) | {"schedule": sched.name, "b_eval": b_eval,
-                                                          "copy_radius": rule.copy_radius, "t_ridge": rule.t_ridge})
+                      config=made_from(cfg) | {"schedule": sched.name, "b_eval": b_eval,
+                                               "copy_radius": rule.copy_radius, "t_ridge": rule.t_ridge})
 
 
 def _schedule(cfg: SideBySideConfig):

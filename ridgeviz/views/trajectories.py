@@ -11,8 +11,8 @@ traced in R^D from seeds on that plane and projected back (``trace_ridges_projec
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -26,16 +26,18 @@ from ..core.sampling import SAMPLERS, prior_sample, sample
 from ..core.schedules import ScheduleConfig
 from ..core.tracing import data_plane, default_bounds, trace_ridges_projected
 from ..models.factory import ModelConfig, build_model
+from ..utils import provenance
 from ..utils.limits import frame_points
-from ..utils.provenance import code_fingerprint
+from ..utils.provenance import array_digest, provenance_of
+from ..utils.results import read_result, to_json, write_result
 from ..utils.validation import POSITIVE, SEED, Integer, Options, check, validate_fields
 
-RESULT_FORMAT = 2  # 2: five phases, per-time tube widths, the laws' points, the sensitivity table
+RESULT_FORMAT = 3  # 2: five phases, per-time tube widths, the laws' points, the sensitivity table; 3: one file format
 LAW_PARTICLES = 128  # particles whose align and slide laws are computed (the figure shows at most 4,000 points)
 MAX_POINTS = 2_000_000  # trajectory points (particles x (steps + 1)) one Trajectories run may decompose
 # what the shipped precomputed views depend on: a change to any of these files makes them stale
-VIEW_CODE = ("ridgeviz.core", "ridgeviz.models.score", "ridgeviz.models.factory", "ridgeviz.data.datasets",
-             "ridgeviz.views.trajectories")
+VIEW_CODE = ("ridgeviz.core", "ridgeviz.models.score", "ridgeviz.models.factory", "ridgeviz.models.kinds",
+             "ridgeviz.data.datasets", "ridgeviz.views.trajectories")
 
 
 @dataclass(frozen=True)
@@ -53,11 +55,14 @@ class TrajectoryConfig:
     tube_sigmas: float = 1.0
     align_halflives: float = 1.0
 
+    # what each field accepts (the page's widgets take their bounds from here: ridgeviz/app/fields.py)
+    CONSTRAINTS: ClassVar[dict] = {
+        "particles": Integer(1, 4096), "sampler": Options(tuple(SAMPLERS)), "seed": SEED, "dim": Integer(0, None),
+        "frames": Integer(2, 400), "ridge_grid": Integer(4, 64), "tube_fraction": POSITIVE, "slide_ratio": POSITIVE,
+        "tube_sigmas": POSITIVE, "align_halflives": POSITIVE}
+
     def __post_init__(self):
-        validate_fields(self, {"particles": Integer(1, 4096), "sampler": Options(tuple(SAMPLERS)), "seed": SEED,
-                               "dim": Integer(0, None), "frames": Integer(2, 400), "ridge_grid": Integer(4, 64),
-                               "tube_fraction": POSITIVE, "slide_ratio": POSITIVE, "tube_sigmas": POSITIVE,
-                               "align_halflives": POSITIVE})
+        validate_fields(self, self.CONSTRAINTS)
 
     def rule(self) -> PhaseRule:
         """The phase rule these thresholds stand for (see :mod:`ridgeviz.core.phases`)."""
@@ -84,7 +89,8 @@ class ExplorerResult:
     data: (N, 2) training points in the plane; tube: the tube's absolute floor, tube_width: (K+1,) the tube at
     each time. laws: the align and slide laws' points, ``{"t", "normal_predicted", "normal_measured",
     "tangential_predicted", "tangential_measured"}`` each a list of P floats (``RidgeLaws.points``),
-    law_agreement: their ``RidgeLaws.agreement()``; sensitivity: ``PhaseSensitivity.table()`` (NaN as None);
+    law_agreement: their ``RidgeLaws.agreement()``; sensitivity: ``PhaseSensitivity.table()`` (plain JSON under
+    the NaN policy of :mod:`ridgeviz.utils.results`: NaN as None); config: :func:`made_from` plus the phases;
     shares: ``{"all": ..., "in_tube": ...}`` phase shares over all sample-steps and over those after reach where
     the ridge is defined.
     """
@@ -114,74 +120,42 @@ class ExplorerResult:
     shares: dict = field(default_factory=dict)
 
     def to_npz_bytes(self) -> bytes:
-        """Serialise to a compressed ``.npz`` (no pickles); polylines are stored concatenated with offsets."""
-        import io
-
-        flat, offsets = _pack_ridges(self.ridges)
-        meta = {k: getattr(self, k) for k in _META}
-        meta["format"] = RESULT_FORMAT
+        """The result in ridgeviz's one result-file format (:mod:`ridgeviz.utils.results`; no pickles)."""
         arrays = {k: getattr(self, k) for k in _ARRAYS}
         if self.tube_width is not None:
             arrays["tube_width"] = self.tube_width
         arrays.update({f"band_{k}": v for k, v in self.bands.items()})
-        buf = io.BytesIO()
-        np.savez_compressed(buf, ridge_points=flat, ridge_offsets=offsets,
-                            meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8), **arrays)
-        return buf.getvalue()
+        return write_result(RESULT_KIND, RESULT_FORMAT, arrays, {k: getattr(self, k) for k in _META},
+                            {"ridges": self.ridges}, made_from=provenance_of(self.config))
 
     @classmethod
     def from_npz(cls, source) -> "ExplorerResult":
-        """Inverse of :meth:`to_npz_bytes`; ``source`` is a path or a file object."""
-        with np.load(source, allow_pickle=False) as z:
-            meta = json.loads(bytes(z["meta"]).decode())
-            if meta.get("format") != RESULT_FORMAT:
-                raise ValueError(f"result file: format {meta.get('format')} is not {RESULT_FORMAT}")
-            bands = {k[5:]: z[k] for k in z.files if k.startswith("band_")}
-            ridges = _unpack_ridges(z["ridge_points"], z["ridge_offsets"])
-            arrays = {k: z[k] for k in _ARRAYS}
-            arrays["tube_width"] = z["tube_width"] if "tube_width" in z.files else None
-        meta.pop("format")
-        meta["bounds"], meta["axis_labels"] = tuple(meta["bounds"]), tuple(meta["axis_labels"])
-        meta["quantiles"] = tuple(meta["quantiles"])
-        return cls(bands=bands, ridges=ridges, **arrays, **meta)
+        """Inverse of :meth:`to_npz_bytes`; ``source`` is a path, bytes or a file object."""
+        f = read_result(source, RESULT_KIND, RESULT_FORMAT, "trajectories file")
+        arrays, meta = f.arrays, f.meta
+        bands = {k[5:]: arrays.pop(k) for k in list(arrays) if k.startswith("band_")}
+        arrays.setdefault("tube_width", None)
+        try:
+            fields = {k: meta[k] for k in _META} | {k: arrays[k] for k in (*_ARRAYS, "tube_width")}
+        except KeyError as exc:
+            raise ValueError(f"trajectories file: it lacks {exc}") from None
+        fields.update(bounds=tuple(meta["bounds"]), axis_labels=tuple(meta["axis_labels"]),
+                      quantiles=tuple(meta["quantiles"]))
+        return cls(bands=bands, ridges=f.polylines["ridges"], **fields)
 
 
+RESULT_KIND = "trajectories"
 _ARRAYS = ("times", "xs", "labels", "distance", "error_normal", "error_tangential", "fractions", "frames", "data")
 _META = ("bounds", "axis_labels", "rule_text", "tube", "distance_kind", "config", "quantiles", "laws",
          "law_agreement", "sensitivity", "shares")
 
 
-def _jsonable(value):
-    """Lists, dicts and numbers as plain JSON values (NaN as None, arrays as lists), so results round-trip."""
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, np.ndarray)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, (float, np.floating)):
-        return float(value) if np.isfinite(value) else None
-    if isinstance(value, np.integer):
-        return int(value)
-    return value
-
-
-def _pack_ridges(ridges) -> tuple[np.ndarray, np.ndarray]:
-    """F lists of polylines -> points (P, 2) and offsets (L, 3) rows ``(frame, start, stop)``."""
-    pts, rows, n = [], [], 0
-    for f, lines in enumerate(ridges):
-        for line in lines:
-            pts.append(np.asarray(line, dtype=np.float32))
-            rows.append((f, n, n + len(line)))
-            n += len(line)
-    flat = np.concatenate(pts) if pts else np.zeros((0, 2), np.float32)
-    offsets = np.array(rows, dtype=np.int64).reshape(-1, 3)
-    return flat, np.vstack([offsets, [[len(ridges), n, n]]])  # last row records the frame count
-
-
-def _unpack_ridges(flat: np.ndarray, offsets: np.ndarray) -> list:
-    out = [[] for _ in range(int(offsets[-1, 0]))]
-    for f, a, b in offsets[:-1]:
-        out[int(f)].append(flat[a:b].astype(np.float64))
-    return out
+def made_from(X: np.ndarray, sched_cfg: ScheduleConfig, cfg: TrajectoryConfig, model_cfg: ModelConfig) -> dict:
+    """What a Trajectories result for these inputs records (:func:`ridgeviz.utils.provenance.made_from`): the
+    configs, the training points as given and this code. A trained model's per-session ``key`` is part of its
+    config, so a result made with trained weights never answers another session's request."""
+    return provenance.made_from({"schedule": dataclasses.asdict(sched_cfg), "trajectories": dataclasses.asdict(cfg),
+                                 "model": dataclasses.asdict(model_cfg)}, {"data": array_digest(X)}, VIEW_CODE)
 
 
 def run_trajectories(X: np.ndarray, sched_cfg: ScheduleConfig, cfg: TrajectoryConfig, model=None,
@@ -230,12 +204,10 @@ def run_trajectories(X: np.ndarray, sched_cfg: ScheduleConfig, cfg: TrajectoryCo
         error_tangential=dec.error_tangential.astype(f32), bands=dec.summary(quantiles), quantiles=tuple(quantiles),
         fractions=phases.fractions(), frames=frames, ridges=ridges, data=data2, bounds=tuple(map(float, bounds)),
         axis_labels=plane.labels, rule_text=rule.describe(dens.data), tube=float(phases.tube),
-        distance_kind=dec.distance_kind, tube_width=phases.tube_t, laws=_jsonable(laws.points(seed=cfg.seed)),
-        law_agreement=_jsonable(laws.agreement()), sensitivity=_jsonable(phase_sensitivity(X, dec, rule).table()),
-        shares={"all": phases.shares(), "in_tube": phases.in_tube_shares()},
-        config={"schedule": dataclasses.asdict(sched_cfg), "trajectories": dataclasses.asdict(cfg),
-                "model": dataclasses.asdict(model_cfg), "phases": list(PHASES), "gap_tol": GAP_TOL,
-                "code": code_fingerprint(VIEW_CODE)})
+        distance_kind=dec.distance_kind, tube_width=phases.tube_t, laws=to_json(laws.points(seed=cfg.seed)),
+        law_agreement=to_json(laws.agreement()), sensitivity=to_json(phase_sensitivity(X, dec, rule).table()),
+        shares=to_json({"all": phases.shares(), "in_tube": phases.in_tube_shares()}),
+        config=made_from(X, sched_cfg, cfg, model_cfg) | {"phases": list(PHASES), "gap_tol": GAP_TOL})
 
 
 def _laws(dens, traj, dim, dec, aligned_step, seed):
