@@ -10,6 +10,7 @@ the inter-mode mass.
 
 from __future__ import annotations
 
+import io
 import json
 import math
 from pathlib import Path
@@ -18,6 +19,7 @@ import numpy as np
 
 from ..data.datasets import DatasetSpec, dataset_fingerprint, make_dataset
 from ..data.uploads import load_array_file
+from ..utils.files import atomic_write
 from ..utils.limits import require
 from ..views.budget import rf_cost, training_cost
 from .core import add_data_args, check_out, int_in, schedule_from
@@ -58,9 +60,11 @@ def cmd_train(args) -> int:
            "steps_done": res.steps_done, "dataset": described, "eval_steps": res.eval_steps.tolist(),
            "eval_times": res.eval_times.tolist(), "error_normal": res.error_normal.tolist(),
            "error_tangential": res.error_tangential.tolist(), "error_relative": res.error_relative.tolist()}
-    (out / "train_log.json").write_text(json.dumps(log, indent=2) + "\n")
-    np.savetxt(out / "loss.csv", np.column_stack([np.arange(1, res.steps_done + 1), res.losses]), delimiter=",",
+    atomic_write(out / "train_log.json", json.dumps(log, indent=2) + "\n", "--out")
+    table = io.StringIO()
+    np.savetxt(table, np.column_stack([np.arange(1, res.steps_done + 1), res.losses]), delimiter=",",
                header="step,loss", comments="", fmt=["%d", "%.8g"])
+    atomic_write(out / "loss.csv", table.getvalue(), "--out")
     if res.status == "diverged":
         raise ValueError(res.message)
     path = save_model(out / f"mlp_{name}_{sched.name.replace('-', '_')}.safetensors", res.model,
@@ -94,7 +98,7 @@ def cmd_rf(args) -> int:
               "table": {k: [None if not math.isfinite(v) else float(v) for v in col]
                         for k, col in sweep.table().items() if k != "taus"},
               **sweep.config["summary"]}
-    (out / "rf_split.json").write_text(json.dumps(report, indent=2) + "\n")
+    atomic_write(out / "rf_split.json", json.dumps(report, indent=2) + "\n", "--out")
     print(f"wrote {len(written)} checkpoints and {out / 'rf_split.json'}")
     for i, tau in enumerate(sweep.taus):
         print(f"  tau {tau_label(tau):>6}: inter-mode mass {sweep.inter_mode[i]:.3f}, mean error where the ridge is "
