@@ -94,8 +94,9 @@ def out_file(args) -> Path:
     out = Path(args.out)
     if out.name in ("", ".", "..") or out.is_dir():
         raise ValueError(f"--out: {out} is a folder; name a file (e.g. {out / 'result.npz'})")
+    npz = check_out(out.with_suffix(".npz"))
     writable_target(out, "--out")
-    return check_out(writable_target(out.with_suffix(".npz"), "--out"))
+    return writable_target(npz, "--out")
 
 
 def write_outputs(out: Path, arrays: dict, summary: dict) -> None:

@@ -19,7 +19,7 @@ import zipfile
 
 import numpy as np
 
-from ..utils.files import read_capped
+from ..utils.files import read_capped, regular_file
 from ..utils.limits import BudgetError, require_elements
 from ..utils.validation import Array, Integer, check
 
@@ -59,6 +59,8 @@ def load_array_file(path_or_bytes, filename: str, *, max_bytes: int = MAX_FILE_B
     (``max_points``, ``max_dim``) go to :func:`validate_array`.
     """
     name = filename if name is None else name
+    if isinstance(path_or_bytes, (str, os.PathLike)):
+        regular_file(path_or_bytes, name)  # a device or a FIFO is named as such, whatever its extension
     ext = os.path.splitext(str(filename))[1].lower()
     if ext not in (".csv", ".npy", ".npz"):
         raise ValueError(f"{name}: unsupported file extension {ext or '(none)'!r}; use .csv, .npy or .npz")

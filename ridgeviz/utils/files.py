@@ -29,7 +29,8 @@ _CHUNK = 1 << 20
 
 
 def _kind(mode: int) -> str:
-    return next((label for test, label in _KINDS if test(mode)), "not a regular file")
+    return next((label for test, label in _KINDS if test(mode)), "a regular file" if stat.S_ISREG(mode) else
+                "not a regular file")
 
 
 def _new_file_mode() -> int:
@@ -156,14 +157,14 @@ def staged_folder(path, name: str = "--out"):
     error, each file and folder written there takes the place of the one of the same name in ``path`` (others in
     ``path`` are kept); after an error or a signal the temporary folder is deleted and ``path`` is left as it was.
     So an interrupted run never leaves a folder that mixes its files with a previous run's."""
-    path = Path(path).resolve()
+    given, path = Path(path), Path(path).resolve()
     if path.exists() and not path.is_dir():
-        raise ValueError(f"{name}: cannot write to {path}: it is not a folder")
+        raise ValueError(f"{name}: cannot write to {given}: it is {_kind(os.stat(path).st_mode)}, not a folder")
     try:
         path.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
     except OSError as exc:
-        raise ValueError(f"{name}: cannot write to {path} ({_reason(exc)})") from None
+        raise ValueError(f"{name}: cannot write to {given} ({_reason(exc)})") from None
     try:
         yield tmp
         _move_entries(tmp, path, name)
