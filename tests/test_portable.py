@@ -13,8 +13,8 @@ float32/float64 products, exp, log, tanh and SiLU):
   retrain's weights moved by up to 9e-7 of each tensor's scale, like an AMD EPYC's (2.4e-7);
 - ``OPENBLAS_CORETYPE=Haswell`` (NumPy's OpenBLAS): no change.
 
-So the rerun uses ``MKL_CBWR=AVX2`` and ``ATEN_CPU_CAPABILITY=default`` together, on the test files whose checks
-compare with stored numbers or with a rounding bound.
+So the rerun uses ``MKL_CBWR=AVX2`` and ``ATEN_CPU_CAPABILITY=default`` together, on the tests whose checks compare
+with stored numbers or with a rounding bound.
 """
 
 from __future__ import annotations
@@ -29,12 +29,15 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 ALTERNATE = {"MKL_CBWR": "AVX2", "ATEN_CPU_CAPABILITY": "default"}
+# the numerical core against its references and rounding bounds, the golden numbers, and every check of a shipped
+# file (checkpoints, precomputed views, pages that open on them): about 45 s of CPU here
 PORTABLE_TESTS = [
-    "tests/test_golden.py",
-    "tests/test_posterior.py",
-    "tests/test_shipped.py",
-    "tests/test_side_by_side.py",
-    "tests/test_mnist_view.py",
+    "tests/test_golden.py", "tests/test_posterior.py", "tests/test_density.py", "tests/test_ridge.py",
+    "tests/test_decomposition.py", "tests/test_phases.py", "tests/test_outcomes.py", "tests/test_mnist_view.py",
+    "tests/test_side_by_side.py", "tests/test_io.py::test_shipped_assets_load_and_are_small",
+    "tests/test_explorer.py::test_shipped_precomputed_views_were_made_by_this_code",
+    "tests/test_app.py::test_trajectories_smoke_loads_the_demo_without_computing",
+    "tests/test_latent.py::test_shipped_vae_reconstructs_the_subset", "tests/test_latent.py::test_page_opens_and_runs",
     "tests/test_reproduce.py::test_the_shipped_generalising_model_is_the_recipe_trained_with_seed_0",
 ]
 PROBE = textwrap.dedent("""

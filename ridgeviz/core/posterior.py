@@ -39,12 +39,11 @@ covariance ``Cov_w``. Data are centred at their mean ``c`` (``X_i = x_i - c``), 
      2019, Theorem 3.1): with rounding errors independent and of mean zero, ``gamma_n`` may be replaced by
      ``lambda sqrt(n) u`` with probability at least ``1 - 2 n exp(-lambda^2 / 2)``; ``lambda`` is chosen for a
      probability ``1 - 1e-10`` per sum (``lambda`` about 8), so ``gamma = 2 lambda sqrt(n)``; 1,020 at n = 4,100.
-   Measured against an 80-bit reference (``tests/test_posterior.py``, which also allows for the rounding both forms
-   share: the logits' and the Hessian's assembly), the extra error reached 0.1-0.25 of this bound on this machine
-   (Intel Xeon, and under MKL's AVX2 and generic code paths), and about 0.4 of it where the earlier, measured
-   constant (32 eps) was exceeded 1.015x (an AMD EPYC). A query whose bound exceeds the tolerance
-   (:data:`RTOL_SMALL_D` / :data:`RTOL_WIDE`) takes the dense centred product instead (with the exact log-sum-exp),
-   as does one whose normaliser under- or overflows (far from every point).
+   ``tests/test_posterior.py`` checks ``|dCov_w| <= gamma eps (E_w|X - c|^2 + trace Cov_w)`` against the 80-bit
+   covariance of the very weights summed: the error reached 0.04-0.06 of it (tiles) and 0.004-0.02 (wide) here,
+   also under MKL's AVX2 and generic code paths. (A constant measured on one CPU, 32 eps, was exceeded by an AMD
+   EPYC.) A query whose bound exceeds the tolerance (:data:`RTOL_SMALL_D` / :data:`RTOL_WIDE`) takes the dense
+   centred product instead (with the exact log-sum-exp), as does one whose normaliser under- or overflows.
 4. **Skipping light points.** A point whose weight is at most ``tau = 0.1 eps h / (alpha^2 N R^2)`` for every
    query of a tile (``R^2 = 4 max |X_i|^2`` bounds ``|X_i - mu|^2``) is skipped: together such points move the
    Hessian by less than ``0.1 eps / h``. At small ``t`` the posterior sits on a handful of points, so the dense
