@@ -3,9 +3,10 @@
 Nothing is unpickled and nothing is allocated before it is priced: a ``.npy`` header (or an ``.npz`` member's) is
 parsed here, by this module, and the array it declares is checked against the element and memory limits
 (:mod:`ridgeviz.utils.limits`) before a byte of it is read; an ``.npz`` member's declared size is checked before
-it is inflated, and at most that much is inflated. Every malformed file (a damaged header, a broken zip, a
-truncated or bit-flipped stream) gives a ``ValueError`` that names the file and says what is wrong; the result
-goes through :func:`validate_array`. This module never imports streamlit.
+it is inflated, and at most that much is inflated. A ``.csv`` is parsed line by line, its limits checked as the
+rows arrive. A path must name a regular file, read with a byte cap (:mod:`ridgeviz.utils.files`). Every malformed
+file (a damaged header, a broken zip, a truncated or bit-flipped stream) gives a ``ValueError`` that names the file
+and says what is wrong; the result goes through :func:`validate_array`. This module never imports streamlit.
 """
 
 from __future__ import annotations
