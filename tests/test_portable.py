@@ -72,6 +72,6 @@ def test_the_alternate_configuration_changes_the_last_bits(tmp_path):
 
 @pytest.mark.slow
 def test_checks_against_stored_numbers_hold_under_another_code_path():
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x", *PORTABLE_TESTS],
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *PORTABLE_TESTS],
                           cwd=ROOT, env=_env(True), capture_output=True, text=True, timeout=580)
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
