@@ -27,6 +27,21 @@ from ridgeviz.data.datasets import MODE_SETS
 torch.set_num_threads(int(os.environ.get("RIDGEVIZ_TEST_THREADS", "1")))
 
 
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), or ``"unknown"``."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            return next((ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")), "unknown")
+    except OSError:
+        return "unknown"
+
+
+def pytest_report_header(config):
+    """The CPU and kernel paths decide the last bits of float results (tests/test_portable.py): print them."""
+    return (f"CPU: {cpu_model()}; torch kernels: {torch.backends.cpu.get_cpu_capability()}; "
+            f"MKL_CBWR={os.environ.get('MKL_CBWR', 'unset')}; torch threads: {torch.get_num_threads()}")
+
+
 # -- data and densities -------------------------------------------------------------------------------------
 @pytest.fixture(scope="session")
 def ou():

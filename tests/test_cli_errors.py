@@ -6,10 +6,13 @@ process, and ``--debug`` is checked to show the traceback.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +20,7 @@ import pytest
 import torch
 from safetensors.torch import save as st_save
 
-from ridgeviz.cli import main
+from ridgeviz.cli import build_parser, main
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -55,7 +58,7 @@ CASES = [
     ("ridge --data {d}/trunc.npy --out {o}", "--data"),
     ("ridge --data {d}/text.csv --out {o}", "column 2 is not a number"),
     ("ridge --data {d} --out {o}", "--data"),
-    ("analyze {d}/missing.npz --out {o}", "cannot read the file"),
+    ("analyze {d}/missing.npz --out {o}", "trajectory: cannot read"),
     ("analyze {d}/trunc.npy --out {o}", "not a readable .npz"),
     ("mnist --vae {d}/missing.safetensors --out {d}/m --n 20 --samples 4 --steps 4", "--vae: checkpoint: cannot read"),
     ("mnist --vae {d}/vae.safetensors --out {d}/m --n 20 --samples 4 --steps 4", "--vae: checkpoint config"),
@@ -65,6 +68,7 @@ CASES = [
     ("ridge --out {d}/afile/x.npz", "is a file, not a folder"),
     ("ridge --out {d}", "is a folder"),
     ("sample --out /dev/null/x.npz --steps 2 --particles 2", "--out"),
+    ("sample --out /dev/null --steps 2 --particles 2", "--out: cannot write to /dev/null: it is a character device"),
     ("train --out {d}/afile --steps 2", "--out"),
     ("rf --out /proc/ridgeviz-nope", "--out"),
     # sizes beyond the budget or the allowed range
@@ -139,3 +143,69 @@ def test_limits_can_be_raised_on_purpose(tmp_path, capfd):
 def test_threads_variable_is_validated(tmp_path):
     proc = _process("ridge", "--out", str(tmp_path / "o.npz"), env={"RIDGEVIZ_THREADS": "100000"})
     assert proc.returncode == 2 and "RIDGEVIZ_THREADS must be an integer in [1," in proc.stderr
+
+
+# -- special files given to every file argument ---------------------------------------------------------------------
+def _parsers():
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return sorted(sub.choices.items())
+
+
+def _file_arguments():
+    """``(command, action)`` for every argument of every command whose type is a path, found from the parsers (a
+    new file argument is covered without editing this test)."""
+    return [(name, a) for name, p in _parsers() for a in p._actions if a.type is Path]
+
+
+def _argv(command, action, special, tmp_path):
+    """A command line that passes ``special`` to ``action`` and harmless values to the command's other required
+    arguments (outputs go to ``tmp_path``)."""
+    argv = [command]
+    for a in next(p for c, p in _parsers() if c == command)._actions:
+        value = special if a.dest == action.dest else None
+        if value is None and a.type is Path and (a.required or not a.option_strings or "--out" in a.option_strings):
+            value = tmp_path / ("out.npz" if command in ("ridge", "sample", "analyze") else "out")
+        if value is not None:
+            argv += [str(value)] if not a.option_strings else [a.option_strings[0], str(value)]
+    return argv
+
+
+@pytest.fixture(scope="module")
+def specials(tmp_path_factory):
+    d = tmp_path_factory.mktemp("special")
+    os.mkfifo(d / "fifo")
+    (d / "link-to-zero").symlink_to("/dev/zero")
+    (d / "link-to-fifo").symlink_to(d / "fifo")
+    return {"zero": Path("/dev/zero"), "fifo": d / "fifo", "link-to-zero": d / "link-to-zero",
+            "link-to-fifo": d / "link-to-fifo"}
+
+
+FILE_ARGUMENTS = _file_arguments()
+
+
+def test_the_file_arguments_were_found():
+    found = {(c, a.dest) for c, a in FILE_ARGUMENTS}
+    assert {("ridge", "data"), ("ridge", "points"), ("ridge", "out"), ("analyze", "trajectory"), ("mnist", "vae"),
+            ("mnist", "mnist_dir"), ("train", "data"), ("reproduce", "out"), ("assets", "out")} <= found
+
+
+@pytest.mark.parametrize("kind", ["zero", "fifo", "link-to-zero", "link-to-fifo"])
+@pytest.mark.parametrize("command, action", FILE_ARGUMENTS, ids=[f"{c}:{a.dest}" for c, a in FILE_ARGUMENTS])
+def test_devices_and_fifos_are_refused_at_once(command, action, kind, specials, tmp_path, capfd):
+    # /dev/zero reads without end, opening a FIFO waits for a writer forever: both must be refused before opening,
+    # within a second, with status 2 and a message naming the path
+    argv = _argv(command, action, specials[kind], tmp_path)
+    done = {}
+    worker = threading.Thread(target=lambda: done.update(code=run(argv)), daemon=True)
+    start = time.perf_counter()
+    worker.start()
+    worker.join(60)
+    assert not worker.is_alive(), f"{argv} still running after 60 s"
+    assert done["code"] == 2, argv
+    err = capfd.readouterr().err
+    assert str(specials[kind]) in err and "Traceback" not in err, err
+    if run(argv) == 2:  # a second time, modules loaded: the refusal itself must be quick
+        start = time.perf_counter()
+        assert run(argv) == 2
+    assert time.perf_counter() - start < 1.0

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -259,3 +260,59 @@ def test_config_fields(cls, data):
 def test_train_mlp_refuses_a_dict_config():
     with pytest.raises(ValueError, match="^config must be a TrainConfig; got a dict"):
         rv.train_mlp(MODE_SETS["two-points"], rv.get_schedule("ou"), {"steps": 10})
+
+
+# -- edges found by the held-out rounds (issue 19) -----------------------------------------------------------------
+@FUZZ
+@given(bounds=st.one_of(st.lists(VALUES, min_size=0, max_size=6), st.sampled_from(["abcd", None, 3, (1, 0, 0, 1)])))
+def test_trace_ridge_bounds(bounds):
+    from ridgeviz.core.tracing import trace_ridge
+
+    dens = rv.SmoothedEmpirical(MODE_SETS["thirteen"], rv.get_schedule("ou"))
+    try:
+        lines = trace_ridge(dens, 0.5, bounds=bounds, grid=4)
+    except ValueError as exc:
+        assert names(exc, ["bounds"]), exc
+        return
+    assert all(np.isfinite(line).all() for line in lines)
+
+
+@pytest.mark.parametrize("where", ["folder", "device", "missing-parent", "unwritable"])
+def test_saving_a_model_to_an_impossible_place_names_the_path(where, tmp_path):
+    model = rv.ExactScore(rv.SmoothedEmpirical(MODE_SETS["thirteen"], rv.get_schedule("ou")))
+    target = {"folder": tmp_path, "device": "/dev/null", "missing-parent": "/proc/ridgeviz-nope/m",
+              "unwritable": "/proc/m"}[where]
+    with pytest.raises(ValueError, match=f"checkpoint: .*{target}"):
+        rv.save_model(target, model)
+    assert not list(tmp_path.glob("*.safetensors")) and not Path("/dev/null.safetensors").exists()
+    path = rv.save_model(tmp_path / "m", model)  # a name without the suffix gets it, as documented
+    assert path == tmp_path / "m.safetensors" and sorted(p.name for p in tmp_path.iterdir()) == ["m.json", path.name]
+
+
+DEGENERATE = {"duplicates": np.array([[1.0, 2.0]] * 5), "two duplicated pairs": np.array([[1.0, 2.0]] * 3 +
+                                                                                          [[0.0, 0.0]] * 2),
+              "3 collinear": np.array([[0.0, 0.0], [1.0, 1.0], [2.0, 2.0]]),
+              **{f"13 points x {s:g}": MODE_SETS["thirteen"] * s for s in (1e-8, 1e8, 1e100)}}
+
+
+@pytest.mark.parametrize("name", list(DEGENERATE))
+def test_degenerate_data_give_undefined_flags_or_a_message(name, monkeypatch):
+    # a NaN in the Trajectories pipeline means "ridge undefined here" (label "no ridge"), never a failure; what
+    # cannot be represented is refused with a sentence
+    from ridgeviz.core.phases import NO_RIDGE
+    from ridgeviz.core.schedules import ScheduleConfig
+    from ridgeviz.models.factory import ModelConfig
+    from ridgeviz.views.trajectories import run_trajectories
+
+    monkeypatch.setenv("RIDGEVIZ_MAX_MEMORY_GB", "4")  # the run itself is small; the default budget prices it
+    try:
+        res = run_trajectories(DEGENERATE[name], ScheduleConfig(steps=20), TrajectoryConfig(particles=8, frames=3,
+                               ridge_grid=4), model_cfg=ModelConfig("injected", 1, 0.5, 0.5))
+    except ValueError as exc:
+        assert str(exc).startswith("data: positions up to") and name.endswith("1e+100"), exc
+        return
+    assert np.isfinite(res.xs).all() and np.isfinite(res.times).all()
+    undefined = res.labels == NO_RIDGE
+    assert np.array_equal(np.isnan(res.distance), undefined)
+    for field in (res.error_normal, res.error_tangential):
+        assert not (np.isnan(field) & ~undefined).any()

@@ -57,6 +57,20 @@ def test_hostile_link_parameters_give_messages_not_exceptions(query):
     assert not at.exception, (query, [e.value for e in at.exception])
 
 
+def test_link_error_sizes_are_clamped_to_the_sliders_range():
+    from ridgeviz.app.links import INJECTED_ERROR_RANGE
+
+    at = open_page("", model="injected", tangential="-1", normal="-2")  # the link is read on the first page
+    assert "tangential=-1 (clamped to 0)" in texts(at)
+    at.switch_page("app_pages/3_Trajectories.py")
+    at.run()
+    assert not at.exception
+    cfg = at.session_state["model_cfg"]
+    assert (cfg.kind, cfg.normal, cfg.tangential) == ("injected", INJECTED_ERROR_RANGE[0], INJECTED_ERROR_RANGE[0])
+    cfg = open_page("3_Trajectories", model="injected", tangential="1e308", normal="0.5").session_state["model_cfg"]
+    assert (cfg.normal, cfg.tangential) == (0.5, INJECTED_ERROR_RANGE[1])
+
+
 def test_the_mnist_page_has_no_free_path(monkeypatch):
     monkeypatch.delenv("RIDGEVIZ_MNIST_FOLDERS", raising=False)
     at = open_page("6_MNIST_latent")

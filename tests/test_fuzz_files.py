@@ -188,3 +188,68 @@ def test_checkpoint_header_cannot_declare_more_than_the_file():
     forged = len(text).to_bytes(8, "little") + text + bytes(blob[8 + n:])
     with pytest.raises(ValueError, match="declared inconsistently"):
         load_model(forged)
+
+
+def _forged_header(entries: int) -> bytes:
+    """A safetensors blob whose header lists ``entries`` one-value float64 tensors."""
+    meta = json.dumps({"__metadata__": {"ridgeviz": json.dumps({"kind": "exact"})}}).encode()
+    items = b",".join(b'"t%d":{"dtype":"F64","shape":[1],"data_offsets":[%d,%d]}' % (i, 8 * i, 8 * i + 8)
+                      for i in range(entries))
+    text = meta[:-1] + b"," + items + b"}"
+    return len(text).to_bytes(8, "little") + text + bytes(8 * entries)
+
+
+def test_checkpoint_headers_are_capped_before_they_are_parsed():
+    from ridgeviz.models.checkpoints import MAX_HEADER_BYTES, MAX_HEADER_ENTRIES
+
+    with pytest.raises(ValueError, match="header declares .* bytes; the limit is"):
+        load_model(_forged_header(600_000))  # 35 MB of header (8.5 s to refuse entry by entry): refused from its
+        # length prefix, before it is parsed
+    with pytest.raises(ValueError, match=f"lists 2,001 entries; the limit is {MAX_HEADER_ENTRIES:,}"):
+        load_model(_forged_header(2_000))  # within the byte cap: refused before any entry is checked
+    assert len(_forged_header(2_000)) < MAX_HEADER_BYTES
+    with pytest.raises(ValueError, match="no 'architecture'"):
+        load_model(_forged_header(MAX_HEADER_ENTRIES))  # at the cap: read, then refused for what it holds
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.float32, torch.float64])
+def test_exact_checkpoints_hold_at_most_the_point_limit_whatever_the_dtype(dtype, tmp_path):
+    from ridgeviz.data.uploads import MAX_POINTS
+    from ridgeviz.models.checkpoints import save_checkpoint
+
+    cfg = {"kind": "exact", "schedule": rv.get_schedule().to_dict(), "architecture": {"D": 1, "N": MAX_POINTS + 1}}
+    path = save_checkpoint(tmp_path / "many", {"data": torch.zeros(MAX_POINTS + 1, 1, dtype=dtype)}, cfg)
+    with pytest.raises(ValueError, match=r"'N' must be an integer in \[1, 200000\]"):
+        load_model(path)
+    ok = save_checkpoint(tmp_path / "ok", {"data": torch.randn(50, 1).to(dtype)}, {**cfg, "architecture": {"D": 1,
+                                                                                                          "N": 50}})
+    assert load_model(ok).dens.N == 50
+
+
+@pytest.mark.parametrize("kind", ["zero", "fifo", "link"])
+def test_special_files_are_refused_before_they_are_opened(kind, tmp_path):
+    from ridgeviz.data.mnist import read_idx
+    from ridgeviz.latent.vae import load_vae
+
+    path = Path("/dev/zero")
+    if kind != "zero":
+        os.mkfifo(tmp_path / "fifo")
+        path = tmp_path / "fifo"
+    if kind == "link":
+        (tmp_path / "link.npy").symlink_to(path)
+        path = tmp_path / "link.npy"
+    for load in (lambda p: load_array_file(p, "x.csv", name="--data"), load_model, load_vae, read_idx):
+        with pytest.raises(ValueError, match="not a regular file"):
+            load(path)
+
+
+def test_csv_uploads_are_parsed_as_a_stream():
+    """49.8 MB of one-value lines took 3.2 GB (65x the file) before any limit applied: the parser now checks the
+    limits as rows arrive, so the file is refused after 200,001 rows, in a small fraction of its size."""
+    from conftest import peak_rss_child
+
+    setup = "from ridgeviz.data.uploads import load_array_file\nraw = b'1\\n' * 24_900_000"
+    code = ("try:\n    load_array_file(raw, 'ones.csv')\nexcept ValueError as exc:\n"
+            "    assert 'at most 200,000' in str(exc), exc\nelse:\n    raise AssertionError('accepted')")
+    before, after = peak_rss_child(setup, code)
+    assert after - before < 50_000  # kB; measured 1.7 MB

@@ -1,10 +1,21 @@
 """Seeded golden numbers for three full loops on the CPU: a refactor that changes results fails here.
 
 In the style of diffusers' full-loop tests: each loop runs end to end with fixed seeds and small sizes, and a few
-summary numbers are compared with the values recorded when they were last checked by hand. Float64 loops agree
-to ~1e-12 across thread counts (measured: 1 vs 2 torch threads), so they are held to 1e-8; the float32 training
-loop to 1e-5. When a change is meant to alter results, look at why, then record the new numbers with
-``python tests/test_golden.py`` and paste them below.
+summary numbers are compared with the values recorded when they were last checked by hand. When a change is meant
+to alter results, look at why, then record the new numbers with ``python tests/test_golden.py`` and paste them below.
+
+The numbers were recorded on one machine; another CPU family rounds BLAS and torch kernels in another order, so the
+tolerances are set from what such changes do (measured here under MKL's AVX2 and generic code paths and torch's
+generic kernels, ``tests/test_portable.py``), with room to spare, and far below what a change of method does:
+
+- the pipeline (float64; the sampler with fixed noise and the decomposition do not amplify rounding): at most
+  4.4e-16 relative, held to 1e-8; its label counts are integers that change only if a statistic sits within
+  rounding of a threshold, so they are compared exactly;
+- the trained MLP (float32, 150 AdamW steps): at most 1.8e-7 absolute on scores and losses of order 1, held to
+  ``1e-5 * |value| + 1e-6``;
+- the random-feature sweep (float64, through a pseudo-inverse that keeps eigenvalues down to 1e-6 of the largest
+  and so amplifies rounding): at most 1.3e-6 relative, held to 2e-5; the inter-mode masses are shares of 32
+  samples, compared exactly.
 """
 
 from __future__ import annotations
@@ -139,7 +150,10 @@ def test_trained_model_golden_numbers():
 def test_random_feature_sweep_golden_numbers():
     got, want = sweep(), GOLDEN["sweep"]
     for key in want:
-        np.testing.assert_allclose(got[key], want[key], rtol=1e-8, atol=1e-12, err_msg=key)
+        if key in ("taus", "inter_mode"):
+            assert got[key] == want[key], key
+        else:
+            np.testing.assert_allclose(got[key], want[key], rtol=2e-5, atol=1e-12, err_msg=key)
 
 
 if __name__ == "__main__":  # record new numbers (after checking why they changed)

@@ -100,8 +100,10 @@ def test_read_idx_refuses_gzip_bombs():
 
 
 def test_read_idx_bad_source():
-    with pytest.raises(ValueError, match="cannot read the file"):
+    with pytest.raises(ValueError, match="cannot read /nonexistent/train-images-idx3-ubyte"):
         read_idx("/nonexistent/train-images-idx3-ubyte")
+    with pytest.raises(ValueError, match="character device, not a regular file"):
+        read_idx("/dev/zero")  # refused before it is opened: it would read without end
     with pytest.raises(ValueError, match="expected a path or bytes"):
         read_idx(12)
 

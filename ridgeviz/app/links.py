@@ -1,7 +1,8 @@
 """The query-string mirror: the sidebar's dataset and schedule (and a closed-form model) live in the URL.
 
 A link therefore reopens the same view. The URL is read once per session (bad values are reported and
-ignored) and rewritten after the sidebar is drawn.
+ignored; numbers outside a widget's range are clamped into it: the sidebar's widgets clamp their own, the model's
+error sizes are clamped here) and rewritten after the sidebar is drawn.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ UPLOAD = "upload"  # the sidebar's data kind for this session's uploaded file (n
 _QP = {"kind": "sb_kind", "set": "sb_name", "n": "sb_n", "seed": "sb_seed", "dim": "sb_dim",
        "off": "sb_off", "radius": "sb_radius", "schedule": "sb_sched", "T": "sb_T", "t_min": "sb_tmin",
        "grid": "sb_grid", "steps": "sb_steps"}
+INJECTED_ERROR_RANGE = (0.0, 3.0)  # the Score model page's sliders for the injected normal and tangential errors
 _QP_TYPES = {"sb_n": int, "sb_seed": int, "sb_dim": int, "sb_steps": int, "sb_off": float,
              "sb_radius": float, "sb_T": float, "sb_tmin": float}
 
@@ -39,9 +41,25 @@ def load_query_params() -> None:
     if "schedule" in st.query_params:
         store()["sb_sched_prev"] = store().get("sb_sched")
     if st.query_params.get("model"):
-        store()["qp_model"] = dict(st.query_params)
+        store()["qp_model"] = _clamped_model(dict(st.query_params), bad)
     if bad:
-        st.warning("Ignored link parameters: " + ", ".join(bad))
+        st.warning("Link parameters not used as given: " + ", ".join(bad))
+
+
+def _clamped_model(qp: dict, bad: list) -> dict:
+    """The link's model parameters with the error sizes clamped into the Score model page's slider range (a value
+    out of range is clamped and reported, one that is not a number is left for the model page to refuse)."""
+    lo, hi = INJECTED_ERROR_RANGE
+    for key in ("normal", "tangential"):
+        try:
+            value = float(qp[key])
+        except (KeyError, ValueError):
+            continue
+        clamped = min(max(value, lo), hi) if value == value else lo  # NaN: the range's start
+        if clamped != value:
+            bad.append(f"{key}={qp[key]} (clamped to {clamped:g})")
+            qp[key] = str(clamped)
+    return qp
 
 
 def write_query_params() -> None:

@@ -5,8 +5,11 @@ Each module in this package defines ``register(subparsers)``, which adds its com
 
 Errors: bad input, a file that cannot be read or written and a request beyond the work budget end the command
 with status 2 and one line on stderr (``error: --out: cannot write to /x/y.npz (Permission denied)``); anything
-unexpected with status 1 and one line. ``--debug`` shows the traceback instead. ``--max-memory-gb`` and
-``--max-minutes`` raise (or lower) the work budget of :mod:`ridgeviz.utils.limits` for this run.
+unexpected with status 1 and one line. ``--debug`` shows the traceback instead. SIGTERM ends a command with status
+143 after it has cleaned up (temporary files removed, worker processes stopped); outputs are written whole or not
+at all (:mod:`ridgeviz.utils.files`), and every file argument must name a regular file (not a device or a FIFO).
+``--max-memory-gb`` and ``--max-minutes`` raise (or lower) the work budget of :mod:`ridgeviz.utils.limits` for this
+run.
 """
 
 from __future__ import annotations
@@ -15,7 +18,9 @@ import argparse
 import importlib
 import os
 import pkgutil
+import signal
 import sys
+import threading
 
 
 class _Parser(argparse.ArgumentParser):
@@ -75,12 +80,29 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
+class Terminated(BaseException):
+    """SIGTERM, raised where the command is, so it unwinds like Ctrl-C: ``finally`` blocks remove temporary files
+    and worker processes are stopped (Python's default for SIGTERM is to die without unwinding)."""
+
+
+def _terminate(signum, frame):
+    raise Terminated()
+
+
+def _on_sigterm():
+    """Install :func:`_terminate` for SIGTERM (main thread only); returns the handler to put back, or None."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, _terminate)
+
+
 def main(argv=None) -> int:
     from ..utils.threads import configure_threads
 
     parser = build_parser()
     args = parser.parse_args(argv)
     saved = {k: os.environ.get(k) for k in ("RIDGEVIZ_MAX_MEMORY_GB", "RIDGEVIZ_MAX_MINUTES")}
+    previous = _on_sigterm()
     try:
         _apply_limits(args)
         configure_threads()
@@ -91,6 +113,9 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+    except Terminated:
+        print("error: terminated (SIGTERM); nothing was left half-written", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except (ValueError, OSError, MemoryError) as exc:  # bad input, unreadable/unwritable files, the budget
         if args.debug:
             raise
@@ -102,7 +127,9 @@ def main(argv=None) -> int:
         print(f"error: internal error ({type(exc).__name__}: {_one_line(exc)[:200]}); rerun with --debug to see "
               "the traceback", file=sys.stderr)
         return 1
-    finally:  # the flags hold for this run only (main may be called again in the same process)
+    finally:  # the flags and the handler hold for this run only (main may be called again in the same process)
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)

@@ -12,7 +12,9 @@ def cmd_assets(args) -> int:
         for name, asset in ASSET_GROUPS.items():
             print(f"{name:>6}: {asset.description} ({', '.join(asset.files)})")
         return 0
-    build_assets(args.names, args.out)
+    from .core import check_out
+
+    build_assets(args.names, check_out(args.out, folder=True))
     return 0
 
 

@@ -28,7 +28,8 @@ from ..data.uploads import load_array_file
 from ..models.factory import ModelConfig, build_model
 from ..models.kinds import closed_form_kinds, kind_label
 from ..models.score import MAGNITUDE
-from ..utils.limits import Cost, frame_cost, require, ridge_cost, sampling_cost
+from ..utils.files import atomic_path, atomic_write, open_regular, writable_target
+from ..utils.limits import Cost, frame_cost, limits, require, ridge_cost, sampling_cost
 from ..utils.results import dumps
 from ..utils.validation import SEED, Array, Instance, Integer, Options, check
 from ..views.budget import SCMS_ITERATIONS, trace_cost
@@ -101,21 +102,22 @@ def schedule_from(args):
 
 
 def out_file(args) -> Path:
-    """``--out`` as the ``.npz`` it names, checked writable."""
+    """``--out`` as the ``.npz`` it names, checked writable (a device such as /dev/null, a FIFO or a folder is
+    refused as it is named: no suffix is added to it)."""
     out = Path(args.out)
     if out.name in ("", ".", "..") or out.is_dir():
         raise ValueError(f"--out: {out} is a folder; name a file (e.g. {out / 'result.npz'})")
-    return check_out(out.with_suffix(".npz"))
+    npz = check_out(out.with_suffix(".npz"))
+    writable_target(out, "--out")
+    return writable_target(npz, "--out")
 
 
 def write_outputs(out: Path, arrays: dict, summary: dict) -> None:
+    """``out.npz`` (arrays) and ``out.json`` (summary), each written whole or not at all."""
     out = Path(out).with_suffix(".npz")
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(out, **arrays)
-        out.with_suffix(".json").write_text(dumps(summary, indent=2, default=float) + "\n")
-    except OSError as exc:
-        raise ValueError(f"--out: cannot write to {exc.filename or out} ({exc.strerror or exc})") from None
+    with atomic_path(out, "--out") as tmp, open(tmp, "wb") as fh:
+        np.savez_compressed(fh, **arrays)
+    atomic_write(out.with_suffix(".json"), dumps(summary, indent=2, default=float) + "\n", "--out")
     print(f"wrote {out} and {out.with_suffix('.json')}")
 
 
@@ -170,23 +172,16 @@ _TRAJECTORY_KEYS = ("xs", "times", "drifts", "scores", "data", "config")
 def load_trajectory(path: Path):
     """``(Trajectory, data, config)`` from a file written by ``sample``; every defect is a ``ValueError``."""
     name = f"trajectory {path}"
-    try:
-        f = np.load(path, allow_pickle=False)
-        files, sizes = list(f.files), {i.filename.removesuffix(".npy"): i.file_size for i in f.zip.infolist()}
-    except OSError as exc:
-        raise ValueError(f"{name}: cannot read the file ({exc.strerror or exc})") from None
-    except Exception as exc:  # not an .npz, or a damaged one: np.load and zipfile raise many kinds of errors
-        raise ValueError(f"{name}: not a readable .npz file ({type(exc).__name__})") from None
-    with f:
-        missing = set(_TRAJECTORY_KEYS) - set(files)
-        if missing:
-            raise ValueError(f"{name}: not a ridgeviz trajectory file (missing {sorted(missing)})")
-        for key in _TRAJECTORY_KEYS:  # declared sizes first: nothing is inflated beyond the budget
-            require(Cost(float(sizes.get(key, 0))), f"{name}: {key}", "the file", time=False)
+    with open_regular(path, "trajectory", limits().bytes) as fh:  # a regular file within the memory budget
         try:
-            arrays = {key: f[key] for key in _TRAJECTORY_KEYS}
-        except Exception as exc:
-            raise ValueError(f"{name}: the archive is damaged ({type(exc).__name__})") from None
+            if fh.read(4) != b"PK\x03\x04":  # a zip archive, or nothing is loaded (not even a plain .npy)
+                raise ValueError("not a zip archive")
+            fh.seek(0)
+            f = np.load(fh, allow_pickle=False)
+            files, sizes = list(f.files), {i.filename.removesuffix(".npy"): i.file_size for i in f.zip.infolist()}
+        except Exception as exc:  # not an .npz, or a damaged one: np.load and zipfile raise many kinds of errors
+            raise ValueError(f"{name}: not a readable .npz file ({type(exc).__name__})") from None
+        arrays = _trajectory_arrays(f, files, sizes, name)
     try:
         config = json.loads(str(arrays["config"]))
     except json.JSONDecodeError:
@@ -200,6 +195,20 @@ def load_trajectory(path: Path):
     data = check(f"{name}: data", arrays["data"], Array((None, D), at_least=(1, 1)))
     traj = Trajectory(torch.as_tensor(xs), times, config["method"], torch.as_tensor(drifts), torch.as_tensor(scores))
     return traj, data, config
+
+
+def _trajectory_arrays(f, files, sizes, name: str) -> dict:
+    """The arrays of an open trajectory ``.npz``, their declared sizes priced before any is inflated."""
+    with f:
+        missing = set(_TRAJECTORY_KEYS) - set(files)
+        if missing:
+            raise ValueError(f"{name}: not a ridgeviz trajectory file (missing {sorted(missing)})")
+        for key in _TRAJECTORY_KEYS:  # declared sizes first: nothing is inflated beyond the budget
+            require(Cost(float(sizes.get(key, 0))), f"{name}: {key}", "the file", time=False)
+        try:
+            return {key: f[key] for key in _TRAJECTORY_KEYS}
+        except Exception as exc:
+            raise ValueError(f"{name}: the archive is damaged ({type(exc).__name__})") from None
 
 
 def _trajectory_config(config, name: str) -> dict:

@@ -20,6 +20,7 @@ from ..core.sampling import SAMPLERS
 from ..core.schedules import SCHEDULES, ScheduleConfig
 from ..data.mnist import ENV_VAR, DigitsSpec, load_digits
 from ..latent.vae import SHIPPED_VAE
+from ..utils.files import atomic_path, atomic_write
 from ..utils.limits import require
 from ..utils.results import dumps
 from ..views.budget import latent_cost
@@ -96,15 +97,16 @@ def cmd_mnist(args) -> int:
     figures = {"deviation": deviation_figure(run.deviation), "spectrum": spectrum_figure(run.gaps, run.dim,
                run.suggested_dim, t=cfg.t_suggest), "gallery": gallery_figure(panels, digits.shape),
                "trajectories": trajectory_figure(run.trajectories)}
-    for name, fig in figures.items():
-        fig.write_html(args.out / f"{name}.html", include_plotlyjs="cdn" if args.cdn else True)
+    for name, fig in figures.items():  # every file whole or not at all (utils.files)
+        atomic_write(args.out / f"{name}.html", fig.to_html(include_plotlyjs="cdn" if args.cdn else True), "--out")
     stats = {**run.stats, "data": {"source": digits.source, "note": digits.note, "classes": list(spec.classes),
                                    "n": len(digits.labels)}, "seconds": round(time.perf_counter() - start, 2)}
-    (args.out / "stats.json").write_text(dumps(stats, indent=2, default=float) + "\n")
-    np.savez_compressed(args.out / "run.npz", latents=latents, labels=digits.labels, final=run.final,
-                        codes=run.codes, nn_index=run.nn_index, nn_distance=run.nn_distance,
-                        times=run.deviation.times, residual=run.deviation.residual,
-                        scaled_gap=run.deviation.scaled_gap, normal_curvature=run.deviation.normal_curvature)
+    atomic_write(args.out / "stats.json", dumps(stats, indent=2, default=float) + "\n", "--out")
+    with atomic_path(args.out / "run.npz", "--out") as tmp, open(tmp, "wb") as fh:
+        np.savez_compressed(fh, latents=latents, labels=digits.labels, final=run.final, codes=run.codes,
+                            nn_index=run.nn_index, nn_distance=run.nn_distance, times=run.deviation.times,
+                            residual=run.deviation.residual, scaled_gap=run.deviation.scaled_gap,
+                            normal_curvature=run.deviation.normal_curvature)
     counts = stats["final"]["counts"]
     print(f"d = {run.dim} (suggested {run.suggested_dim}); at t = {stats['final']['t']:g}: "
           + ", ".join(f"{k} {v}" for k, v in counts.items())

@@ -7,13 +7,16 @@ import argparse
 import time
 from pathlib import Path
 
+from ..utils.files import staged_folder
+
 
 def cmd_reproduce(args) -> int:
     from ..experiments.runner import reproduce
 
     mode = "tiny" if args.tiny else "quick" if args.quick else "full"
     start = time.perf_counter()
-    done = reproduce(args.experiments, args.out, mode=mode, seed=args.seed, workers=args.workers)
+    with staged_folder(args.out) as staged:  # a run killed midway leaves --out as it was, not half replaced
+        done = reproduce(args.experiments, staged, mode=mode, seed=args.seed, workers=args.workers)
     checks = [(name, c) for name, ex in done.items() for c in ex.checks]
     passed = sum(c.passed for _, c in checks)
     controls = sum(c.control_failed for _, c in checks)

@@ -10,12 +10,14 @@ the inter-mode mass.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
 
 from ..data.datasets import DatasetSpec, dataset_fingerprint, make_dataset
 from ..data.uploads import load_array_file
+from ..utils.files import atomic_write
 from ..utils.limits import require
 from ..utils.results import dumps
 from ..views.budget import rf_cost, training_cost
@@ -57,9 +59,11 @@ def cmd_train(args) -> int:
            "steps_done": res.steps_done, "dataset": described, "eval_steps": res.eval_steps.tolist(),
            "eval_times": res.eval_times.tolist(), "error_normal": res.error_normal.tolist(),
            "error_tangential": res.error_tangential.tolist(), "error_relative": res.error_relative.tolist()}
-    (out / "train_log.json").write_text(dumps(log, indent=2) + "\n")
-    np.savetxt(out / "loss.csv", np.column_stack([np.arange(1, res.steps_done + 1), res.losses]), delimiter=",",
+    atomic_write(out / "train_log.json", dumps(log, indent=2) + "\n", "--out")
+    table = io.StringIO()
+    np.savetxt(table, np.column_stack([np.arange(1, res.steps_done + 1), res.losses]), delimiter=",",
                header="step,loss", comments="", fmt=["%d", "%.8g"])
+    atomic_write(out / "loss.csv", table.getvalue(), "--out")
     if res.status == "diverged":
         raise ValueError(res.message)
     path = save_model(out / f"mlp_{name}_{sched.name.replace('-', '_')}.safetensors", res.model,
@@ -90,7 +94,7 @@ def cmd_rf(args) -> int:
     report = {"dataset": described, "dataset_fingerprint": dataset_fingerprint(X), **sweep.config["settings"],
               "tube": sweep.config["tube"], "loss": {tau_label(t): m.train_info["loss"] for t, m in models.items()},
               "table": {k: col for k, col in sweep.table().items() if k != "taus"}, **sweep.config["summary"]}
-    (out / "rf_split.json").write_text(dumps(report, indent=2) + "\n")
+    atomic_write(out / "rf_split.json", dumps(report, indent=2) + "\n", "--out")
     print(f"wrote {len(written)} checkpoints and {out / 'rf_split.json'}")
     for i, tau in enumerate(sweep.taus):
         print(f"  tau {tau_label(tau):>6}: inter-mode mass {sweep.inter_mode[i]:.3f}, mean error where the ridge is "

@@ -14,14 +14,36 @@ covariance ``Cov_w``. Data are centred at their mean ``c`` (``X_i = x_i - c``), 
    ``X_i X_i^T``, ``D(D+1)/2`` columns) gives ``S``, ``S mu`` and ``S E_w[X X^T]``; ``Cov_w = E_w[X X^T] -
    mu mu^T``. That is ``2 N (1 + D + D(D+1)/2)`` flops per query, about half the ``2 N D^2`` of the dense
    centred product ``sum_i w_i (X_i - mu)(X_i - mu)^T``, and a large well-shaped GEMM.
-3. **Accuracy of the moments.** The subtraction loses about ``eps E_w|X|^2`` in ``Cov_w``, i.e.
-   ``eps (alpha^2/h) E_w|X|^2`` relative to the Hessian's ``1/h`` scale. For ``D <= SMALL_D`` the points are put
-   in k-d tree order and the moments taken per tile of ``TILE_POINTS`` neighbouring points about the tile's own
-   centre, then combined about the exact mean with the parallel-axis rule (Chan et al.'s pairwise update, all
-   terms positive): the loss becomes ``eps E_w|X_i - c_tile|^2``, the tiles' size rather than the data's. A
-   query whose estimated loss ``MOMENT_GAMMA eps (alpha^2/h) E_w|X - c|^2`` exceeds the tolerance
-   (:data:`RTOL_SMALL_D` / :data:`RTOL_WIDE`) takes the dense centred product instead (with the exact
-   log-sum-exp), as does one whose normaliser under- or overflows (far from every point).
+3. **Accuracy of the moments.** The subtraction in ``Cov_w = E_w[X X^T] - mu mu^T`` turns the rounding of the sums
+   (relative to ``E_w|X|^2``) into an error of ``Cov_w``, i.e. ``(alpha^2/h) E_w|X|^2`` times it relative to the
+   Hessian's ``1/h`` scale. For ``D <= SMALL_D`` the points are put in k-d tree order and the moments taken per tile
+   of ``TILE_POINTS`` neighbouring points about the tile's own centre, then combined about the mean with the
+   parallel-axis rule (Chan et al.'s pairwise update, all terms positive), so the loss scales with
+   ``E_w|X_i - c_tile|^2``, the tiles' size rather than the data's. :meth:`PosteriorMoments.moment_gamma` bounds
+   the moment form's rounding *beyond* the dense centred product's by ``gamma eps (alpha^2/h) E_w|X - c|^2``
+   (``eps = 2u`` the machine epsilon, ``c`` the tile centre, or the data mean for larger D). Derivation: a sum of
+   ``n`` terms computed in any order (any BLAS, any CPU) is off by at most ``gamma_n sum |terms|``, ``gamma_n = n u
+   / (1 - n u)`` (Higham, *Accuracy and Stability of Numerical Algorithms*, 2002, section 3.1), and
+   ``|U_j U_k| <= |U|^2``.
+   - *Tiles* (``D <= SMALL_D``): each second-moment entry passes through a chain of ``n = TILE_POINTS`` (the tile
+     product) ``+ T`` (the tiles of a data tile summed) ``+ 3 B`` (the merges of ``B`` data tiles) ``+ 4`` (the
+     parallel-axis terms and the symmetrisation) roundings; the within-tile sums and the cross terms
+     ``m1 e^T`` give at most ``2 gamma_n (E_w|U| + |e|)^2 <= 2 gamma_n (E_w|U|^2 + E_w|e|^2)`` after
+     Cauchy-Schwarz. The ``|e|^2`` part (tile centres about the mean) is at most ``trace Cov_w``: an error relative
+     to the covariance itself, which the dense centred product shares (its own bound is ``gamma_N trace Cov_w``).
+     So ``gamma = n`` (in units of ``eps``), the worst case, which holds on every CPU; n = 78 for 400 points.
+   - *Wide* (``D > SMALL_D``): ``E_w[X X^T]``, ``mu`` and ``S`` each accumulate over ``n = n_tile + B + 2``
+     terms (``n_tile`` up to :data:`DATA_TILE`), and their errors enter ``Cov_w`` with weights 1, 2 and 1, so the
+     worst case is ``4 gamma_n E_w|X|^2`` -- about ``8,000 eps`` at n = 4,100, which would send nearly every query
+     to the dense product. Here the bound is the probabilistic one of Higham and Mary (SIAM J. Sci. Comput. 41,
+     2019, Theorem 3.1): with rounding errors independent and of mean zero, ``gamma_n`` may be replaced by
+     ``lambda sqrt(n) u`` with probability at least ``1 - 2 n exp(-lambda^2 / 2)``; ``lambda`` is chosen for a
+     probability ``1 - 1e-10`` per sum (``lambda`` about 8), so ``gamma = 2 lambda sqrt(n)``; 1,020 at n = 4,100.
+   ``tests/test_posterior.py`` checks ``|dCov_w| <= gamma eps (E_w|X - c|^2 + trace Cov_w)`` against the 80-bit
+   covariance of the very weights summed: the error reached 0.04-0.06 of it (tiles) and 0.004-0.02 (wide) here,
+   also under MKL's AVX2 and generic code paths. (A constant measured on one CPU, 32 eps, was exceeded by an AMD
+   EPYC.) A query whose bound exceeds the tolerance (:data:`RTOL_SMALL_D` / :data:`RTOL_WIDE`) takes the dense
+   centred product instead (with the exact log-sum-exp), as does one whose normaliser under- or overflows.
 4. **Skipping light points.** A point whose weight is at most ``tau = 0.1 eps h / (alpha^2 N R^2)`` for every
    query of a tile (``R^2 = 4 max |X_i|^2`` bounds ``|X_i - mu|^2``) is skipped: together such points move the
    Hessian by less than ``0.1 eps / h``. At small ``t`` the posterior sits on a handful of points, so the dense
@@ -35,13 +57,13 @@ import math
 import numpy as np
 import torch
 
-# Tolerances on the estimated rounding loss of the moment form, relative to 1/h (step 3). MOMENT_GAMMA = 32 is
-# 2.4x the largest measured ratio of the actual loss (against an 80-bit reference) to eps (alpha^2/h) E_w|X|^2
-# (tests/test_posterior.py). RTOL_WIDE = 1e-10 keeps the Hessian 10x inside the 1e-9 of the 80-bit tests; small D
-# is held to 1e-13 because SCMS end points amplify Hessian errors (2-D ring, t = 0.02: a 1e-12 loss moved them
-# by 3e-8) and there the centred fallback is cheap (few points, or a sparse posterior).
+# Tolerances on the bound of the moment form's rounding loss, relative to 1/h (step 3). RTOL_WIDE = 1e-10 keeps
+# the Hessian 10x inside the 1e-9 of the 80-bit tests; small D is held to 1e-13 because SCMS end points amplify
+# Hessian errors (2-D ring, t = 0.02: a 1e-12 loss moved them by 3e-8) and there the centred fallback is cheap
+# (few points, or a sparse posterior). PROBABILITY_MISS: the chance per sum that the wide path's probabilistic
+# bound does not hold (step 3).
 RTOL_SMALL_D, RTOL_WIDE = 1e-13, 1e-10
-MOMENT_GAMMA = 32.0
+PROBABILITY_MISS = 1e-10
 DIRECT_MAX_N = 64  # up to this many points every query takes the dense centred product (fewest operations)
 SMALL_D = 4  # up to here: one fused product per tile, tile-centred moments
 TILE_POINTS = 64  # points per k-d tile (small D)
@@ -113,6 +135,16 @@ class PosteriorMoments:
         """Upper triangle of ``v v^T`` for ``v: (..., D)``: ``(..., D(D+1)/2)``."""
         return v[..., self.pairs[0]] * v[..., self.pairs[1]]
 
+    def moment_gamma(self, n_tile: int) -> float:
+        """``gamma`` of step 3's bound ``gamma eps (alpha^2/h) E_w|X - c|^2`` on the moment form's extra rounding
+        when data tiles hold ``n_tile`` points (rows of the k-d tile layout for small D)."""
+        if self.tiles is not None:  # the worst case: 2 gamma_n = n eps
+            rows = self.tiles[0].shape[0]
+            return float(TILE_POINTS + n_tile // TILE_POINTS + 3 * math.ceil(rows / n_tile) + 4)
+        n = n_tile + math.ceil(self.N / n_tile) + 2
+        lam = math.sqrt(2 * math.log(2 * n / PROBABILITY_MISS))  # Higham & Mary: P >= 1 - 2n exp(-lambda^2/2)
+        return 2 * lam * math.sqrt(n)  # 4 lambda sqrt(n) u
+
     def needs_floor(self, y, a, h) -> bool:
         """Whether some logit of these queries may fall below the exp floor: ``-L <= (|y| + alpha max|X|)^2/2h``."""
         reach = (y.norm(dim=-1) + a * math.sqrt(self.max_sq)) ** 2 / (2 * h)
@@ -174,6 +206,7 @@ class PosteriorMoments:
         bad_s = torch.zeros(M, dtype=torch.bool, device=y.device)
         bad_cov = torch.zeros(M, dtype=torch.bool, device=y.device)
         rtol = self.rtol or (RTOL_SMALL_D if self.tiles is not None else RTOL_WIDE)
+        gamma = self.moment_gamma(n_tile)
         for i in range(0, M, m_tile):
             sl = slice(i, i + m_tile)
             q = self.query_rows(y[sl], a[sl], h[sl])
@@ -187,7 +220,7 @@ class PosteriorMoments:
             bad_s[sl] = ~((log_s[sl] > self.log_s_min) & (log_s[sl] < math.log(2 * self.N)))
             if hessian:
                 cov[sl] = second
-                lost = MOMENT_GAMMA * self.eps * (a[sl] ** 2 / h[sl]) * spread
+                lost = gamma * self.eps * (a[sl] ** 2 / h[sl]) * spread
                 bad_cov[sl] = ~(lost <= rtol)
         return bad_s, bad_cov
 

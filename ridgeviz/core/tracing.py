@@ -19,7 +19,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import minimum_spanning_tree
 from scipy.spatial import cKDTree
 
-from ..utils.validation import Integer, check
+from ..utils.validation import Integer, Real, Tuple, check
 from .density import SmoothedEmpirical, as_numpy
 from .ridge import GAP_TOL, local_frame, project_to_ridge
 
@@ -34,6 +34,15 @@ def default_bounds(data, margin: float = 0.15) -> tuple[float, float, float, flo
 
 
 GRID = Integer(2, 1000)  # points per side of a seed lattice or field grid
+BOUNDS = Tuple(Real(-1e150, 1e150), 4, 4)
+
+
+def check_bounds(bounds) -> tuple[float, float, float, float]:
+    """A view box ``(x0, x1, y0, y1)``: four finite numbers with ``x0 < x1`` and ``y0 < y1``; else ``ValueError``."""
+    b = check("bounds", bounds, BOUNDS)
+    if not (b[0] < b[1] and b[2] < b[3]):
+        raise ValueError(f"bounds must be (x0, x1, y0, y1) with x0 < x1 and y0 < y1; got {b}")
+    return b
 
 
 def _grid(bounds, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -97,7 +106,7 @@ def trace_ridges(dens: SmoothedEmpirical, times, dim: int = 1, *, bounds=None, s
     """
     _check_2d(dens)
     times = np.atleast_1d(np.asarray(times, dtype=np.float64))
-    bounds = default_bounds(dens.data) if bounds is None else bounds
+    bounds = default_bounds(dens.data) if bounds is None else check_bounds(bounds)
     grid = check("grid", grid, GRID)
     if seeds is None:
         _, _, seeds = _grid(bounds, grid)
@@ -167,7 +176,7 @@ def ridge_fields(dens: SmoothedEmpirical, t: float, dim: int = 1, *, bounds=None
     """Residual, eigengap and log-density of ``p_t`` on a grid over ``bounds`` (2-D data only)."""
     _check_2d(dens)
     n = check("n", n, GRID)
-    bounds = default_bounds(dens.data) if bounds is None else bounds
+    bounds = default_bounds(dens.data) if bounds is None else check_bounds(bounds)
     xs, ys, pts = _grid(bounds, n)
     frame = local_frame(dens, pts, t, dim)
     lp = dens.log_prob(pts, t)
@@ -221,7 +230,7 @@ def trace_ridges_projected(dens: SmoothedEmpirical, times, dim: int, plane: Plan
     chained; only converged on-ridge points where ``p_t`` has mass are kept (as in ``trace_ridges``).
     """
     times = np.atleast_1d(np.asarray(times, dtype=np.float64))
-    grid = check("grid", grid, GRID)
+    grid, bounds = check("grid", grid, GRID), check_bounds(bounds)
     if dens.D == 2 and np.allclose(plane.basis, np.eye(2)) and not plane.mean.any():
         return trace_ridges(dens, times, dim, bounds=bounds, grid=grid)
     u, v = np.linspace(bounds[0], bounds[1], grid), np.linspace(bounds[2], bounds[3], grid)

@@ -33,6 +33,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from ..utils.files import atomic_write, read_capped
 from ..utils.paths import ASSETS
 from ..utils.validation import Integer, Optional, Options, Tuple, check, validate_fields
 
@@ -63,10 +64,7 @@ class MnistDownloadError(ValueError):
 def _raw_bytes(source, name: str, max_bytes: int) -> bytes:
     """Bytes of a path or bytes-like ``source``, gunzipped when they start with the gzip magic."""
     if isinstance(source, (str, os.PathLike)):
-        try:
-            data = Path(source).read_bytes()
-        except OSError as exc:
-            raise ValueError(f"{name}: cannot read the file: {exc.strerror or exc}") from None
+        data = read_capped(source, name, max_bytes)  # regular files only (not /dev/zero, not a FIFO), capped
     elif isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
     else:
@@ -179,7 +177,7 @@ def download_mnist(folder=None, split: str = "train", *, mirrors=MIRRORS, checks
     prefix = SPLITS[split]
     for fname in (f"{prefix}-images-idx3-ubyte.gz", f"{prefix}-labels-idx1-ubyte.gz"):
         target = folder / fname
-        if target.is_file() and _md5(target.read_bytes()) == checksums[fname]:
+        if target.is_file() and _md5(read_capped(target, fname, MAX_IDX_BYTES)) == checksums[fname]:
             continue
         problems = []
         for base in mirrors:
@@ -194,10 +192,7 @@ def download_mnist(folder=None, split: str = "train", *, mirrors=MIRRORS, checks
             if digest != checksums[fname]:
                 problems.append(f"{url}: checksum mismatch (md5 {digest}, expected {checksums[fname]})")
                 continue
-            folder.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_suffix(".part")
-            tmp.write_bytes(data)
-            tmp.replace(target)
+            atomic_write(target, data, "download")
             break
         else:
             raise MnistDownloadError(

@@ -3,31 +3,35 @@
 Nothing is unpickled and nothing is allocated before it is priced: a ``.npy`` header (or an ``.npz`` member's) is
 parsed here, by this module, and the array it declares is checked against the element and memory limits
 (:mod:`ridgeviz.utils.limits`) before a byte of it is read; an ``.npz`` member's declared size is checked before
-it is inflated, and at most that much is inflated. Every malformed file (a damaged header, a broken zip, a
-truncated or bit-flipped stream) gives a ``ValueError`` that names the file and says what is wrong; the result
-goes through :func:`validate_array`. This module never imports streamlit.
+it is inflated, and at most that much is inflated. A ``.csv`` is parsed line by line, its limits checked as the
+rows arrive. A path must name a regular file, read with a byte cap (:mod:`ridgeviz.utils.files`). Every malformed
+file (a damaged header, a broken zip, a truncated or bit-flipped stream) gives a ``ValueError`` that names the file
+and says what is wrong; the result goes through :func:`validate_array`. This module never imports streamlit.
 """
 
 from __future__ import annotations
 
 import ast
 import io
+import itertools
 import math
 import os
 import zipfile
 
 import numpy as np
 
-from ..utils.limits import require_elements
+from ..utils.files import read_capped, regular_file
+from ..utils.limits import BudgetError, require_elements
 from ..utils.validation import Array, Integer, check
 
 MAX_FILE_BYTES = 50 * 2**20
 _NPY_MAGIC = b"\x93NUMPY"
 _HEADER_LENGTH = {1: ("<H", 2, "latin1"), 2: ("<I", 4, "latin1"), 3: ("<I", 4, "utf8")}
 _MAX_HEADER = 10_000
+MAX_POINTS, MAX_DIM = 200_000, 4096  # the default limits of validate_array
 
 
-def validate_array(arr, *, name: str = "data", max_points: int = 200_000, max_dim: int = 4096) -> np.ndarray:
+def validate_array(arr, *, name: str = "data", max_points: int = MAX_POINTS, max_dim: int = MAX_DIM) -> np.ndarray:
     """Check user data and return it as a float64 C-contiguous copy of shape ``(N, D)``.
 
     Requires real numbers (integers are converted; bool, complex, strings and objects are refused), exactly two
@@ -56,12 +60,14 @@ def load_array_file(path_or_bytes, filename: str, *, max_bytes: int = MAX_FILE_B
     (``max_points``, ``max_dim``) go to :func:`validate_array`.
     """
     name = filename if name is None else name
+    if isinstance(path_or_bytes, (str, os.PathLike)):
+        regular_file(path_or_bytes, name)  # a device or a FIFO is named as such, whatever its extension
     ext = os.path.splitext(str(filename))[1].lower()
     if ext not in (".csv", ".npy", ".npz"):
         raise ValueError(f"{name}: unsupported file extension {ext or '(none)'!r}; use .csv, .npy or .npz")
     raw = _read_limited(path_or_bytes, filename, name, max_bytes)
     if ext == ".csv":
-        arr = _parse_csv(raw, name)
+        arr = _parse_csv(raw, name, limits.get("max_points", MAX_POINTS), limits.get("max_dim", MAX_DIM))
     elif ext == ".npy":
         arr = _parse_npy(raw, name)
     else:
@@ -75,11 +81,7 @@ def _read_limited(src, filename: str, name: str, max_bytes: int) -> bytes:
         if isinstance(src, (bytes, bytearray, memoryview)):
             raw, size = bytes(src), len(src)
         elif isinstance(src, (str, os.PathLike)):
-            size = os.path.getsize(src)
-            if size > max_bytes:
-                raise ValueError(f"{name}: {filename} is {size} bytes; the limit is {max_bytes} bytes")
-            with open(src, "rb") as fh:
-                raw = fh.read(max_bytes + 1)
+            return read_capped(src, name, max_bytes)  # regular files only, refused beyond max_bytes
         elif hasattr(src, "read"):
             raw = src.read(max_bytes + 1)
             size = f"more than {max_bytes}"
@@ -179,38 +181,67 @@ def _is_number(cell: str) -> bool:
     return True
 
 
-def _parse_csv(raw: bytes, filename: str) -> np.ndarray:
-    """Parse comma-separated numbers with an optional header row of names; text cells are errors, not NaN."""
+def _content_lines(raw: bytes, filename: str):
+    """``(line number, text)`` of each line with data, comments (``#``) and blank lines left out, decoded one line at
+    a time (no list of every line is ever built: that took about 65x the file's size for short lines)."""
+    text = io.TextIOWrapper(io.BytesIO(raw), encoding="utf-8-sig", newline=None)
     try:
-        text = raw.decode("utf-8-sig")
+        for i, line in enumerate(text, start=1):
+            body = line.split("#", 1)[0]
+            if body.strip():
+                yield i, body.rstrip("\n")
     except UnicodeDecodeError as exc:
         raise ValueError(f"{filename} is not UTF-8 text: {exc}") from None
-    stripped = ((i, ln.split("#", 1)[0]) for i, ln in enumerate(text.splitlines(), start=1))
-    content = [(i, ln) for i, ln in stripped if ln.strip()]  # (line number, text) without comments/blanks
-    if not content:
+
+
+def _parse_csv(raw: bytes, filename: str, max_points: int = MAX_POINTS, max_dim: int = MAX_DIM) -> np.ndarray:
+    """Parse comma-separated numbers with an optional header row of names; text cells are errors, not NaN.
+
+    Streaming: lines go one by one to NumPy's parser, and the limits (``max_points`` rows, ``max_dim`` columns, the
+    element limit) are checked as rows arrive, so a file beyond them is refused as soon as a row crosses one,
+    before its values are all held."""
+    lines = _content_lines(raw, filename)
+    first = next(lines, None)
+    if first is None:
         raise ValueError(f"{filename} contains no data rows")
-    first_line, first = content[0]
-    cells = [c.strip() for c in first.split(",")]
-    skip = 0
+    first_line, text = first
+    cells = [c.strip() for c in text.split(",")]
     if not all(_is_number(c) for c in cells):
         if any(_is_number(c) for c in cells):
             bad = next(j for j, c in enumerate(cells, start=1) if not _is_number(c))
             raise ValueError(f"{filename}: line {first_line}, column {bad} is not a number: {cells[bad - 1]!r} "
                              "(a header row must contain only names)")
-        skip = 1  # a header of names
-    body = [ln for _, ln in content[skip:]]
-    if not body:
-        raise ValueError(f"{filename} contains a header but no data rows")
+        first = next(lines, None)  # a header of names
+        if first is None:
+            raise ValueError(f"{filename} contains a header but no data rows")
+    width = first[1].count(",") + 1
+    check(f"{filename}: the number of dimensions (columns)", width, Integer(1, max_dim))
+
+    def rows():
+        n = 0
+        for _, body in itertools.chain([first], lines):
+            n += 1
+            if n > max_points:
+                raise BudgetError(f"{filename}: the number of points (rows) must be at most {max_points:,}; the file "
+                                 "has more")
+            if n == 1 or n % 4096 == 0:
+                require_elements(n * width, filename, "the number of rows or columns")
+            yield body
+
     try:
-        return np.loadtxt(io.StringIO("\n".join(body)), delimiter=",", dtype=np.float64, ndmin=2)
+        return np.loadtxt(rows(), delimiter=",", dtype=np.float64, ndmin=2, comments=None)
+    except BudgetError:  # a limit crossed while parsing (raised by rows() above)
+        raise
     except ValueError:
-        raise ValueError(_csv_error(content[skip:], filename)) from None
+        raise ValueError(_csv_error(_content_lines(raw, filename), first[0], filename)) from None
 
 
-def _csv_error(rows: list[tuple[int, str]], filename: str) -> str:
-    """Locate the first unreadable cell (slow path, used only to word the error)."""
+def _csv_error(rows, start: int, filename: str) -> str:
+    """Locate the first unreadable cell from line ``start`` on (slow path, used only to word the error)."""
     width = None
     for line_no, ln in rows:
+        if line_no < start:
+            continue
         cells = [c.strip() for c in ln.split(",")]
         for j, c in enumerate(cells, start=1):
             if not _is_number(c):

@@ -10,8 +10,10 @@ so the same tasks give the same results whatever the number of workers. Each wor
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
 import os
+import signal
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
@@ -29,9 +31,29 @@ class Task:
         return self.fn(**self.kwargs)
 
 
+def _die_with_parent() -> None:
+    """Linux: ask the kernel to send this worker SIGTERM when its parent dies (even by SIGKILL), so no worker is
+    left orphaned; exit at once if the parent is already gone."""
+    parent = multiprocessing.parent_process()
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the pool's own shutdown is all there is
+        return
+    if parent is not None and os.getppid() != parent.pid:
+        os._exit(1)
+
+
+def _stop_workers(pool) -> None:
+    """Terminate the pool's worker processes now (the parent is unwinding after an error or a signal): a
+    shutdown alone would wait for their running tasks to finish."""
+    for proc in list((getattr(pool, "_processes", None) or {}).values()):
+        proc.terminate()
+
+
 def _init_worker() -> None:
     from ..utils.threads import prepare_process
 
+    _die_with_parent()
     prepare_process()
     import torch
 
@@ -59,8 +81,10 @@ class Executor:
             self._pool = ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker)
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, exc_type, *exc) -> None:
         if self._pool is not None:
+            if exc_type is not None:
+                _stop_workers(self._pool)
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
 

@@ -18,6 +18,8 @@ import math
 from dataclasses import dataclass
 from typing import Callable
 
+from ..data.uploads import MAX_POINTS
+from ..utils.limits import require_elements
 from ..utils.validation import Integer, Real, check
 
 #: The :class:`ModelConfig` kind of a model loaded from a checkpoint file (of any registered kind).
@@ -117,7 +119,10 @@ def _exact_state(model):
 
 
 def _exact_shapes(arch, config):
-    return {"data": (arch_field(arch, "N", Integer(1, 10**8)), arch_field(arch, "D", Integer(1, MAX_D)))}
+    # the point and element limits of uploaded data, whatever the stored dtype (float16 halves the bytes, not the work)
+    shapes = {"data": (arch_field(arch, "N", Integer(1, MAX_POINTS)), arch_field(arch, "D", Integer(1, MAX_D)))}
+    require_elements(shapes["data"][0] * shapes["data"][1], "checkpoint data", "the number of points")
+    return shapes
 
 
 def _density(tensors, schedule):

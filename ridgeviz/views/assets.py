@@ -1,8 +1,10 @@
 """Every file the project ships under ``assets/`` and how to rebuild it: ``python -m ridgeviz assets [NAME ...]``.
 
-Each entry names its files, says what they are, and builds them deterministically on the CPU (the same code and
-options give the same bytes). The precomputed views carry a fingerprint of the code that made them
-(:mod:`ridgeviz.utils.provenance`); the app recomputes a stale one, and a test fails until it is rebuilt.
+Each entry names its files, says what they are, and builds them deterministically on the CPU: on one machine the
+same code and options give the same bytes; another CPU family may change the last bits of the floats (the README's
+"Reproducibility"). Each file is written whole or not at all. The precomputed views carry a fingerprint of the code
+that made them (:mod:`ridgeviz.utils.provenance`); the app recomputes a stale one, and a test fails until it is
+rebuilt.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from ..utils.files import atomic_write
 from ..utils.paths import ASSETS
 
 RF_TAUS = (0.1, 1.0, 10.0, 100.0, math.inf)
@@ -102,9 +105,9 @@ def build_views(out: Path, log=print) -> list[Path]:
 
     X, sched_cfg, traj_cfg, model_cfg = demo_inputs()
     demo = out / "demo_thirteen_ou.npz"
-    demo.write_bytes(run_trajectories(X, sched_cfg, traj_cfg, model_cfg=model_cfg).to_npz_bytes())
+    atomic_write(demo, run_trajectories(X, sched_cfg, traj_cfg, model_cfg=model_cfg).to_npz_bytes())
     sweep = out / "rf_sweep_two_points.npz"
-    sweep.write_bytes(rf_tau_sweep(MODE_SETS["two-points"].copy(), ScheduleConfig(), RFConfig()).to_npz_bytes())
+    atomic_write(sweep, rf_tau_sweep(MODE_SETS["two-points"].copy(), ScheduleConfig(), RFConfig()).to_npz_bytes())
     log(f"wrote {demo.name} and {sweep.name}")
     return [demo, sweep]
 
@@ -115,7 +118,7 @@ def build_home(out: Path, log=print) -> list[Path]:
 
     path = out / "side_by_side_home.npz"
     res = run_side_by_side(HOME)
-    path.write_bytes(res.to_npz_bytes())
+    atomic_write(path, res.to_npz_bytes())
     log(f"{path.name}: {res.names[0]} vs {res.names[1]}, fractions {res.fractions.round(3).tolist()}")
     return [path]
 

@@ -23,6 +23,7 @@ import numpy as np
 from ..data.datasets import dataset_fingerprint
 from ..data.mnist import ENV_VAR, Digits, read_mnist_folder, select
 from ..latent.vae import VAETrainConfig, per_dimension_kl, reconstruction_error, save_vae, train_vae
+from ..utils.files import atomic_path
 from ..utils.paths import PROJECT_ROOT
 
 PER_CLASS, EPOCHS, SEED = 200, 100, 0
@@ -49,8 +50,9 @@ def build_subset(out: Path, log=print) -> tuple[Path, Digits, np.ndarray]:
     idx = np.union1d(balanced, np.flatnonzero(labels == 1))
     path = out / "mnist_subset.npz"
     mask = np.isin(idx, balanced)
-    np.savez_compressed(path, images=images[idx], labels=labels[idx].astype(np.uint8),
-                        source_index=idx.astype(np.int32), balanced=mask, attribution=np.array(ATTRIBUTION))
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez_compressed(fh, images=images[idx], labels=labels[idx].astype(np.uint8),
+                            source_index=idx.astype(np.int32), balanced=mask, attribution=np.array(ATTRIBUTION))
     log(f"{path.name}: {len(idx)} digits ({len(balanced)} balanced), per class "
         f"{np.bincount(labels[idx], minlength=10).tolist()}")
     return path, Digits(images[idx], labels[idx], "shipped subset"), mask

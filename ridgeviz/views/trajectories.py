@@ -93,6 +93,11 @@ class ExplorerResult:
     the NaN policy of :mod:`ridgeviz.utils.results`: NaN as None); config: :func:`made_from` plus the phases;
     shares: ``{"all": ..., "in_tube": ...}`` phase shares over all sample-steps and over those after reach where
     the ridge is defined.
+
+    NaN means *undefined*, never a failure (a failure raises ``ValueError``): ``distance`` is NaN exactly where
+    ``labels`` is ``no ridge`` (the normal space is undefined there: duplicate points, data far closer together or
+    further apart than the bandwidths, one isotropic blob), the errors are NaN only there, and a band is NaN at a
+    step where no sample has a defined ridge.
     """
 
     times: np.ndarray
@@ -198,8 +203,12 @@ def run_trajectories(X: np.ndarray, sched_cfg: ScheduleConfig, cfg: TrajectoryCo
     ridges = trace_ridges_projected(dens, times[frames], cfg.dim, plane, bounds, grid=cfg.ridge_grid)
     report("done", 1.0)
     f32 = np.float32
+    xs = plane.project(as_numpy(traj.xs))
+    if np.abs(xs).max() >= np.finfo(f32).max:
+        raise ValueError(f"data: positions up to {np.abs(xs).max():.3g} exceed what the view stores (float32, "
+                         "3.4e38); rescale the data")
     return ExplorerResult(
-        times=times, xs=plane.project(as_numpy(traj.xs)).astype(f32), labels=phases.labels.astype(np.int8),
+        times=times, xs=xs.astype(f32), labels=phases.labels.astype(np.int8),
         distance=dec.distance.astype(f32), error_normal=dec.error_normal.astype(f32),
         error_tangential=dec.error_tangential.astype(f32), bands=dec.summary(quantiles), quantiles=tuple(quantiles),
         fractions=phases.fractions(), frames=frames, ridges=ridges, data=data2, bounds=tuple(map(float, bounds)),
