@@ -23,6 +23,7 @@ import math
 import time
 
 import numpy as np
+import torch
 
 from ..core.density import SmoothedEmpirical, as_numpy
 from ..core.outcomes import nearest_training
@@ -58,7 +59,10 @@ class SwitchedError:
         self.schedule, self.t_on = dens.schedule, float(t_on)
 
     def __call__(self, x, t):
-        return (self.injected if float(t) <= self.t_on else self.exact)(x, t)
+        on = torch.as_tensor(t, dtype=torch.float64) <= self.t_on
+        if on.ndim == 0:
+            return (self.injected if bool(on) else self.exact)(x, t)
+        return torch.where(on.to(x.device)[:, None], self.injected(x, t), self.exact(x, t))
 
 
 def _mean_distance(dens, traj, ks) -> float:
