@@ -33,15 +33,16 @@ with st.form("traj_form"):
     tube = persistent(c[1].number_input, "tube floor (x data scale)", "traj_tube", 0.1, min_value=0.001,
                       max_value=5.0, step=0.01, format="%.3f")
     sigmas = persistent(c[2].number_input, "tube (x sqrt(h_t))", "traj_sigmas", 1.0, min_value=0.01, max_value=10.0)
-    halflives = persistent(c[3].number_input, "align half-lives", "traj_halflives", 1.0, min_value=0.01,
-                           max_value=20.0)
-    ratio = persistent(c[4].number_input, "slide: |tangential error| > r x |tangential exact score|, r =",
-                       "traj_ratio", 1.0, min_value=0.01, max_value=100.0)
+    halflives = persistent(c[3].number_input, "align: excess offset halvings", "traj_halflives", 1.0,
+                           min_value=0.01, max_value=20.0)
+    ratio = persistent(c[4].number_input, "held: error's push within a factor r of the exact pull, r =",
+                       "traj_ratio", 3.0, min_value=1.01, max_value=100.0)
     run = st.form_submit_button("Run", type="primary")
 
 with guard("the trajectories"):
-    cfg = TrajectoryConfig(int(particles), sampler, int(seed), int(dim), int(frames), float(tube), float(ratio),
-                           tube_sigmas=float(sigmas), align_halflives=float(halflives))
+    cfg = TrajectoryConfig(particles=int(particles), sampler=sampler, seed=int(seed), dim=int(dim), frames=int(frames),
+                           tube_fraction=float(tube), hold_ratio=float(ratio), tube_sigmas=float(sigmas),
+                           align_halflives=float(halflives))
     key = (data_key(X), sched_cfg, cfg, model_cfg)
     cost = trajectories_cost(*X.shape, sched_cfg.steps, cfg.particles, cfg.frames, cfg.ridge_grid)
     budget.caption(cost, "These settings: estimated")

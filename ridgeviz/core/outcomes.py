@@ -27,7 +27,8 @@ at the last time of the sampler's grid):
 
 **What "on the ridge" can and cannot say.** For a few scattered points in 2-D the ridge at ``t_*`` runs close to
 the segments between nearest neighbours: a sampler that interpolates between neighbours lands on it as well as a
-learned model does (on points along a noisy curve it does not: there the ridge smooths over the zigzag). "On the ridge" is therefore judged against an **informative null**
+learned model does (on points along a noisy curve it does not: there the ridge smooths over the zigzag). "On the
+ridge" is therefore judged against an **informative null**
 (:func:`turned_offsets`): the same samples with each one's offset from its nearest training point turned to a
 random direction, same length. The null keeps the copies and the spread and removes any preferred direction; a
 model whose new samples go *along* the ridge beats it, an isotropic kernel sampler does not
@@ -47,8 +48,8 @@ from scipy import stats
 from ..utils.validation import NON_NEGATIVE, POSITIVE, Integer, Real, validate_fields
 from .density import SmoothedEmpirical, as_numpy
 from .ridge import project_to_ridge
+from .vocabulary import CATEGORIES
 
-CATEGORIES = ("copy", "new on ridge", "new off ridge", "ridge undefined")
 COPY, ON, OFF, UNDEFINED = range(4)
 #: the literature's nearest/second-nearest ratio below which a sample is a copy
 COPY_RATIO = 1 / 3
@@ -56,15 +57,6 @@ COPY_RATIO = 1 / 3
 NOISE_QUANTILE = 0.99
 #: bandwidths probed for ``t_*`` and the most training points that probe each
 PROBES, PROBE_POINTS = 16, 2000
-OUTCOME_COLORS = {"copy": "#7F7F7F", "new on ridge": "#1B9E77", "new off ridge": "#D95F02",
-                  "ridge undefined": "#C7C7C7"}
-OUTCOME_MEANINGS = {
-    "copy": "ends on a training point: nearer to it than a third of the distance to the next one, or within "
-            "the noise left at the last time",
-    "new on ridge": "a new sample on the ridge of p_t at t* (the ridge that bridges neighbouring points)",
-    "new off ridge": "a new sample away from the ridge",
-    "ridge undefined": "a new sample where the ridge is not defined (the round blob around an isolated point)",
-}
 
 
 def nearest_training(train, z, chunk: int = 2048) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -73,8 +65,8 @@ def nearest_training(train, z, chunk: int = 2048) -> tuple[np.ndarray, np.ndarra
     Returns ``(index, distance, second_distance)``, each ``(M,)``. The two candidates come from one matrix
     product per chunk; their Euclidean distances are then recomputed directly (no cancellation for copies).
     """
-    X = torch.as_tensor(np.asarray(train, dtype=np.float64))
-    Q = torch.as_tensor(np.asarray(z, dtype=np.float64))
+    X = torch.from_numpy(np.array(train, dtype=np.float64))  # a copy: read-only inputs stay untouched
+    Q = torch.from_numpy(np.array(z, dtype=np.float64))
     if X.ndim != 2 or Q.ndim != 2 or X.shape[1] != Q.shape[1] or len(X) < 2:
         raise ValueError(f"train (N >= 2, D) and z (M, D) must share D; got {tuple(X.shape)} and {tuple(Q.shape)}")
     sq = (X * X).sum(-1)

@@ -67,24 +67,10 @@ from .density import SmoothedEmpirical, as_numpy
 from .outcomes import COPY_RATIO
 from .ridge import GAP_TOL
 from .scale import data_scale
+from .vocabulary import PHASES
 
-PHASES = ("reach", "align", "held", "slide", "to a training point", "no ridge")
 REACH, ALIGN, HELD, SLIDE, TO_POINT, NO_RIDGE = range(6)
 AFTER_ALIGN = (HELD, SLIDE, TO_POINT)
-# one colour per meaning, never reused by the outcome colours (ridgeviz.core.outcomes.OUTCOME_COLORS)
-PHASE_COLORS = {"reach": "#4C78A8", "align": "#F58518", "held": "#B279A2", "slide": "#EECA3B",
-                "to a training point": "#9D755D", "no ridge": "#BAB0AC"}
-# what each colour encodes, in words (pages, README and CLI print these)
-PHASE_MEANINGS = {
-    "reach": "not yet inside the tube around the ridge",
-    "align": "in the tube, and the distance to the ridge is still shrinking toward the level the normal error sets",
-    "held": "kept in place on the ridge: the tangential error cancels the exact score's pull toward the training "
-            "points (how a learned model keeps a new sample between them)",
-    "slide": "moving along the ridge because the tangential error outweighs the exact score's pull",
-    "to a training point": "moving along the ridge with the exact score's own pull toward a training point "
-                           "(memorisation)",
-    "no ridge": "the ridge is not defined here (eigengap too small, or no ridge point nearby)",
-}
 THRESHOLDS = ("tube", "tube_sigmas", "settle", "align_halflives", "hold_ratio", "approach", "window", "gap_tol")
 
 
@@ -105,8 +91,8 @@ class PhaseRule:
     def __post_init__(self):
         validate_fields(self, {"tube": Optional(POSITIVE), "tube_fraction": POSITIVE, "tube_sigmas": POSITIVE,
                                "settle": Real(1.0, None), "align_halflives": POSITIVE,
-                               "hold_ratio": Real(1.0, None, lo_open=True), "approach": Real(0.0, 1.0, lo_open=True, hi_open=True),
-                               "window": Real(0.0, 1.0),
+                               "hold_ratio": Real(1.0, None, lo_open=True),
+                               "approach": Real(0.0, 1.0, lo_open=True, hi_open=True), "window": Real(0.0, 1.0),
                                "gap_tol": POSITIVE})
 
     def tube_width(self, data) -> float:

@@ -162,11 +162,13 @@ def _checks(s, runs, top, symmetric, names) -> list:
                               "increase of the mean distance to the ridge, t in the window",
                               values("distance", f"normal/{top}"), f"a tangential error of size {top}",
                               values("distance", f"tangential/{top}"), direction=">", threshold=ALIGN_THRESHOLD,
-                              symmetric=symmetric))
+                              symmetric=symmetric, why="an error of the same size that the statistic would also "
+                              "count if any error moved samples off the ridge, whatever its direction"))
     if "slide" in names:
         out.append(make_check(f"{s}: a tangential error of size {top} moves samples to other training points (slide)",
                               "fraction whose final nearest training point changed",
                               values("moved", f"tangential/{top}"), f"a normal error of size {top}",
                               values("moved", f"normal/{top}"), direction=">", threshold=SLIDE_THRESHOLD,
-                              symmetric=symmetric))
+                              symmetric=symmetric, why="an error of the same size that would also move samples to "
+                              "other points if any perturbation of the flow did, whatever its direction"))
     return out

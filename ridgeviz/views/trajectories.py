@@ -28,7 +28,7 @@ from ..core.tracing import data_plane, default_bounds, trace_ridges_projected
 from ..models.factory import ModelConfig, build_model
 from ..utils.limits import frame_points
 from ..utils.provenance import code_fingerprint
-from ..utils.validation import POSITIVE, SEED, Integer, Options, check, validate_fields
+from ..utils.validation import POSITIVE, SEED, Integer, Options, Real, check, validate_fields
 
 RESULT_FORMAT = 2  # 2: five phases, per-time tube widths, the laws' points, the sensitivity table
 LAW_PARTICLES = 128  # particles whose align and slide laws are computed (the figure shows at most 4,000 points)
@@ -48,7 +48,7 @@ class TrajectoryConfig:
     dim: int = 1
     frames: int = 100
     tube_fraction: float = 0.1
-    slide_ratio: float = 1.0
+    hold_ratio: float = 3.0
     ridge_grid: int = 20
     tube_sigmas: float = 1.0
     align_halflives: float = 1.0
@@ -56,13 +56,13 @@ class TrajectoryConfig:
     def __post_init__(self):
         validate_fields(self, {"particles": Integer(1, 4096), "sampler": Options(tuple(SAMPLERS)), "seed": SEED,
                                "dim": Integer(0, None), "frames": Integer(2, 400), "ridge_grid": Integer(4, 64),
-                               "tube_fraction": POSITIVE, "slide_ratio": POSITIVE, "tube_sigmas": POSITIVE,
-                               "align_halflives": POSITIVE})
+                               "tube_fraction": POSITIVE, "hold_ratio": Real(1.0, None, lo_open=True),
+                               "tube_sigmas": POSITIVE, "align_halflives": POSITIVE})
 
     def rule(self) -> PhaseRule:
         """The phase rule these thresholds stand for (see :mod:`ridgeviz.core.phases`)."""
         return PhaseRule(tube_fraction=self.tube_fraction, tube_sigmas=self.tube_sigmas,
-                         align_halflives=self.align_halflives, slide_ratio=self.slide_ratio)
+                         align_halflives=self.align_halflives, hold_ratio=self.hold_ratio)
 
 
 def frame_indices(n_steps: int, max_frames: int) -> np.ndarray:
