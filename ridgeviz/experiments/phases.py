@@ -82,8 +82,8 @@ def phases_task(set_name: str, seed: int, M: int, steps: int) -> dict:
         out[method] = {"switches": float(np.median(lab.switches())),
                        "switches, per-step rule": float(np.median(_switches(per_step))),
                        "align ratio": inside, "ratio after align": after,
-                       "copies | mostly to a training point": _share(copy, dom == TO_POINT),
-                       "copies | mostly held": _share(copy, dom == HELD), "copies": float(copy.mean()),
+                       "copies among mostly to a training point": _share(copy, dom == TO_POINT),
+                       "copies among mostly held": _share(copy, dom == HELD), "copies": float(copy.mean()),
                        "shares": lab.in_tube_shares()}
     out["cpu_seconds"] = time.process_time() - start
     return out
@@ -128,12 +128,12 @@ def run(ctx: Context) -> Experiment:
 def _checks(s: str, method: str, v) -> list:
     tag = f"{s}, {'SDE' if method == 'em' else 'ODE'}"
     out = [make_check(f"{tag}: mostly 'to a training point' samples end as copies",
-                      "share of copies among them", v("copies | mostly to a training point"),
+                      "share of copies among them", v("copies among mostly to a training point"),
                       "the model's share of copies over all its samples", v("copies"), direction=">", threshold=0.6,
                       why="a colour that carried no information would predict the base rate; it passes if the "
                           "model copies often anyway"),
            make_check(f"{tag}: mostly held samples end as new samples", "share of copies among them",
-                      v("copies | mostly held"), "the model's share of copies over all its samples", v("copies"),
+                      v("copies among mostly held"), "the model's share of copies over all its samples", v("copies"),
                       direction="<", threshold=0.2,
                       why="a colour that carried no information would predict the base rate; it passes if the "
                           "model rarely copies anyway")]
