@@ -109,7 +109,7 @@ def run(ctx: Context) -> Experiment:
     for s in cfg["sets"]:
         runs = [r for (s_, _), r in zip(jobs, results) if s_ == s]
         for method in METHODS:
-            def v(key):
+            def v(key, method=method, runs=runs):
                 return [r[method][key] for r in runs]
 
             stats = {key: interval(v(key)) for key in runs[0][method] if key != "shares"}
