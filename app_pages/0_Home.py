@@ -45,21 +45,14 @@ with guard("the side-by-side view"):
          config=config_dict(pair=cfg, b_eval=res.b_eval, tube=res.tube), still_frame=-1)  # images: the end
     st.caption(
         f"{len(res.category[0])} samples per model (up to {home.FIGURE['max_points']} drawn), the same prior draw "
-        f"and the same Euler-Maruyama noise; {cfg.steps} steps of the reverse SDE. The outcome rule of the "
-        f"reproduction: a copy lies within {res.config['copy_radius']:.2g} of a training point (a sixth of the "
-        f"smallest spacing); a new sample is on the ridge within {res.tube:.2g} of the dashed curve, the ridge at "
-        f"bandwidth b = {res.b_eval:.2g} (a third of the median spacing); grey: the ridge is undefined where it "
-        "ends (an isolated point's blob).")
+        f"and the same Euler-Maruyama noise; {cfg.steps} steps of the reverse SDE. Outcome rule (the reproduction's): "
+        f"{res.config.get('rule', '')}; the dashed curve is that ridge (bandwidth b = {res.b_eval:.2g}, where it is "
+        "best defined over the training points).")
 
 st.markdown(
     "**Next:** *Data and bandwidth* scrubs the bandwidth and shows how the ridge and memorisation change with it; "
     "*Score model* chooses, trains or loads a model; *Random features* shows the paper's model and its inductive "
-    "biases. *Trajectories* animates your own run, each sample coloured by its phase, in reverse time: "
-    "**blue** (reach) until it enters a tube around the ridge; **orange** (align) while, inside the tube, its "
-    "distance to the ridge relaxes (for one half-life) toward the level set by the model's error *normal* to the "
-    "ridge; then, step by step, **green** (slide) when the model's error *tangential* to the ridge pushes it "
-    "along harder than the exact score pulls it toward the training points, and **brown** (to a training point) "
-    "when that pull wins: the memorising motion, which the exact score alone makes. **Grey**: the ridge is not "
-    "defined there (p_t looks like one round blob). Sliding is how samples appear *between* training points. "
+    "biases; *Trajectories* animates your own run, each sample coloured by its phase (reach, align, held, slide, "
+    "to a training point; the key is printed under the figure) and, at the last frame, by the same outcome as here. "
     "The dataset and schedule in the sidebar of those pages are shared and kept in the address bar, so a link "
     "reopens the same view.")

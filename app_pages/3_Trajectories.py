@@ -34,9 +34,10 @@ with st.form("traj_form"):
     v["tube_fraction"] = field_input(c[1], T, "tube_fraction", "tube floor (x data scale)", "traj_tube", step=0.01,
                                      format="%.3f")
     v["tube_sigmas"] = field_input(c[2], T, "tube_sigmas", "tube (x sqrt(h_t))", "traj_sigmas")
-    v["align_halflives"] = field_input(c[3], T, "align_halflives", "align half-lives", "traj_halflives")
-    v["slide_ratio"] = field_input(c[4], T, "slide_ratio", "slide: |tangential error| > r x |tangential exact "
-                                   "score|, r =", "traj_ratio")
+    v["align_halflives"] = field_input(c[3], T, "align_halflives", "align: excess offset halvings",
+                                       "traj_halflives")
+    v["hold_ratio"] = field_input(c[4], T, "hold_ratio", "held: error's push within a factor r of the exact pull, "
+                                  "r =", "traj_ratio")
     run = st.form_submit_button("Run", type="primary")
 
 with guard("the trajectories"):

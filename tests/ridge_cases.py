@@ -82,6 +82,27 @@ def old_rule_labels(geo, reach_step: np.ndarray, gap_tol: float = 0.05) -> np.nd
 
 
 def in_tube_share(labels: np.ndarray, code: int) -> float:
-    """Share of ``code`` among the labels that are neither reach (0) nor no ridge (4)."""
-    inside = labels[(labels != 0) & (labels != 4)]
+    """Share of ``code`` among the labels that are neither reach nor no ridge."""
+    from ridgeviz.core.phases import NO_RIDGE, REACH
+
+    inside = labels[(labels != REACH) & (labels != NO_RIDGE)]
     return float((inside == code).mean()) if inside.size else 0.0
+
+
+# -- sets in general position generated for the tests (seeds and shapes that no shipped set or experiment uses) ----
+def scattered(n: int = 18, seed: int = 7, box: float = 3.5, min_gap: float = 0.55) -> np.ndarray:
+    """``n`` points uniform in ``[-box, box]^2``, no two closer than ``min_gap`` (seeded rejection)."""
+    rng, pts = np.random.default_rng(seed), []
+    while len(pts) < n:
+        p = rng.uniform(-box, box, 2)
+        if all(np.linalg.norm(p - q) > min_gap for q in pts):
+            pts.append(p)
+    return np.array(pts)
+
+
+def wobbly_loop(n: int = 26, noise: float = 0.12, seed: int = 11) -> np.ndarray:
+    """``n`` points at random angles on the closed curve ``r = 2.8 + 0.4 cos(2 theta + 0.5)``, radial noise."""
+    rng = np.random.default_rng(seed)
+    th = np.sort(rng.uniform(0, 2 * np.pi, n))
+    r = 2.8 + 0.4 * np.cos(2 * th + 0.5) + noise * rng.standard_normal(n)
+    return np.stack([r * np.cos(th), r * np.sin(th)], axis=1)

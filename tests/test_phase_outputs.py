@@ -51,10 +51,11 @@ def test_view_result_carries_the_rule_its_sensitivity_and_the_laws(result):
 
 
 def test_rule_thresholds_of_the_view_reach_the_labels(result):
-    strict = ex.run_trajectories(MODE_SETS["thirteen"], SHORT, dataclasses.replace(SMALL, slide_ratio=100.0,
-                                                                                    align_halflives=0.25))
-    assert (strict.labels == PHASES.index("slide")).sum() < (result.labels == PHASES.index("slide")).sum()
-    assert "100" in strict.rule_text and "0.25" in strict.rule_text
+    loose = ex.run_trajectories(MODE_SETS["thirteen"], SHORT, dataclasses.replace(SMALL, hold_ratio=100.0,
+                                                                                   align_halflives=0.25))
+    strict = ex.run_trajectories(MODE_SETS["thirteen"], SHORT, dataclasses.replace(SMALL, hold_ratio=1.05))
+    assert (loose.labels == PHASES.index("held")).sum() > (strict.labels == PHASES.index("held")).sum()
+    assert "100" in loose.rule_text and "0.25" in loose.rule_text
     with pytest.raises(ValueError, match="align_halflives"):
         ex.TrajectoryConfig(align_halflives=0.0)
 
@@ -64,11 +65,11 @@ def test_cli_analyze_labels_decomposes_and_reports_the_rule(tmp_path):
     assert main(["sample", "--dataset", "thirteen", "--particles", "12", "--steps", "30", "--normal", "0.5",
                  "--tangential", "0.5", "--out", str(traj_file)]) == 0
     out = tmp_path / "a.npz"
-    assert main(["analyze", str(traj_file), "--laws", "--slide-ratio", "2", "--out", str(out)]) == 0
+    assert main(["analyze", str(traj_file), "--laws", "--hold-ratio", "2", "--out", str(out)]) == 0
     summary = json.loads(out.with_suffix(".json").read_text())
     arrays = np.load(out)
     assert summary["phases"] == list(PHASES) and set(summary["phase_meanings"]) == set(PHASES)
-    assert "2 x" in summary["rule"] and summary["sensitivity"]["threshold"][0] == "default"
+    assert "factor 2" in summary["rule"] and summary["sensitivity"]["threshold"][0] == "default"
     undefined = arrays["undefined"]
     assert summary["means_where_defined"]["error_normal"] == pytest.approx(arrays["error_normal"][~undefined].mean())
     assert np.isnan(arrays["distance"][undefined]).all()
@@ -78,5 +79,5 @@ def test_cli_analyze_labels_decomposes_and_reports_the_rule(tmp_path):
 
     traj, X, config = load_trajectory(traj_file)
     dens = rv.SmoothedEmpirical(X, rv.Schedule.from_dict(config["schedule"]))
-    ref = rv.label_phases(dens, traj, 1, rule=rv.PhaseRule(slide_ratio=2.0))
+    ref = rv.label_phases(dens, traj, 1, rule=rv.PhaseRule(hold_ratio=2.0))
     np.testing.assert_array_equal(arrays["labels"], ref.labels)

@@ -8,7 +8,7 @@ import numpy as np
 import plotly.io as pio
 import pytest
 
-from ridgeviz.core.phases import PHASE_COLORS, PHASES
+from ridgeviz.core.vocabulary import PHASE_COLORS, PHASES
 from ridgeviz.views.bandwidth import group_marks
 from ridgeviz.views.trajectories import ExplorerResult
 from ridgeviz.viz import figures as viz

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from ridgeviz.core.phases import PHASE_COLORS, PHASE_MEANINGS, PHASES
+from ridgeviz.core.vocabulary import PHASE_COLORS, PHASE_MEANINGS, PHASES
 from ridgeviz.viz.laws import law_figure, phase_key_markdown, sensitivity_rows
 
 

@@ -18,11 +18,12 @@ import torch
 from ..core.decomposition import DISTANCE_NOTES, decompose_error
 from ..core.density import SmoothedEmpirical, as_numpy
 from ..core.laws import LAW_NAMES, ridge_laws
-from ..core.phases import PHASE_MEANINGS, PHASES, PhaseRule, label_phases, phase_sensitivity
+from ..core.phases import PhaseRule, label_phases, phase_sensitivity
 from ..core.ridge import GAP_TOL, project_to_ridge, suggest_ridge_dim
 from ..core.sampling import SAMPLERS, Trajectory, prior_sample, sample
 from ..core.schedules import GRID_KINDS, MAX_GRID_STEPS, SCHEDULES, Schedule, get_schedule
 from ..core.tracing import polylines_to_xy, trace_ridge
+from ..core.vocabulary import PHASE_MEANINGS, PHASES
 from ..data import datasets as rdata
 from ..data.uploads import load_array_file
 from ..models.factory import ModelConfig, build_model
@@ -249,7 +250,8 @@ def cmd_analyze(args) -> int:
         traj.score_model = model
     dec = decompose_error(model, dens, traj, dim, distance=args.distance, frame=args.frame)
     rule = PhaseRule(tube=args.tube, tube_sigmas=args.tube_sigmas, align_halflives=args.align_halflives,
-                     slide_ratio=args.slide_ratio, gap_tol=args.gap_tol)
+                     hold_ratio=args.hold_ratio, settle=args.settle, approach=args.approach, window=args.window,
+                     gap_tol=args.gap_tol)
     ph = label_phases(dens, traj, dim, rule=rule, geometry=dec)
     arrays = {name: getattr(dec, name) for name in
               ("times", "distance", "distance_all", "residual", "scaled_gap", "ridge_gap", "undefined",
@@ -297,9 +299,9 @@ def register(sub) -> None:
     p.add_argument("--out", type=Path, default=Path("trajectory.npz"))
     p.set_defaults(func=cmd_sample)
 
-    p = sub.add_parser("analyze", help="error decomposition and reach/align/slide phases of a trajectory file",
+    p = sub.add_parser("analyze", help="error decomposition and reach/align/held/slide phases of a trajectory file",
                        description="Split the score error and the drift into normal/tangential parts and label phases "
-                                   "(reach, align, slide, to a training point, no ridge: see ridgeviz.core.phases). "
+                                   "(reach, align, held, slide, to a training point, no ridge: ridgeviz.core.phases). "
                                    "Error means leave out points where the ridge is undefined.")
     p.add_argument("trajectory", type=Path, help="a file written by `sample`")
     p.add_argument("--dim", type=int, help="ridge dimension (default: the one the trajectory was made with)")
@@ -310,9 +312,15 @@ def register(sub) -> None:
     p.add_argument("--tube", type=float, help="tube floor for 'reach' (default 0.1 x data scale)")
     p.add_argument("--tube-sigmas", type=float, default=1.0, help="tube = max(floor, this x sqrt(h_t)) (default 1)")
     p.add_argument("--align-halflives", type=float, default=1.0,
-                   help="align lasts this many half-lives of the normal relaxation (default 1)")
-    p.add_argument("--slide-ratio", type=float, default=1.0,
-                   help="slide when |tangential error| > ratio x |tangential exact score| (default 1)")
+                   help="align ends when the offset's excess over its level has halved this many times (default 1)")
+    p.add_argument("--settle", type=float, default=2.0,
+                   help="no align when the sample arrives within this x its level (default 2)")
+    p.add_argument("--hold-ratio", type=float, default=3.0,
+                   help="held while the error's push against the exact pull is within this factor of it (default 3)")
+    p.add_argument("--approach", type=float, default=0.2,
+                   help="to a training point when the distance to it shrinks by this share over the window "
+                        "(default 0.2)")
+    p.add_argument("--window", type=float, default=0.05, help="labels decided over this share of the run (0.05)")
     p.add_argument("--gap-tol", type=float, default=GAP_TOL, help=f"ridge defined where h_t x gap >= this ({GAP_TOL})")
     p.add_argument("--laws", action="store_true", help="also the align and slide laws (predicted and measured)")
     p.add_argument("--out", type=Path, default=Path("analysis.npz"))

@@ -92,6 +92,17 @@ class TrajectoryGeometry:
     relaxation: np.ndarray = None  # (K, M) e-folds of the normal offset over step k
     error_push: np.ndarray = None  # (K, M) |P_par e| of the driving model's error at xs[k]
     exact_pull: np.ndarray = None  # (K, M) |P_par grad log p_t| at xs[k]
+    level: np.ndarray = None  # (K, M) normal offset the step's linear recursion settles at (normal_level)
+    pull_along: np.ndarray = None  # (K, M) B |P_par grad log p_t| (balance of the tangential parts)
+    push_against: np.ndarray = None  # (K, M) B x the error's tangential push against the pull (signed)
+    push_across: np.ndarray = None  # (K, M) B x the error's tangential push across the pull's direction
+    pull_all: np.ndarray = None  # (K, M) the same three for the whole exact score and error (balance)
+    push_against_all: np.ndarray = None  # (K, M)
+    push_across_all: np.ndarray = None  # (K, M)
+    nn_distance: np.ndarray = None  # (K+1, M) d_1: distance of x / alpha_t to the nearest training point
+    nn_ratio: np.ndarray = None  # (K+1, M) d_1 / d_2 (nearest_points)
+    nn_blob: np.ndarray = None  # (K+1, M) bool: inside the nearest training point's round blob (nearest_points)
+    nn_resolved: np.ndarray = None  # (K+1, M) bool: the nearest training point is a mode of p_t of its own
     gap_tol: float = GAP_TOL
     frame: str = "point"
     ridge_points: np.ndarray = None  # (K+1, M, D) the SCMS projections (distance="projection" only)
@@ -161,6 +172,71 @@ def relaxation_efolds(A: float, B: float, lam: torch.Tensor) -> torch.Tensor:
     returns ``-log|rho|`` (negative where the offset grows, e.g. ``lam >= 0``). ``lam: (M,)``.
     """
     return -torch.log(torch.abs(1.0 + B * lam / (1.0 + A)).clamp_min(1e-300))
+
+
+def normal_level(frame, e: torch.Tensor, A, B, q) -> torch.Tensor:
+    """The normal offset a step's linear recursion settles at: ``(m,)``, ``inf`` where it does not relax.
+
+    Along each normal eigenvector ``v_j`` (eigenvalue ``l_j``) the offset obeys ``c' = (1 + A + B l_j) c + B e_j``
+    plus noise of variance ``q`` (:mod:`ridgeviz.core.laws`); its fixed point is ``c_j* = B e_j / (-A - B l_j)`` with
+    stationary variance ``q / (1 - (1 + A + B l_j)^2)``. The level is ``sqrt(sum_j c_j*^2 + Var_j*)``: about
+    ``h_t |e_perp|`` for the probability-flow ODE and ``sqrt(h_t / 2)`` per normal direction for the SDE's noise.
+    ``e: (m, D)`` the error; ``A, B, q: (m,)``.
+    """
+    vn, lam = frame.eigenvectors[:, :, frame.dim:], frame.eigenvalues[:, frame.dim:]
+    rho = 1.0 + A[:, None] + B[:, None] * lam
+    rate = -(A[:, None] + B[:, None] * lam)  # 1 - rho
+    c = B[:, None] * torch.einsum("mdk,md->mk", vn, e) / rate
+    var = q[:, None] / (1.0 - rho**2)
+    ok = (rate > 0) & (rho.abs() < 1)
+    return torch.where(ok.all(dim=1), (c**2 + var).sum(dim=1).sqrt(), torch.full_like(A, float("inf")))
+
+
+def balance(pull: torch.Tensor, push: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """How the exact score's pull and the error's push share a motion: three ``(m,)`` tensors from ``(m, D)``.
+
+    ``along = |pull|``, ``against = -<push, u>`` with ``u`` the pull's direction (positive where the error opposes
+    the pull) and ``across = |push - <push, u> u|`` (the push across the pull's direction). Where there is no pull,
+    ``u`` is minus the push's direction. Applied to the tangential parts ``P_par grad log p_t`` (the pull toward the
+    modes of ``p_t`` on the ridge, which become the training points) and ``P_par e``, or to the whole vectors
+    (inside one training point's round blob, where the ridge is undefined and the pull goes straight to the point).
+    """
+    along = pull.norm(dim=-1)
+    u = torch.where((along > 0)[:, None], pull / along.clamp_min(1e-300)[:, None],
+                    -push / push.norm(dim=-1).clamp_min(1e-300)[:, None])
+    par = (push * u).sum(-1)
+    return along, -par, (push - par[:, None] * u).norm(dim=-1)
+
+
+#: inside one training point's round blob when its posterior weight is at least this share of its and the second
+#: nearest point's together
+BLOB_SHARE = 0.95
+
+
+def nearest_points(dens: SmoothedEmpirical, traj: Trajectory) -> tuple[np.ndarray, ...]:
+    """Where every trajectory point stands among the training points, in data units (``x / alpha_t``), each
+    ``(K+1, M)``: the distance ``d_1`` to the nearest one, the ratio ``d_1 / d_2`` to the second nearest (the copy
+    criterion of :mod:`ridgeviz.core.outcomes`; 1 with a single training point) and whether it lies inside the
+    nearest point's round blob (its posterior weight ``>= BLOB_SHARE`` of the two: ``(d_2^2 - d_1^2) / (2 b_t^2)
+    >= log(BLOB_SHARE / (1 - BLOB_SHARE))`` with ``b_t = sqrt(h_t) / alpha_t``), where ``p_t`` is locally one
+    round Gaussian, the ridge is undefined and the exact score pulls straight to that point; and whether that point
+    is a mode of ``p_t`` of its own (``b_t`` below half its distance to its own nearest neighbour: two equal
+    Gaussians farther apart than twice their width have two modes), so that the exact pull heads to it."""
+    from .outcomes import nearest_training
+
+    K1, M, D = traj.xs.shape
+    alpha = np.asarray(dens.schedule.alpha(traj.times), dtype=np.float64)
+    b2 = (np.asarray(dens.schedule.h(traj.times), dtype=np.float64) / alpha**2)[:, None]
+    z = (as_numpy(traj.xs.to(torch.float64)) / alpha[:, None, None]).reshape(K1 * M, D)
+    X = as_numpy(dens.data)
+    if dens.N < 2:
+        ones = np.ones((K1, M), dtype=bool)
+        return np.linalg.norm(z - X[0], axis=1).reshape(K1, M), np.ones((K1, M)), ones, ones
+    idx, d1, d2 = nearest_training(X, z)
+    d1, d2 = d1.reshape(K1, M), d2.reshape(K1, M)
+    blob = (d2**2 - d1**2) / (2 * b2) >= np.log(BLOB_SHARE / (1 - BLOB_SHARE))
+    resolved = np.sqrt(b2) < nearest_training(X, X)[2][idx].reshape(K1, M) / 2
+    return d1, d1 / np.maximum(d2, 1e-300), blob, resolved
 
 
 def _step_table(traj: Trajectory, sched, rows: range):
@@ -242,9 +318,14 @@ def _chunk(dens, traj, dim, rows: slice, kind, frame_kind, gap_tol, model, coeff
                         torch.zeros_like(e), e)
         cols.add("push", _norms(sub, e)[1] + sub_ok)
         cols.add("pull", _norms(sub, exact)[1] + sub_ok)
-        A = torch.as_tensor(np.repeat([c[0] for c in coeffs[steps]], M), dtype=dens.dtype, device=dens.device)
-        B = torch.as_tensor(np.repeat([c[1] for c in coeffs[steps]], M), dtype=dens.dtype, device=dens.device)
+        A, B, q = (torch.as_tensor(np.repeat([c[i] for c in coeffs[steps]], M), dtype=dens.dtype, device=dens.device)
+                   for i in range(3))
         cols.add("relax", relaxation_efolds(A, B, sub.eigenvalues[:, dim]) + sub_ok)
+        cols.add("level", normal_level(sub, e, A, B, q) + sub_ok)
+        for key, v in zip(("along", "against", "across"), balance(*(sub.split(v)[1] for v in (exact, e)))):
+            cols.add(key, B * v + sub_ok)
+        for key, v in zip(("along_all", "against_all", "across_all"), balance(exact, e)):
+            cols.add(key, B * v)
     return frame, x, t
 
 
@@ -274,20 +355,26 @@ def trajectory_geometry(dens: SmoothedEmpirical, traj: Trajectory, dim: int, *, 
         if extra is not None:
             extras.append(extra(fr, x, t))
     cat = {k: as_numpy(torch.cat(v)) for k, v in cols.items()}
+    nn_distance, nn_ratio, nn_blob, nn_resolved = nearest_points(dens, traj)
     full, part = (K1, M), (K1 - 1, M)
     on = cat["on"].astype(bool).reshape(full)
     ridge_gap = cat["rgap"].reshape(full)
     undefined = ~((ridge_gap >= gap_tol) & on)
     dist_all = cat["dist"].reshape(full)
     per_step = {k: cat[k].reshape(part) if k in cat else np.zeros(part)
-                for k in ("dn", "dt", "sn", "st", "relax", "push", "pull")}
+                for k in ("dn", "dt", "sn", "st", "relax", "push", "pull", "level", "along", "against", "across",
+                          "along_all", "against_all", "across_all")}
     fields = dict(times=traj.times.copy(), h=np.asarray(dens.schedule.h(traj.times), dtype=np.float64),
                   distance=np.where(undefined, np.nan, dist_all), distance_kind=kind,
                   residual=cat["residual"].reshape(full), scaled_gap=cat["gap"].reshape(full), undefined=undefined,
                   drift_normal=per_step["dn"], drift_tangential=per_step["dt"], step_normal=per_step["sn"],
                   step_tangential=per_step["st"], distance_all=dist_all, ridge_gap=ridge_gap, on_ridge=on,
                   relaxation=per_step["relax"], error_push=per_step["push"], exact_pull=per_step["pull"],
-                  gap_tol=float(gap_tol), frame=frame_kind,
+                  level=per_step["level"], pull_along=per_step["along"], push_against=per_step["against"],
+                  push_across=per_step["across"], pull_all=per_step["along_all"],
+                  push_against_all=per_step["against_all"], push_across_all=per_step["across_all"],
+                  gap_tol=float(gap_tol), frame=frame_kind, nn_distance=nn_distance, nn_ratio=nn_ratio,
+                  nn_blob=nn_blob, nn_resolved=nn_resolved,
                   ridge_points=cat["proj"].reshape(K1, M, -1) if "proj" in cat else None)
     stacked = [as_numpy(torch.cat(parts)).reshape(full) for parts in zip(*extras)] if extras else []
     if model is None:

@@ -1,9 +1,14 @@
 """Checks with negative controls: a directional claim decided on 95% intervals over independent seeds.
 
 A :class:`Check` states a claim as ``statistic > threshold`` (or ``<``), measured on the model under test and
-on a **negative control**: a model or setting for which the claim must fail (the null readout, zero error, the
-error split in a rotated frame, an untrained or memorising model, permuted data...). Each statistic comes from
-``n`` independent seeds; its 95% interval is the Student-t interval of the mean,
+on a **negative control**: a model or setting that *could have passed* the claim if the statistic were vacuous,
+and must not (a direction-randomised null, a kernel sampler matched in distance, the nearest-neighbour
+interpolator where the ridge is not the neighbour graph, the other kind of error, the same model where the effect
+should vanish). Each check says *why* its control could have passed (``why``); a control that fails by
+construction (samples collapsed at one point, a law that predicts 0, a frame that gives 1 for any field) proves
+nothing and is not used. A check of a theorem (the exact score memorises) is marked ``sanity``: it shows that the
+statistic works, and it is not counted as evidence. Each statistic comes from ``n`` independent seeds; its 95%
+interval is the Student-t interval of the mean,
 
     mean +- t_{0.975, n-1} * sd / sqrt(n).
 
@@ -68,6 +73,8 @@ class Check:
     passed: bool
     symmetric: bool = False
     note: str = ""
+    why: str = ""
+    sanity: bool = False
 
     def to_json(self) -> dict:
         out = asdict(self)
@@ -77,9 +84,11 @@ class Check:
     def row(self) -> list[str]:
         """The report's table row: claim, statistic, model, control, verdict."""
         verdict = "PASS" if self.passed else ("FAIL (control also holds)" if self.model_holds else "FAIL")
-        sym = " *(forced by symmetry)*" if self.symmetric else ""
-        return [self.claim + sym, f"{self.statistic} {self.direction} {self.threshold:g}",
-                _fmt(self.value, self.interval, self.seeds), self.control,
+        tags = " *(forced by symmetry)*" if self.symmetric else ""
+        tags += " *(sanity: a theorem, not evidence)*" if self.sanity else ""
+        return [self.claim + tags, f"{self.statistic} {self.direction} {self.threshold:g}",
+                _fmt(self.value, self.interval, self.seeds), self.control + (f" — could have passed: {self.why}"
+                                                                             if self.why else ""),
                 _fmt(self.control_value, self.control_interval, self.control_seeds)
                 + (" (fails)" if self.control_failed else " (does not fail)"), verdict]
 
@@ -92,10 +101,12 @@ def _fmt(mean, ci, n) -> str:
 
 
 def make_check(claim: str, statistic: str, values, control: str, control_values, *, direction: str,
-               threshold: float, symmetric: bool = False, note: str = "") -> Check:
+               threshold: float, why: str = "", symmetric: bool = False, note: str = "", sanity: bool = False) -> Check:
     """Decide ``statistic direction threshold`` on the model's per-seed ``values: (n,)`` and the control's.
 
     The model must hold the claim on its whole 95% interval and the control must fail it on its whole interval.
+    ``why``: why the control could have passed if the statistic were vacuous (every check of ``reproduce`` gives
+    one; the test suite checks it).
     """
     if direction not in DIRECTIONS:
         raise ValueError(f"direction must be one of {DIRECTIONS}; got {direction!r}")
@@ -106,8 +117,8 @@ def make_check(claim: str, statistic: str, values, control: str, control_values,
     n = int(np.isfinite(np.asarray(values, dtype=float)).sum())
     cn = int(np.isfinite(np.asarray(control_values, dtype=float)).sum())
     return Check(claim, statistic, direction, float(threshold), m, (lo, hi), n, control, cm, (clo, chi), cn,
-                 holds, control_failed, holds and control_failed, symmetric, note)
+                 holds, control_failed, holds and control_failed, symmetric, note, why, sanity)
 
 
-CHECK_HEADER = ["claim", "statistic (claim)", "model: mean [95% interval]", "negative control",
+CHECK_HEADER = ["claim", "statistic (claim)", "model: mean [95% interval]", "control (and why it could have passed)",
                 "control: mean [95% interval]", "verdict"]

@@ -23,6 +23,7 @@ import math
 import time
 
 import numpy as np
+import torch
 
 from ..core.density import SmoothedEmpirical, as_numpy
 from ..core.outcomes import nearest_training
@@ -58,7 +59,10 @@ class SwitchedError:
         self.schedule, self.t_on = dens.schedule, float(t_on)
 
     def __call__(self, x, t):
-        return (self.injected if float(t) <= self.t_on else self.exact)(x, t)
+        on = torch.as_tensor(t, dtype=torch.float64) <= self.t_on
+        if on.ndim == 0:
+            return (self.injected if bool(on) else self.exact)(x, t)
+        return torch.where(on.to(x.device)[:, None], self.injected(x, t), self.exact(x, t))
 
 
 def _mean_distance(dens, traj, ks) -> float:
@@ -158,11 +162,13 @@ def _checks(s, runs, top, symmetric, names) -> list:
                               "increase of the mean distance to the ridge, t in the window",
                               values("distance", f"normal/{top}"), f"a tangential error of size {top}",
                               values("distance", f"tangential/{top}"), direction=">", threshold=ALIGN_THRESHOLD,
-                              symmetric=symmetric))
+                              symmetric=symmetric, why="an error of the same size that the statistic would also "
+                              "count if any error moved samples off the ridge, whatever its direction"))
     if "slide" in names:
         out.append(make_check(f"{s}: a tangential error of size {top} moves samples to other training points (slide)",
                               "fraction whose final nearest training point changed",
                               values("moved", f"tangential/{top}"), f"a normal error of size {top}",
                               values("moved", f"normal/{top}"), direction=">", threshold=SLIDE_THRESHOLD,
-                              symmetric=symmetric))
+                              symmetric=symmetric, why="an error of the same size that would also move samples to "
+                              "other points if any perturbation of the flow did, whatever its direction"))
     return out

@@ -5,11 +5,12 @@ A new experiment is a module with ``run(ctx: Context) -> Experiment`` and one li
 
 from __future__ import annotations
 
-from . import generalisation, injection, laws, mnist, opening, rf_dynamics
+from . import generalisation, injection, laws, mnist, opening, phases, rf_dynamics
 
 EXPERIMENTS = {
     "opening": opening.run,
     "generalisation": generalisation.run,
+    "phases": phases.run,
     "rf-dynamics": rf_dynamics.run,
     "injection": injection.run,
     "laws": laws.run,

@@ -205,7 +205,7 @@ def run_side_by_side(cfg: SideBySideConfig = HOME, callback=None) -> SideBySide:
                       fractions=fractions, ridges=ridges, eval_ridge=eval_ridge, b_eval=b_eval, tube=float(tube),
                       data=X, bounds=tuple(map(float, bounds)), names=(model_label(cfg.left), model_label(cfg.right)),
                       config=made_from(cfg) | {"schedule": sched.name, "b_eval": b_eval,
-                                               "copy_radius": rule.copy_radius, "t_ridge": rule.t_ridge})
+                                               "rule": rule.describe(), "t_ridge": rule.t_ridge})
 
 
 def _schedule(cfg: SideBySideConfig):

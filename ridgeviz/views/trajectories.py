@@ -30,7 +30,7 @@ from ..utils import provenance
 from ..utils.limits import frame_points
 from ..utils.provenance import array_digest, provenance_of
 from ..utils.results import read_result, to_json, write_result
-from ..utils.validation import POSITIVE, SEED, Integer, Options, check, validate_fields
+from ..utils.validation import POSITIVE, SEED, Integer, Options, Real, check, validate_fields
 
 RESULT_FORMAT = 3  # 2: five phases, per-time tube widths, the laws' points, the sensitivity table; 3: one file format
 LAW_PARTICLES = 128  # particles whose align and slide laws are computed (the figure shows at most 4,000 points)
@@ -50,7 +50,7 @@ class TrajectoryConfig:
     dim: int = 1
     frames: int = 100
     tube_fraction: float = 0.1
-    slide_ratio: float = 1.0
+    hold_ratio: float = 3.0
     ridge_grid: int = 20
     tube_sigmas: float = 1.0
     align_halflives: float = 1.0
@@ -58,8 +58,8 @@ class TrajectoryConfig:
     # what each field accepts (the page's widgets take their bounds from here: ridgeviz/app/fields.py)
     CONSTRAINTS: ClassVar[dict] = {
         "particles": Integer(1, 4096), "sampler": Options(tuple(SAMPLERS)), "seed": SEED, "dim": Integer(0, None),
-        "frames": Integer(2, 400), "ridge_grid": Integer(4, 64), "tube_fraction": POSITIVE, "slide_ratio": POSITIVE,
-        "tube_sigmas": POSITIVE, "align_halflives": POSITIVE}
+        "frames": Integer(2, 400), "ridge_grid": Integer(4, 64), "tube_fraction": POSITIVE,
+        "hold_ratio": Real(1.0, None, lo_open=True), "tube_sigmas": POSITIVE, "align_halflives": POSITIVE}
 
     def __post_init__(self):
         validate_fields(self, self.CONSTRAINTS)
@@ -67,7 +67,7 @@ class TrajectoryConfig:
     def rule(self) -> PhaseRule:
         """The phase rule these thresholds stand for (see :mod:`ridgeviz.core.phases`)."""
         return PhaseRule(tube_fraction=self.tube_fraction, tube_sigmas=self.tube_sigmas,
-                         align_halflives=self.align_halflives, slide_ratio=self.slide_ratio)
+                         align_halflives=self.align_halflives, hold_ratio=self.hold_ratio)
 
 
 def frame_indices(n_steps: int, max_frames: int) -> np.ndarray:

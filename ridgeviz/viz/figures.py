@@ -14,7 +14,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ..core.phases import PHASE_COLORS, PHASES
+from ..core.vocabulary import PHASE_COLORS, PHASES
 from .style import (
     BAND_FILL,
     DATA_COLOR,

@@ -8,7 +8,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ..core.phases import PHASE_COLORS, PHASE_MEANINGS, PHASES
+from ..core.vocabulary import PHASE_COLORS, PHASE_MEANINGS, PHASES
 
 IDENTITY_COLOR = "#444444"
 THRESHOLD_WORDS = {"default": "the rule as set", "tube": "tube floor", "tube_sigmas": "tube width in sqrt(h_t)",

@@ -12,10 +12,10 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from ..core.vocabulary import OUTCOME_COLORS
 from .style import RIDGE_COLOR, animation_controls, axis_ranges, data_trace, f32, lines_xy, subsample
 
-CATEGORY_COLORS = {"copy": "#E45756", "new on ridge": "#2CA02C", "new off ridge": "#F2A541",
-                   "ridge undefined": "#9D9D9D"}
+CATEGORY_COLORS = OUTCOME_COLORS
 EVAL_RIDGE_COLOR = "rgba(60, 60, 60, 0.45)"
 
 
