@@ -35,7 +35,7 @@ def test_law_figure_has_an_identity_line_one_point_per_sample_time_and_r2_in_the
     for text, values in ((normal, ("0.97", "-1.31", "0.23", "0.98")), (tangential, ("0.88", "-8.50", "0.76"))):
         assert "R\u00b2 per sample (median)" in text and "pooled" in text
         assert all(v in text for v in values), (text, values)
-    assert "noise allows 0.41" in tangential and "noise allows" not in normal  # the SDE's ceiling, when below 1
+    assert "noise ceiling 0.41" in tangential and "noise ceiling" not in normal  # the SDE's ceiling, when below 1
     assert "87%" in tangential and "ratio" not in normal + tangential
     assert fig.layout.title.text == "ring, ODE"
 

@@ -37,7 +37,8 @@ def _r2_lines(part: dict | None, baseline: str) -> str:
     median = ", ".join(f"{PREDICTOR_WORDS[p]} {_num(get(p, 'median'))}" for p in PREDICTOR_WORDS)
     pooled = ", ".join(f"{_num(get(p, 'pooled'))}" for p in PREDICTOR_WORDS)
     ceiling = get("noise ceiling", "pooled")
-    tail = f"; noise allows {_num(ceiling)}" if ceiling is not None and np.isfinite(ceiling) and ceiling < 0.995 else ""
+    below = ceiling is not None and np.isfinite(ceiling) and ceiling < 0.995  # only the SDE's noise lowers it
+    tail = f"; noise ceiling {_num(ceiling)}" if below else ""
     return (f"R\u00b2 per sample (median): {median}<br>pooled over sample-times: {pooled} (same order; baseline "
             f"{baseline}){tail}")
 
