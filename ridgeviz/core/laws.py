@@ -125,8 +125,8 @@ class RidgeLaws:
 
         ``normal_rms_ratio``: ``sqrt(sum measured^2 / sum rms^2)`` over the compared sample-times;
         ``tangential_slope``: ``sum <measured, predicted> / sum |predicted|^2`` of each sample's displacement at
-        its last compared step (1 when they agree); ``points``, ``samples``: what was compared; plus
-        ``fit_laws``'s ``normal``, ``tangential``, ``error_share`` and ``start``.
+        its last compared step (1 when they agree); ``points``, ``samples``: what was compared; plus everything
+        :func:`~ridgeviz.core.law_fit.fit_laws` returns (R^2 entries, ``error_share``, ``offset_widths``, ...).
         """
         ok = self.compared
         n2, p2 = np.sum(self.normal_measured[ok] ** 2), np.sum(self.normal_rms[ok] ** 2)
