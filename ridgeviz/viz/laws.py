@@ -13,31 +13,59 @@ from ..core.vocabulary import PHASE_COLORS, PHASE_MEANINGS, PHASES
 IDENTITY_COLOR = "#444444"
 THRESHOLD_WORDS = {"default": "the rule as set", "tube": "tube floor", "tube_sigmas": "tube width in sqrt(h_t)",
                    "align_halflives": "align half-lives", "slide_ratio": "slide ratio", "gap_tol": "eigengap tolerance"}
+# the predictors of ridgeviz.core.law_fit, as the figure names them
+PREDICTOR_WORDS = {"law": "law", "without error": "without its error term", "baseline": "fitted baseline"}
+PANELS = {"normal": ("Align law: distance to the ridge", "c sqrt(h_t)", "predicted distance",
+                     "measured distance"),
+          "tangential": ("Slide law: displacement along the ridge (exact pull + error)",
+                         "c (sqrt(h_start) - sqrt(h_t))", "predicted displacement (length)",
+                         "measured, along the predicted direction")}
 
 
-def _ratio_text(value) -> str:
+def _num(value) -> str:
     return "n/a" if value is None or not np.isfinite(value) else f"{value:.2f}"
 
 
-def law_figure(laws: dict, agreement: dict | None = None, height: int = 420) -> go.Figure:
-    """Predicted (x) against measured (y) normal offset and tangential displacement, one point per sample-time.
+def _r2_lines(part: dict | None, baseline: str) -> str:
+    """Two title lines: median per-sample R^2 and pooled R^2 of the law, the law without error and the baseline."""
+    if not part:
+        return "R\u00b2 not computed"
+
+    def get(pred: str, stat: str):
+        return (part.get(pred) or {}).get(stat)
+
+    median = ", ".join(f"{PREDICTOR_WORDS[p]} {_num(get(p, 'median'))}" for p in PREDICTOR_WORDS)
+    pooled = ", ".join(f"{_num(get(p, 'pooled'))}" for p in PREDICTOR_WORDS)
+    ceiling = get("noise ceiling", "pooled")
+    below = ceiling is not None and np.isfinite(ceiling) and ceiling < 0.995  # only the SDE's noise lowers it
+    tail = f"; noise ceiling {_num(ceiling)}" if below else ""
+    return (f"R\u00b2 per sample (median): {median}<br>pooled over sample-times: {pooled} (same order; baseline "
+            f"{baseline}){tail}")
+
+
+def law_figure(laws: dict, agreement: dict | None = None, height: int = 500, title: str | None = None) -> go.Figure:
+    """Predicted (x) against measured (y) distance to the ridge and displacement along it, one point per
+    sample-time, with the identity line and R^2 in the panel titles.
 
     ``laws``: ``{"t", "normal_predicted", "normal_measured", "tangential_predicted", "tangential_measured"}``, each
-    ``(P,)`` (``RidgeLaws.points``); ``agreement``: ``RidgeLaws.agreement()`` for the panel titles. Points are
-    coloured by log10 of the time; a dashed identity line marks agreement. Returns a two-panel figure.
+    ``(P,)`` (``RidgeLaws.points``); ``agreement``: ``RidgeLaws.agreement()`` (its ``normal`` and ``tangential``
+    R^2 entries and ``error_share``). R^2 = 1 - SS_res / SS_tot about the measured mean (1: exact, 0: no better
+    than the mean, negative: worse), per sample (median over samples) and pooled. Points are coloured by log10 t.
     """
     agreement = agreement or {}
-    titles = (f"align law: normal offset (measured / predicted RMS {_ratio_text(agreement.get('normal_rms_ratio'))})",
-              f"slide law: displacement along the ridge (ratio {_ratio_text(agreement.get('tangential_mean_ratio'))})")
-    fig = make_subplots(rows=1, cols=2, subplot_titles=titles, horizontal_spacing=0.12)
+    share = agreement.get("error_share")
+    titles = [f"<b>{PANELS[k][0]}</b><br>{_r2_lines(agreement.get(k), PANELS[k][1])}" for k in PANELS]
+    if share is not None and np.isfinite(share):
+        titles[1] += f"<br>the error drives {100 * share:.0f}% of the predicted motion, the exact pull the rest"
+    fig = make_subplots(rows=1, cols=2, subplot_titles=titles, horizontal_spacing=0.1)
     t = np.asarray(laws.get("t", []), dtype=np.float64)
     color = np.log10(t) if len(t) else t
     for col, key in ((1, "normal"), (2, "tangential")):
         x = np.asarray(laws.get(f"{key}_predicted", []), dtype=np.float32)
         y = np.asarray(laws.get(f"{key}_measured", []), dtype=np.float32)
-        finite = np.concatenate([x, y])
-        lo, hi = (float(np.nanmin(finite)), float(np.nanmax(finite))) if finite.size else (0.0, 1.0)
-        lo = min(lo, 0.0)
+        both = np.concatenate([x, y])
+        both = both[np.isfinite(both)]
+        lo, hi = (min(float(both.min()), 0.0), float(both.max())) if both.size else (0.0, 1.0)
         fig.add_trace(go.Scatter(x=[lo, hi], y=[lo, hi], mode="lines", name="measured = predicted",
                                  line=dict(color=IDENTITY_COLOR, dash="dash", width=1), showlegend=col == 1), 1, col)
         fig.add_trace(go.Scattergl(x=x, y=y, mode="markers", name=f"{key} (one point per sample and time)",
@@ -45,12 +73,14 @@ def law_figure(laws: dict, agreement: dict | None = None, height: int = 420) -> 
                                    hovertemplate="t = %{customdata:.3g}<br>predicted %{x:.3g}<br>measured %{y:.3g}"
                                                  "<extra></extra>",
                                    marker=dict(size=4, opacity=0.6, color=color, colorscale="Viridis",
-                                               showscale=col == 2, colorbar=dict(title="log10 t", len=0.8))),
+                                               showscale=col == 2, colorbar=dict(title="log10 t", len=0.7))),
                       1, col)
-        fig.update_xaxes(title_text="predicted by the linearised law", row=1, col=col)
-        fig.update_yaxes(title_text="measured", row=1, col=col)
-    fig.update_layout(height=height, template="plotly_white", margin=dict(l=50, r=20, t=60, b=50),
-                      legend=dict(orientation="h", x=0, y=-0.2))
+        fig.update_xaxes(title_text=PANELS[key][2], row=1, col=col)
+        fig.update_yaxes(title_text=PANELS[key][3], row=1, col=col)
+    fig.update_annotations(font_size=12)
+    fig.update_layout(height=height, template="plotly_white", margin=dict(l=60, r=20, t=150 if title else 130, b=60),
+                      legend=dict(orientation="h", x=0, y=-0.15), title=dict(text=title, x=0.01, y=0.99) if title
+                      else None)
     return fig
 
 
