@@ -190,7 +190,7 @@ def test_weighted_moments_match_a_direct_evaluation_of_the_weighted_loss():
     rf = RandomFeatureModel(2, 24, 3, sched.T, generator=torch.Generator().manual_seed(1))
     rule = Quadrature(min_panels=8, refine=2, radial_nodes=3, directions=4)
     A = torch.randn(2, 24, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
-    t, wt = rule.time_rule(sched.T, rf.K)
+    t, wt = rule.time_rule(sched.T, rf.K, sched.t_min)
     z, wz = rule.noise_rule(2, len(t))
     for power in (0, 1, 2):
         m = feature_moments(rf, X, sched, WeightedQuadrature(**vars(rule), power=power, schedule=sched))
