@@ -22,7 +22,8 @@ from __future__ import annotations
 import torch
 
 TILE_FEATURES, TILE_QUERIES = 100, 1000  # 1e5 activations a tile: 0.8 MB of float64, inside a 1.25 MB L2
-_FUSED = {}
+MIN_QUERIES_PER_THREAD = 256  # below this a thread's share is too small to pay for the hand-off
+_FUSED, _POOLS = {}, {}
 
 
 def _compile():
@@ -101,12 +102,33 @@ def can_fuse(x: torch.Tensor, W_x: torch.Tensor, A_s: torch.Tensor, inv) -> bool
 
 def readout_fused(x: torch.Tensor, c: torch.Tensor, weights: FusedWeights, out: torch.Tensor | None = None):
     """``relu(x W_x^T + c) A_s`` by the fused loop: ``x: (M, 2)``, ``c: (p,)``; returns ``(M, 2)`` in the weights'
-    dtype (written into ``out`` when given, which must be a contiguous CPU tensor of that dtype)."""
-    xs = x.to(weights.dtype).contiguous()
+    dtype (written into ``out`` when given, which must be a contiguous CPU tensor of that dtype).
+
+    With torch's thread count above 1 (``RIDGEVIZ_THREADS`` at the edges), the queries are split among that many
+    threads (the loop releases the GIL); each query's sum is the same whatever the split.
+    """
+    xs = x.to(weights.dtype).contiguous().numpy()
     out = torch.empty(x.shape[0], 2, dtype=weights.dtype) if out is None else out
-    fused_kernel()(xs.numpy(), weights.w[0], weights.w[1], c.to(weights.dtype).contiguous().numpy(),
-                   weights.a[0], weights.a[1], out.numpy())
+    o, cs, kernel = out.numpy(), c.to(weights.dtype).contiguous().numpy(), fused_kernel()
+    threads = min(torch.get_num_threads(), max(1, len(xs) // MIN_QUERIES_PER_THREAD))
+    if threads <= 1:
+        kernel(xs, weights.w[0], weights.w[1], cs, weights.a[0], weights.a[1], o)
+        return out
+    edges = [4 * round(i * len(xs) / (4 * threads)) for i in range(threads)] + [len(xs)]
+    jobs = [_pool(threads).submit(kernel, xs[a:b], weights.w[0], weights.w[1], cs, weights.a[0], weights.a[1],
+                                  o[a:b]) for a, b in zip(edges, edges[1:]) if b > a]
+    for job in jobs:
+        job.result()
     return out
+
+
+def _pool(threads: int):
+    """One thread pool per thread count, kept for the process (the fused loop runs without the GIL)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    if threads not in _POOLS:
+        _POOLS[threads] = ThreadPoolExecutor(threads, thread_name_prefix="rf-readout")
+    return _POOLS[threads]
 
 
 def readout_tiled(x: torch.Tensor, W_x: torch.Tensor, c: torch.Tensor, A_s: torch.Tensor, inv=None) -> torch.Tensor:

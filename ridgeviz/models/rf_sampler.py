@@ -1,0 +1,91 @@
+"""Reverse Euler-Maruyama for several random-feature readouts on the same features, keeping final samples only.
+
+The authors' 2-D experiment samples one model per training time tau; the models share their frozen features and
+differ only in the readout ``A(tau)``. :func:`em_finals` steps them in lockstep: the time part
+``W_t phi(t) + b`` is computed once per step for all of them, each readout runs the fused loop of
+:mod:`ridgeviz.models.rf_kernels` on its own particles, and only the positions are kept (``ridgeviz.sample`` keeps
+the whole trajectory with drifts and scores: 190 MB for 2,000 particles x 2,000 steps).
+
+Same numbers as ``ridgeviz.sample(model, x_T, times, "em", generator=g)`` run once per model with ``g`` seeded
+alike (the prior draw and then one ``(M, D)`` normal draw per step from each model's own generator, the same
+arithmetic per step): the final samples agree to rounding, which the sums' order changes (tested).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from ..core.sampling import prior_sample
+from ..utils.validation import Array, Integer, check
+from .random_features import PRECISIONS
+from .rf_kernels import can_fuse, readout_fused, readout_tiled
+
+ROW_BLOCK = 256  # steps whose time part is computed in one product (256 x p floats)
+
+
+def _readout_step(model, x, c, weights):
+    """``A f(x, t)`` for one model at one time whose time part is ``c: (p,)``: ``(M, D)`` float64."""
+    rf = model.rf
+    if weights is not None and can_fuse(x, rf.W_x, model.A.T, None):
+        return readout_fused(x, c, weights).to(torch.float64)
+    dtype = PRECISIONS[model.precision]
+    As = (model.A / math.sqrt(rf.p)).T
+    return readout_tiled(x.to(dtype), rf.W_x.to(dtype), c.to(dtype), As.to(dtype)).to(torch.float64)
+
+
+def em_finals(models: dict, x_T, times, generators: dict) -> dict:
+    """Final samples of the reverse SDE (Euler-Maruyama) for every model of ``models``: ``{key: (M, D)}``.
+
+    ``models``: ``{key: RandomFeatureScore}`` sharing one :class:`~ridgeviz.models.rf_features.RandomFeatureModel`
+    and one schedule; ``x_T: (M, D)`` the common start; ``times: (K+1,)`` decreasing; ``generators[key]`` the
+    generator of that model's noise (one ``(M, D)`` draw per step, as ``ridgeviz.sample`` draws it).
+    """
+    if not models:
+        raise ValueError("models: give at least one random-feature model")
+    first = next(iter(models.values()))
+    rf, sched = first.rf, first.schedule
+    if any(m.rf is not rf or m.schedule != sched for m in models.values()):
+        raise ValueError("models: every model must share one RandomFeatureModel and one schedule")
+    if set(generators) != set(models):
+        raise ValueError("generators: give one generator per model key")
+    x0 = torch.as_tensor(check("x_T", x_T, Array((None, rf.D), at_least=(1, rf.D)))).to(torch.float64)
+    times = np.asarray(check("times", times, Array((None,), at_least=(2,))), dtype=np.float64)
+    if not np.all(np.diff(times) < 0):
+        raise ValueError("times must be strictly decreasing (from T down to t_min)")
+    xs = {k: x0.to(rf.device) for k in models}
+    weights = {k: m.fused_weights() for k, m in models.items()}
+    rows = None
+    for i, (t, t_next) in enumerate(zip(times[:-1].tolist(), times[1:].tolist())):
+        dt = t - t_next
+        if i % ROW_BLOCK == 0:  # the time part of the next steps in one product, shared by every model
+            ts = torch.as_tensor(times[i:min(i + ROW_BLOCK, len(times) - 1)], device=rf.device)
+            rows = torch.addmm(rf.b, rf.time_embedding(ts), rf.W_t.T)
+        c = rows[i % ROW_BLOCK]
+        h = float(sched.h(torch.tensor([t], dtype=torch.float64))[0])
+        f, g2 = float(sched.f(t)), float(sched.g2(t))
+        noise_scale = np.sqrt(g2 * dt)
+        for k, model in models.items():
+            x = xs[k]
+            s = (_readout_step(model, x, c, weights[k]) - x) / h
+            drift = -(f * x - g2 * s) * dt
+            z = torch.randn(x.shape, generator=generators[k], dtype=torch.float64).to(x.device)
+            xs[k] = x + drift + noise_scale * z
+    for k, x in xs.items():
+        if not torch.isfinite(x).all():
+            raise ValueError(f"models: the model {k!r} gave non-finite samples")
+    return xs
+
+
+def em_finals_seeded(models: dict, samples: int, steps: int, seed: int) -> dict:
+    """:func:`em_finals` from the seeded prior draw, as ``experiments.common.reverse_run`` runs each model: one
+    generator per model seeded with ``seed`` draws ``x_T`` (the same for all) and then that model's noise."""
+    samples, steps = check("samples", samples, Integer(1, 10**7)), check("steps", steps, Integer(1, 10**6))
+    first = next(iter(models.values()))
+    gens = {k: torch.Generator().manual_seed(seed) for k in models}
+    x_T = None
+    for g in gens.values():
+        x_T = prior_sample(first.schedule, samples, first.rf.D, g)
+    return em_finals(models, x_T, first.schedule.time_grid(steps), gens)
