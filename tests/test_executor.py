@@ -144,6 +144,10 @@ def test_stored_results_round_trip_without_pickle(tmp_path):
     assert store.load("other") == (False, None)
     with pytest.raises(TypeError, match="configs and seeds"):
         task_digest("f", {"x": object()}, "c")
+    # an array argument is named by its content (shape, dtype, bytes)
+    a = np.arange(6.0).reshape(2, 3)
+    assert task_digest("f", {"x": a}, "c") == task_digest("f", {"x": a.copy()}, "c")
+    assert task_digest("f", {"x": a}, "c") != task_digest("f", {"x": a.T}, "c")
 
 
 def test_executor_arguments_are_checked():

@@ -217,7 +217,7 @@ class Executor:
                 found, value = self.store.load(digests[i])
                 if found:
                     results[i] = value
-                    self.stats.append({"task": task.name, "cached": True})
+                    self.stats.append({"index": i, "task": task.name, "cached": True})
                     continue
             todo.append(i)
         cached = len(tasks) - len(todo)
@@ -252,7 +252,8 @@ class Executor:
                 results[i] = result
                 if self.store is not None:
                     self.store.save(digests[i], tasks[i].name, result)
-                self.stats.append({"task": tasks[i].name, "cached": False, "attempts": attempts[i], **stats})
+                self.stats.append({"index": i, "task": tasks[i].name, "cached": False, "attempts": attempts[i],
+                                   **stats})
                 done_count += 1
                 self._report(done_count, len(tasks), cached)
 

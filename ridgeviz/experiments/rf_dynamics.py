@@ -58,7 +58,8 @@ SETS = {"arc": (GENERAL_SETS["arc"], False), "two-points (authors')": (MODE_SETS
 SIZES = {"tiny": dict(p=64, K=8, taus=[1.0, 100.0, math.inf], M=48, steps=50, seeds=3, weightings=["1"]),
          "quick": dict(p=256, K=16, taus=[1.0, 10.0, 100.0, 1000.0, math.inf], M=128, steps=100, seeds=5,
                        weightings=["1"]),
-         "full": dict(p=1000, K=32, taus=[0.1, 1.0, 10.0, 100.0, 1000.0, 1e4, math.inf], M=512, steps=200,
+         # the authors' scale: p = 2,000, K = 128; each of the 10 seeds draws its own features (10 feature draws)
+         "full": dict(p=2000, K=128, taus=[0.1, 1.0, 10.0, 100.0, 1000.0, 1e4, math.inf], M=512, steps=200,
                       seeds=10, weightings=list(WEIGHTINGS))}
 WINDOW = (0.05, 1.0)
 PARTS = ("bias", "optimisation", "total")
@@ -124,6 +125,7 @@ def run(ctx: Context) -> Experiment:
                     "against tau", {"sets": list(SETS), "schedule": "ou", "features p": cfg["p"],
                                     "frequencies K": cfg["K"], "taus": labels, "loss weightings": cfg["weightings"],
                                     "sampler": "em", "particles": cfg["M"], "steps": cfg["steps"], "seeds": seeds,
+                                    "feature draws": "one per seed (the features are drawn with the seed)",
                                     "window": f"t in {list(WINDOW)} where the ridge is defined"})
     jobs = [(s, w, seed) for s in SETS for w in cfg["weightings"] for seed in seeds]
     results = ctx.executor.map([Task(split_task, dict(set_name=s, seed=seed, weighting=w, cfg=cfg))
