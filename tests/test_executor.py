@@ -159,6 +159,28 @@ def test_executor_arguments_are_checked():
         Executor(1, "local", scheduler="tcp://127.0.0.1:1")
 
 
+def test_command_line_sizes_and_executor_flags(tmp_path, capsys):
+    from ridgeviz.cli import main
+
+    assert main(["reproduce", "laws", "--scheduler", "tcp://127.0.0.1:1", "--out", str(tmp_path)]) == 2
+    assert "scheduler" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:  # one size at a time
+        main(["reproduce", "laws", "--full", "--tiny", "--out", str(tmp_path)])
+    assert exc.value.code == 2
+    res = subprocess.run([sys.executable, "-m", "ridgeviz", "reproduce", "--help"], capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)}, check=True)
+    assert all(flag in res.stdout for flag in ("--full", "--executor", "--scheduler", "--fresh"))
+
+
+def test_the_text_bar_prints_a_line_per_twentieth_off_a_terminal(capsys):
+    from ridgeviz.experiments.executor import _text_bar
+
+    for done in range(0, 101):
+        _text_bar(done, 100, 0)
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 21 and lines[-1].endswith("100/100 tasks") and lines[0].startswith("[....")
+
+
 def _children(pid: int) -> list[int]:
     import psutil
 

@@ -268,8 +268,10 @@ class Executor:
 
 
 def _text_bar(done: int, total: int, cached: int, width: int = 30) -> None:
-    """``[#####.....] 12/40 tasks (3 stored)`` on stderr, redrawn in place on a terminal."""
+    """``[#####.....] 12/40 tasks (3 stored)`` on stderr: redrawn in place on a terminal, else one line per 5%."""
+    tty = sys.stderr.isatty()
+    if not tty and done not in (cached, total) and done % max(1, total // 20):
+        return
     fill = int(width * done / total)
     line = f"[{'#' * fill}{'.' * (width - fill)}] {done}/{total} tasks" + (f" ({cached} stored)" if cached else "")
-    tty = sys.stderr.isatty()
     print(("\r" if tty else "") + line, end="" if tty and done < total else "\n", file=sys.stderr, flush=True)
