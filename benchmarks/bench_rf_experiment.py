@@ -42,7 +42,7 @@ import ridgeviz as rv
 from ridgeviz.data.datasets import MODE_SETS
 from ridgeviz.models.random_features import RandomFeatureModel, fit_random_features
 from ridgeviz.models.rf_analysis import inter_mode_mass, tau_label
-from ridgeviz.models.rf_kernels import fused_kernel
+from ridgeviz.models.rf_kernels import fused_kernel, readout_fused
 from ridgeviz.models.rf_moments import feature_moments
 from ridgeviz.models.rf_sampler import em_finals
 
@@ -73,6 +73,13 @@ def gemm_rate(n: int = 2000, repeats: int = 5) -> float:
     a, b = (torch.randn(n, n, dtype=torch.float64, generator=torch.Generator().manual_seed(i)) for i in (0, 1))
     a @ b
     return 2.0 * n**3 / min(clock(lambda: a @ b)[1] for _ in range(repeats))
+
+
+def readout_time(model, x, t: float, repeats: int = 20) -> float:
+    """Seconds of one readout ``A f(x, t)`` of ``model`` at the samples ``x``: the fastest of ``repeats``."""
+    c, weights = model.rf.time_rows(t, 1)[0][0], model.fused_weights()
+    readout_fused(x, c, weights)
+    return min(clock(lambda: readout_fused(x, c, weights))[1] for _ in range(repeats))
 
 
 def lockstep(models, x_T, times, taus):
@@ -154,6 +161,10 @@ def main(argv=None) -> int:
     print(f"step: {per_step * 1e3:.3f} ms per step of {M} particles x {p} features = {rate / 1e9:.1f} GFLOP/s; "
           f"float64 GEMM beside it {gemm / 1e9:.1f} GFLOP/s (before {gemm_before / 1e9:.1f}): "
           f"{rate / gemm:.0%} of the GEMM rate (target >= 40%)")
+    kernel = readout_time(models[math.inf], finals[math.inf], float(times[steps // 2]))
+    print(f"readout alone (the fused loop, best of 20 at t = {float(times[steps // 2]):.3g}): {kernel * 1e3:.3f} ms = "
+          f"{4.0 * M * p * 2 / kernel / 1e9:.1f} GFLOP/s, {4.0 * M * p * 2 / kernel / gemm:.0%} of the GEMM rate; the "
+          f"rest of a step ({(per_step - kernel) * 1e3:.3f} ms) is the noise draw and the EM update")
     k = min(args.plain_steps, steps)
     references(models, x_T, times, k, (steps / k) * len(TAUS), sampling, TAUS[0])
     if args.float32:

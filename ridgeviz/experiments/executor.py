@@ -145,7 +145,7 @@ class Executor:
         self._code = code
         self.stats: list[dict] = []  # one row per task run or loaded
         self.retried: list[str] = []  # names of tasks that failed once and were run again
-        self._pool = self._cluster = self._client = None
+        self._pool = self._cluster = self._client = self._config = None
 
     # -- life cycle -------------------------------------------------------------------------------------------
     def __enter__(self) -> Executor:
@@ -165,8 +165,9 @@ class Executor:
         import dask
         from distributed import Client, LocalCluster
 
-        # a dead worker fails its task at once (KilledWorker); the retry below then runs it once more
-        dask.config.set({"distributed.scheduler.allowed-failures": 0})
+        # a dead worker fails its task at once (KilledWorker); the retry below then runs it once more. This is a
+        # scheduler setting: it holds for the LocalCluster started here; a remote scheduler keeps its own
+        self._config = dask.config.set({"distributed.scheduler.allowed-failures": 0})
         if self.scheduler:
             self._client = Client(self.scheduler)
         else:
@@ -195,7 +196,9 @@ class Executor:
             self._client.close()
         if self._cluster is not None:
             self._cluster.close()
-        self._client = self._cluster = None
+        if self._config is not None:
+            self._config.__exit__(None, None, None)  # restore the caller's Dask configuration
+        self._client = self._cluster = self._config = None
 
     # -- running ----------------------------------------------------------------------------------------------
     def code(self) -> str:

@@ -19,6 +19,7 @@ Two paths, the same numbers up to the order of the sums (tested against the plai
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 TILE_FEATURES, TILE_QUERIES = 100, 1000  # 1e5 activations a tile: 0.8 MB of float64, inside a 1.25 MB L2
@@ -84,6 +85,29 @@ def fused_kernel():
     return _FUSED["kernel"]
 
 
+def em_update_kernel():
+    """``x <- x + drift + scale z`` in place with ``s = (m - x)/h``, ``drift = -(f x - g2 s) dt``: the arithmetic of
+    ``ridgeviz.core.sampling.em_step`` in the same order (compiled without fast-math, so every value rounds as
+    torch's elementwise operations round it), one pass instead of eight; None without numba."""
+    if "em" not in _FUSED:
+        try:
+            from numba import njit
+        except ImportError:  # pragma: no cover
+            _FUSED["em"] = None
+            return None
+
+        @njit(cache=True, boundscheck=False, nogil=True)
+        def em_update(x, m, h, f, g2, dt, scale, z):  # pragma: no cover - compiled, tested through em_finals
+            for i in range(x.shape[0]):
+                for d in range(x.shape[1]):
+                    xi = x[i, d]
+                    s = (np.float64(m[i, d]) - xi) / h
+                    x[i, d] = xi + (-(f * xi - g2 * s) * dt) + scale * z[i, d]
+
+        _FUSED["em"] = em_update
+    return _FUSED["em"]
+
+
 class FusedWeights:
     """``W_x`` and ``A_s`` split into contiguous columns in one dtype, prepared once for many calls."""
 
@@ -102,24 +126,29 @@ def can_fuse(x: torch.Tensor, W_x: torch.Tensor, A_s: torch.Tensor, inv) -> bool
 
 def readout_fused(x: torch.Tensor, c: torch.Tensor, weights: FusedWeights, out: torch.Tensor | None = None):
     """``relu(x W_x^T + c) A_s`` by the fused loop: ``x: (M, 2)``, ``c: (p,)``; returns ``(M, 2)`` in the weights'
-    dtype (written into ``out`` when given, which must be a contiguous CPU tensor of that dtype).
+    dtype (written into ``out`` when given, which must be a contiguous CPU tensor of that dtype)."""
+    out = torch.empty(x.shape[0], 2, dtype=weights.dtype) if out is None else out
+    fused_into(x.to(weights.dtype).contiguous().numpy(), c.to(weights.dtype).contiguous().numpy(), weights,
+               out.numpy())
+    return out
+
+
+def fused_into(xs: np.ndarray, cs: np.ndarray, weights: FusedWeights, out: np.ndarray) -> None:
+    """The fused loop on NumPy arrays in the weights' dtype: ``out (M, 2) = relu(xs W_x^T + cs) A_s``.
 
     With torch's thread count above 1 (``RIDGEVIZ_THREADS`` at the edges), the queries are split among that many
     threads (the loop releases the GIL); each query's sum is the same whatever the split.
     """
-    xs = x.to(weights.dtype).contiguous().numpy()
-    out = torch.empty(x.shape[0], 2, dtype=weights.dtype) if out is None else out
-    o, cs, kernel = out.numpy(), c.to(weights.dtype).contiguous().numpy(), fused_kernel()
+    kernel = fused_kernel()
     threads = min(torch.get_num_threads(), max(1, len(xs) // MIN_QUERIES_PER_THREAD))
     if threads <= 1:
-        kernel(xs, weights.w[0], weights.w[1], cs, weights.a[0], weights.a[1], o)
-        return out
+        kernel(xs, weights.w[0], weights.w[1], cs, weights.a[0], weights.a[1], out)
+        return
     edges = [4 * round(i * len(xs) / (4 * threads)) for i in range(threads)] + [len(xs)]
     jobs = [_pool(threads).submit(kernel, xs[a:b], weights.w[0], weights.w[1], cs, weights.a[0], weights.a[1],
-                                  o[a:b]) for a, b in zip(edges, edges[1:]) if b > a]
+                                  out[a:b]) for a, b in zip(edges, edges[1:]) if b > a]
     for job in jobs:
         job.result()
-    return out
 
 
 def _pool(threads: int):

@@ -21,19 +21,40 @@ import torch
 from ..core.sampling import prior_sample
 from ..utils.validation import Array, Integer, check
 from .random_features import PRECISIONS
-from .rf_kernels import can_fuse, readout_fused, readout_tiled
+from .rf_kernels import can_fuse, em_update_kernel, fused_into, readout_tiled
 
 ROW_BLOCK = 256  # steps whose time part is computed in one product (256 x p floats)
 
 
-def _readout_step(model, x, c, weights):
-    """``A f(x, t)`` for one model at one time whose time part is ``c: (p,)``: ``(M, D)`` float64."""
-    rf = model.rf
-    if weights is not None and can_fuse(x, rf.W_x, model.A.T, None):
-        return readout_fused(x, c, weights).to(torch.float64)
-    dtype = PRECISIONS[model.precision]
-    As = (model.A / math.sqrt(rf.p)).T
-    return readout_tiled(x.to(dtype), rf.W_x.to(dtype), c.to(dtype), As.to(dtype)).to(torch.float64)
+class _Walker:
+    """One model's particles: a float64 tensor ``x`` and, on the fused path, NumPy views and buffers."""
+
+    def __init__(self, model, x0: torch.Tensor, generator):
+        self.model, self.x, self.generator = model, x0.clone(), generator
+        self.weights = model.fused_weights()
+        self.fused = (self.weights is not None and can_fuse(self.x, model.rf.W_x, model.A.T, None)
+                      and em_update_kernel() is not None)
+        if self.fused:
+            self.x_np = self.x.numpy()  # shares memory with self.x
+            self.out = np.empty(self.x_np.shape, dtype=self.weights.w[0].dtype)
+            self.x_in = self.x_np if self.out.dtype == np.float64 else np.empty_like(self.out)
+
+    def step(self, c: torch.Tensor, c_np: dict, h: float, f: float, g2: float, dt: float, scale: float) -> None:
+        """One Euler-Maruyama step at the time whose time part is ``c`` (``c_np``: the same row per dtype)."""
+        if self.fused:
+            if self.x_in is not self.x_np:
+                np.copyto(self.x_in, self.x_np, casting="same_kind")
+            fused_into(self.x_in, c_np[self.out.dtype], self.weights, self.out)
+            z = torch.randn(self.x.shape, generator=self.generator, dtype=torch.float64).numpy()
+            em_update_kernel()(self.x_np, self.out, h, f, g2, dt, scale, z)
+            return
+        rf, dtype = self.model.rf, PRECISIONS[self.model.precision]
+        As = (self.model.A / math.sqrt(rf.p)).T
+        mean = readout_tiled(self.x.to(dtype), rf.W_x.to(dtype), c.to(dtype), As.to(dtype)).to(torch.float64)
+        s = (mean - self.x) / h
+        drift = -(f * self.x - g2 * s) * dt
+        z = torch.randn(self.x.shape, generator=self.generator, dtype=torch.float64).to(self.x.device)
+        self.x = self.x + drift + scale * z
 
 
 def em_finals(models: dict, x_T, times, generators: dict) -> dict:
@@ -55,28 +76,24 @@ def em_finals(models: dict, x_T, times, generators: dict) -> dict:
     times = np.asarray(check("times", times, Array((None,), at_least=(2,))), dtype=np.float64)
     if not np.all(np.diff(times) < 0):
         raise ValueError("times must be strictly decreasing (from T down to t_min)")
-    xs = {k: x0.to(rf.device) for k in models}
-    weights = {k: m.fused_weights() for k, m in models.items()}
+    walkers = {k: _Walker(m, x0.to(rf.device).contiguous(), generators[k]) for k, m in models.items()}
+    dtypes = {w.out.dtype for w in walkers.values() if w.fused}
+    starts = torch.as_tensor(times[:-1])  # the schedule's coefficients at every step, computed once
+    hs, fs, g2s = (v.tolist() for v in (sched.h(starts), sched.f(starts), sched.g2(starts)))
     rows = None
     for i, (t, t_next) in enumerate(zip(times[:-1].tolist(), times[1:].tolist())):
-        dt = t - t_next
         if i % ROW_BLOCK == 0:  # the time part of the next steps in one product, shared by every model
             ts = torch.as_tensor(times[i:min(i + ROW_BLOCK, len(times) - 1)], device=rf.device)
             rows = torch.addmm(rf.b, rf.time_embedding(ts), rf.W_t.T)
         c = rows[i % ROW_BLOCK]
-        h = float(sched.h(torch.tensor([t], dtype=torch.float64))[0])
-        f, g2 = float(sched.f(t)), float(sched.g2(t))
-        noise_scale = np.sqrt(g2 * dt)
-        for k, model in models.items():
-            x = xs[k]
-            s = (_readout_step(model, x, c, weights[k]) - x) / h
-            drift = -(f * x - g2 * s) * dt
-            z = torch.randn(x.shape, generator=generators[k], dtype=torch.float64).to(x.device)
-            xs[k] = x + drift + noise_scale * z
-    for k, x in xs.items():
-        if not torch.isfinite(x).all():
+        c_np = {d: c.cpu().numpy().astype(d, copy=False) for d in dtypes}
+        dt = t - t_next
+        for walker in walkers.values():
+            walker.step(c, c_np, hs[i], fs[i], g2s[i], dt, float(np.sqrt(g2s[i] * dt)))
+    for k, w in walkers.items():
+        if not torch.isfinite(w.x).all():
             raise ValueError(f"models: the model {k!r} gave non-finite samples")
-    return xs
+    return {k: w.x for k, w in walkers.items()}
 
 
 def em_finals_seeded(models: dict, samples: int, steps: int, seed: int) -> dict:
