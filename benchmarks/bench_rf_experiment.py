@@ -75,6 +75,14 @@ def gemm_rate(n: int = 2000, repeats: int = 5) -> float:
     return 2.0 * n**3 / min(clock(lambda: a @ b)[1] for _ in range(repeats))
 
 
+def moment_flops(nodes: int, p: int) -> float:
+    """Flops of U's products: ``2 p^2`` per node over the column blocks on and above the diagonal."""
+    from ridgeviz.models.rf_moments import U_BLOCK
+
+    b = math.ceil(p / U_BLOCK)
+    return 2.0 * nodes * p * p * (b * (b + 1) / 2) / (b * b)
+
+
 def readout_time(model, x, t: float, repeats: int = 20) -> float:
     """Seconds of one readout ``A f(x, t)`` of ``model`` at the samples ``x``: the fastest of ``repeats``."""
     c, weights = model.rf.time_rows(t, 1)[0][0], model.fused_weights()
@@ -150,7 +158,9 @@ def main(argv=None) -> int:
           f"taus {', '.join(tau_label(t) for t in TAUS)}")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, load average "
           f"{os.getloadavg()[0]:.1f}, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}")
-    print(f"  moments U, V (once, {moments.nodes:,} quadrature nodes): {t_mom:7.2f} s")
+    print(f"  moments U, V (once, {moments.nodes:,} quadrature nodes): {t_mom:7.2f} s = "
+          f"{moment_flops(moments.nodes, p) / t_mom / 1e9:.1f} GFLOP/s in U's products, "
+          f"{moment_flops(moments.nodes, p) / t_mom / gemm:.0%} of the GEMM rate")
     print(f"  readouts A(tau) for {len(TAUS)} taus:                        {t_fit:7.2f} s")
     print(f"  sampling, {len(TAUS)} taus in lockstep:                       {sampling:7.2f} s")
     for tau in TAUS:

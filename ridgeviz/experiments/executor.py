@@ -14,9 +14,9 @@ Results come back in task order, so the same tasks give the same numbers whateve
 workers (tested). Each worker runs torch with one thread. A task that raises, or whose worker dies, is submitted
 once more and reported by name; a second failure stops the run with the task's name. With a ``store`` folder each
 result is written as it arrives (:mod:`ridgeviz.experiments.task_store`: atomic, keyed by the function, its
-arguments and the code fingerprint), so a re-run skips what is complete and valid. Each task's wall and CPU time
-and its worker's peak resident memory go to ``stats`` (``reproduce`` writes them to ``DIR/tasks.json``). Worker
-processes die with their parent: they ask the kernel for SIGTERM when it exits (Linux), and the pool is shut
+arguments and the code fingerprint), so a re-run skips what is complete and valid. Each task's wall and CPU time and
+its process's peak resident memory while it ran go to ``stats`` (``reproduce`` writes them to ``DIR/tasks.json``).
+Worker processes die with their parent: they ask the kernel for SIGTERM when it exits (Linux), and the pool is shut
 down and its processes ended on the way out of the ``with`` block.
 """
 
@@ -91,15 +91,30 @@ def prepare_worker() -> None:
     torch.set_num_threads(1)
 
 
+def _peak_rss_mib(reset: bool = False) -> float:
+    """This process's peak resident memory in MiB: Linux's ``VmHWM``, which ``reset`` restarts from the current
+    size (``clear_refs``), so the peak after a task is the task's own (with what the process already held);
+    elsewhere ``ru_maxrss``, the process's peak so far."""
+    try:
+        if reset:
+            with open("/proc/self/clear_refs", "w") as f:
+                f.write("5")
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:")) / 1024
+    except (OSError, StopIteration, ValueError):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def run_task(task: Task, in_worker: bool = True) -> tuple:
-    """Run ``task`` and measure it: ``(result, stats)`` (wall and CPU seconds, the process's peak RSS in MiB)."""
+    """Run ``task`` and measure it: ``(result, stats)`` (wall and CPU seconds, the peak resident memory of the
+    process while it ran, MiB)."""
     if in_worker:
         prepare_worker()
+    _peak_rss_mib(reset=True)
     wall, cpu = time.perf_counter(), time.process_time()
     result = task()
     stats = {"wall_s": time.perf_counter() - wall, "cpu_s": time.process_time() - cpu,
-             "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-             "worker": f"{socket.gethostname()}:{os.getpid()}"}
+             "peak_rss_mib": _peak_rss_mib(), "worker": f"{socket.gethostname()}:{os.getpid()}"}
     return result, stats
 
 
@@ -212,7 +227,9 @@ class Executor:
         """Results of ``tasks`` in their order (stored results reused, the others run; see the module)."""
         tasks = list(tasks)
         if self._pool is None:
-            raise RuntimeError("use the Executor as a context manager (with Executor(...) as ex)")
+            if self.kind != "local" or self.workers != 1:
+                raise RuntimeError("use the Executor as a context manager (with Executor(...) as ex)")
+            self._pool = _InProcess()  # in process: nothing to start or stop
         results, todo, digests = [None] * len(tasks), [], {}
         for i, task in enumerate(tasks):
             if self.store is not None:
