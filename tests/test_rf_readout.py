@@ -111,9 +111,13 @@ def _fitted(p=64, K=6, taus=(1.0, 100.0, math.inf)):
     return X, sched, {tau: fit_random_features(rf, X, sched, tau, moments=m) for tau in taus}
 
 
-def test_lockstep_sampler_gives_the_samples_of_sample_and_of_the_plain_evaluation():
+@pytest.mark.parametrize("path", ["fused", "tiled"])
+def test_lockstep_sampler_gives_the_samples_of_sample_and_of_the_plain_evaluation(path, monkeypatch):
+    import ridgeviz.models.rf_sampler as rfs
     from ridgeviz.models.rf_sampler import em_finals_seeded
 
+    if path == "tiled":  # the path without the compiled loops (other devices, D != 2, no numba)
+        monkeypatch.setattr(rfs, "em_update_kernel", lambda: None)
     X, sched, models = _fitted()
     finals = em_finals_seeded(models, samples=37, steps=40, seed=3)
     for tau, model in models.items():
