@@ -133,6 +133,21 @@ def test_lockstep_sampler_gives_the_samples_of_sample_and_of_the_plain_evaluatio
         torch.testing.assert_close(finals[tau], plain, rtol=0, atol=1e-10 * float(plain.abs().max()))
 
 
+def test_lockstep_sampler_on_two_threads_gives_the_one_thread_samples():
+    from ridgeviz.models.rf_sampler import em_finals_seeded
+
+    _, _, models = _fitted()
+    one = em_finals_seeded(models, samples=300, steps=25, seed=4)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)  # models go to threads whole; each readout on one thread: the same arithmetic
+    try:
+        two = em_finals_seeded(models, samples=300, steps=25, seed=4)
+    finally:
+        torch.set_num_threads(before)
+    for tau in models:  # rows of the time part come from the same product; the tolerance only covers BLAS paths
+        torch.testing.assert_close(two[tau], one[tau], rtol=0, atol=1e-12 * float(one[tau].abs().max()))
+
+
 def test_float32_path_stays_near_float64_and_the_tiles_equal_the_fused_loop():
     from ridgeviz.models.random_features import RandomFeatureScore
     from ridgeviz.models.rf_kernels import readout_tiled

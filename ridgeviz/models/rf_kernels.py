@@ -133,14 +133,16 @@ def readout_fused(x: torch.Tensor, c: torch.Tensor, weights: FusedWeights, out: 
     return out
 
 
-def fused_into(xs: np.ndarray, cs: np.ndarray, weights: FusedWeights, out: np.ndarray) -> None:
+def fused_into(xs: np.ndarray, cs: np.ndarray, weights: FusedWeights, out: np.ndarray,
+               threads: int | None = None) -> None:
     """The fused loop on NumPy arrays in the weights' dtype: ``out (M, 2) = relu(xs W_x^T + cs) A_s``.
 
-    With torch's thread count above 1 (``RIDGEVIZ_THREADS`` at the edges), the queries are split among that many
-    threads (the loop releases the GIL); each query's sum is the same whatever the split.
+    The queries are split among ``threads`` threads (default torch's thread count, ``RIDGEVIZ_THREADS`` at the
+    edges; the loop releases the GIL); each query's sum is the same whatever the split.
     """
     kernel = fused_kernel()
-    threads = min(torch.get_num_threads(), max(1, len(xs) // MIN_QUERIES_PER_THREAD))
+    threads = torch.get_num_threads() if threads is None else threads
+    threads = min(threads, max(1, len(xs) // MIN_QUERIES_PER_THREAD))
     if threads <= 1:
         kernel(xs, weights.w[0], weights.w[1], cs, weights.a[0], weights.a[1], out)
         return

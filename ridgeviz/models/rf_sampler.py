@@ -14,6 +14,7 @@ arithmetic per step): the final samples agree to rounding, which the sums' order
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
@@ -39,12 +40,14 @@ class _Walker:
             self.out = np.empty(self.x_np.shape, dtype=self.weights.w[0].dtype)
             self.x_in = self.x_np if self.out.dtype == np.float64 else np.empty_like(self.out)
 
-    def step(self, c: torch.Tensor, c_np: dict, h: float, f: float, g2: float, dt: float, scale: float) -> None:
-        """One Euler-Maruyama step at the time whose time part is ``c`` (``c_np``: the same row per dtype)."""
+    def step(self, c: torch.Tensor, c_np: dict, h: float, f: float, g2: float, dt: float, scale: float,
+             threads: int | None = None) -> None:
+        """One Euler-Maruyama step at the time whose time part is ``c`` (``c_np``: the same row per dtype);
+        ``threads``: how many threads the readout may split its particles among (default torch's count)."""
         if self.fused:
             if self.x_in is not self.x_np:
                 np.copyto(self.x_in, self.x_np, casting="same_kind")
-            fused_into(self.x_in, c_np[self.out.dtype], self.weights, self.out)
+            fused_into(self.x_in, c_np[self.out.dtype], self.weights, self.out, threads)
             z = torch.randn(self.x.shape, generator=self.generator, dtype=torch.float64).numpy()
             em_update_kernel()(self.x_np, self.out, h, f, g2, dt, scale, z)
             return
@@ -55,6 +58,23 @@ class _Walker:
         drift = -(f * self.x - g2 * s) * dt
         z = torch.randn(self.x.shape, generator=self.generator, dtype=torch.float64).to(self.x.device)
         self.x = self.x + drift + scale * z
+
+
+def _advance(walkers: list, rf, sched, times: np.ndarray, threads: int | None) -> None:
+    """Step ``walkers`` (sharing ``rf``) over ``times``: the time part once per step for all of them."""
+    dtypes = {w.out.dtype for w in walkers if w.fused}
+    starts = torch.as_tensor(times[:-1])  # the schedule's coefficients at every step, computed once
+    hs, fs, g2s = (v.tolist() for v in (sched.h(starts), sched.f(starts), sched.g2(starts)))
+    rows = None
+    for i, (t, t_next) in enumerate(zip(times[:-1].tolist(), times[1:].tolist())):
+        if i % ROW_BLOCK == 0:  # the time part of the next steps in one product
+            ts = torch.as_tensor(times[i:min(i + ROW_BLOCK, len(times) - 1)], device=rf.device)
+            rows = torch.addmm(rf.b, rf.time_embedding(ts), rf.W_t.T)
+        c = rows[i % ROW_BLOCK]
+        c_np = {d: c.cpu().numpy().astype(d, copy=False) for d in dtypes}
+        dt = t - t_next
+        for walker in walkers:
+            walker.step(c, c_np, hs[i], fs[i], g2s[i], dt, float(np.sqrt(g2s[i] * dt)), threads)
 
 
 def em_finals(models: dict, x_T, times, generators: dict) -> dict:
@@ -77,19 +97,15 @@ def em_finals(models: dict, x_T, times, generators: dict) -> dict:
     if not np.all(np.diff(times) < 0):
         raise ValueError("times must be strictly decreasing (from T down to t_min)")
     walkers = {k: _Walker(m, x0.to(rf.device).contiguous(), generators[k]) for k, m in models.items()}
-    dtypes = {w.out.dtype for w in walkers.values() if w.fused}
-    starts = torch.as_tensor(times[:-1])  # the schedule's coefficients at every step, computed once
-    hs, fs, g2s = (v.tolist() for v in (sched.h(starts), sched.f(starts), sched.g2(starts)))
-    rows = None
-    for i, (t, t_next) in enumerate(zip(times[:-1].tolist(), times[1:].tolist())):
-        if i % ROW_BLOCK == 0:  # the time part of the next steps in one product, shared by every model
-            ts = torch.as_tensor(times[i:min(i + ROW_BLOCK, len(times) - 1)], device=rf.device)
-            rows = torch.addmm(rf.b, rf.time_embedding(ts), rf.W_t.T)
-        c = rows[i % ROW_BLOCK]
-        c_np = {d: c.cpu().numpy().astype(d, copy=False) for d in dtypes}
-        dt = t - t_next
-        for walker in walkers.values():
-            walker.step(c, c_np, hs[i], fs[i], g2s[i], dt, float(np.sqrt(g2s[i] * dt)))
+    threads = min(torch.get_num_threads(), len(walkers))
+    if threads > 1 and all(w.fused for w in walkers.values()):
+        # whole models to threads (the compiled loops and torch's draws release the GIL): no step-by-step hand-off
+        group = list(walkers.values())
+        with ThreadPoolExecutor(threads, thread_name_prefix="rf-em") as pool:
+            for job in [pool.submit(_advance, group[j::threads], rf, sched, times, 1) for j in range(threads)]:
+                job.result()
+    else:
+        _advance(list(walkers.values()), rf, sched, times, None)
     for k, w in walkers.items():
         if not torch.isfinite(w.x).all():
             raise ValueError(f"models: the model {k!r} gave non-finite samples")
