@@ -10,8 +10,9 @@ Two paths, the same numbers up to the order of the sums (tested against the plai
 
 - **fused** (CPU, D = D' = 2, one time for all queries, numba installed): one compiled loop keeps the
   activations in registers. Four queries share each load of ``(w_j, c_j, a_j)``, so the loop is bound by its
-  multiply-adds, not by memory: 2,000 x 2,000 in 0.76 ms, about 56-85% of the float64 GEMM rate measured beside
-  it (``benchmarks/bench_rf_experiment.py``). Compiled once per dtype (cached on disk by numba).
+  multiply-adds, not by memory: 2,000 x 2,000 in 0.77 ms on one thread, 63% of the float64 GEMM rate measured
+  beside it (``benchmarks/bench_rf_experiment.py``; the unfused step took 4.8 ms, 11%). Compiled once per dtype
+  (cached on disk by numba).
 - **tiled** (any device, D, D', per-query times): features in the transposed layout, in tiles of
   ``TILE_FEATURES x TILE_QUERIES`` (1 MB of float64, L2-sized), each tile's product, relu and readout done before
   the next one is written: ``pre^T = [W_x, c] [x, 1]^T``, relu in place, ``out^T += A_s^T pre^T``.
