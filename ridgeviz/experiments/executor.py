@@ -63,15 +63,20 @@ class TaskFailed(RuntimeError):
 
 
 def _die_with_parent() -> None:
-    """Ask Linux to send this process SIGTERM when its parent exits (PR_SET_PDEATHSIG); a no-op elsewhere."""
-    if sys.platform.startswith("linux"):
-        import ctypes
-        import signal
+    """Ask Linux to send this process SIGTERM when its parent exits (PR_SET_PDEATHSIG), and exit at once if the
+    parent is already gone (it died before the request); a no-op elsewhere."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
 
-        try:
-            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
-        except OSError:
-            pass
+    parent = multiprocessing.parent_process()
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if parent is not None and os.getppid() != parent.pid:
+        os._exit(1)
 
 
 _PREPARED = []

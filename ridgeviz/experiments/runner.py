@@ -28,14 +28,15 @@ STORE = ".tasks"  # per-task results of a run, for resuming it
 
 def reproduce(names, out, mode: str = "full", seed: int = 0, workers: int | None = None,
               progress=print, executor: str = "local", scheduler: str | None = None, fresh: bool = False,
-              task_progress=None) -> dict[str, Experiment]:
+              task_progress=None, store=None) -> dict[str, Experiment]:
     """Run the named experiments (all by default) at ``mode`` size; write ``out/report.md``; return them.
 
     ``mode``: "full" (larger sizes and more seeds, CUDA when present), "quick" (minutes on two CPU cores) or
     "tiny" (the test suite's). ``workers``: processes for the independent runs (default: the CPU count; with the
     local executor 1 runs them in this process). ``executor``: "local" or "dask" (``scheduler``: a Dask address;
     none starts a LocalCluster). ``fresh``: ignore the results stored by an earlier run. ``task_progress``: the
-    executor's progress (True: a text bar on stderr).
+    executor's progress (True: a text bar on stderr). ``store``: the folder of per-task results (default
+    ``out/.tasks``; a caller that writes ``out`` elsewhere first and swaps it in keeps the store outside).
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}; got {mode!r}")
@@ -50,7 +51,7 @@ def reproduce(names, out, mode: str = "full", seed: int = 0, workers: int | None
     (out / PLOTLY_JS).write_text(get_plotlyjs(), encoding="utf-8")
     body, done, rows = [], {}, []
     start, cpu0 = time.perf_counter(), _cpu_seconds()
-    store = out / STORE
+    store = out / STORE if store is None else Path(store)
     if fresh and store.is_dir():
         shutil.rmtree(store)
     with Executor(workers, executor, scheduler, store=store, progress=task_progress) as executor:
