@@ -62,8 +62,9 @@ def midpoint_exact_noise(rf, data, sched, n_times: int) -> Moments:
     import ridgeviz.models.random_features as rfm
 
     class Midpoint(Quadrature):
-        def time_rule(self, T, K):
-            return (np.arange(n_times) + 0.5) * T / n_times, np.full(n_times, T / n_times)
+        def time_rule(self, T, K, t_min):
+            dt = (T - t_min) / n_times
+            return t_min + (np.arange(n_times) + 0.5) * dt, np.full(n_times, dt)
 
     q = Midpoint(radial_nodes=REFERENCE.radial_nodes, directions=REFERENCE.directions)
     return rfm.feature_moments(rf, data, sched, q)

@@ -10,8 +10,10 @@
    training images (``/work/shared/data/mnist-10k`` or ``--mnist``; the shipped digits if absent) on the device
    and on the CPU, same seed: the final losses (float32 training drifts apart slowly) and the speed of each.
 
-Prints one JSON object (and writes it to ``--out`` if given). ``--quick``: tiny sizes, for testing on a CPU.
-Run: ``python benchmarks/gpu_check.py [--quick] [--steps 4000] [--out result.json]``.
+Prints one JSON object (and writes it to ``--out`` if given). ``--quick``: small sizes; ``--tiny``: the smallest
+(the test suite runs ``--device cpu --tiny`` so the script cannot rot while no GPU is lent); ``--device``: ``auto``
+(CUDA when present), ``cpu`` or ``cuda``.
+Run: ``python benchmarks/gpu_check.py [--quick | --tiny] [--device auto] [--steps 4000] [--out result.json]``.
 """
 
 from __future__ import annotations
@@ -102,20 +104,21 @@ def rf_check(device, p: int, K: int) -> dict:
     return res
 
 
-def vae_check(device, epochs: int, mnist: Path | None) -> dict:
+def vae_check(device, epochs: int, mnist: Path | None, images: int | None = None) -> dict:
     from ridgeviz.data.mnist import DigitsSpec, load_digits
     from ridgeviz.latent.vae import VAETrainConfig, train_vae
 
     folder = mnist is not None and mnist.exists()
     spec = DigitsSpec("folder", folder=str(mnist), classes=()) if folder else DigitsSpec("shipped", classes=())
     pixels = load_digits(spec).pixels()
+    pixels = pixels if images is None else pixels[:images]
     out = {"images": int(pixels.shape[0]), "source": spec.source}
     for dev in dict.fromkeys([device, torch.device("cpu")]):
         train_vae(pixels[:256], VAETrainConfig(epochs=1), device=dev)  # warm-up (CUDA context, kernels)
         sync(dev)
         res = train_vae(pixels, VAETrainConfig(epochs=epochs), device=dev)
         sync(dev)
-        out[dev.type] = {"seconds": res.seconds, "final_loss": float(res.losses[-1])}
+        out[dev.type] = {"seconds": res.seconds, "final_loss": float(res.loss[-1])}
     if device.type != "cpu":
         out["speedup"] = out["cpu"]["seconds"] / out["cuda"]["seconds"]
         out["final_loss_relative_difference"] = abs(out["cuda"]["final_loss"] - out["cpu"]["final_loss"]) / abs(
@@ -125,21 +128,29 @@ def vae_check(device, epochs: int, mnist: Path | None) -> dict:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="tiny sizes (a CPU smoke test)")
+    size = ap.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="small sizes (a CPU smoke test)")
+    size.add_argument("--tiny", action="store_true", help="the smallest sizes (seconds; the test suite's)")
+    ap.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="device (default: auto)")
     ap.add_argument("--steps", type=int, help="MLP steps (default 4000, quick 100)")
     ap.add_argument("--vae-epochs", type=int, help="VAE epochs (default 5, quick 1)")
     ap.add_argument("--mnist", type=Path, default=Path("/work/shared/data/mnist-10k"), help="MNIST IDX folder")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    steps = args.steps or (100 if args.quick else 4000)
-    p, K = (100, 8) if args.quick else (2000, 128)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        ap.error("--device cuda: no CUDA device is available")
+    cuda = args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())
+    device = torch.device("cuda" if cuda else "cpu")
+    small = args.quick or args.tiny
+    steps = args.steps or (20 if args.tiny else 100 if args.quick else 4000)
+    p, K = (32, 4) if args.tiny else (100, 8) if args.quick else (2000, 128)
     result = {"device": torch.cuda.get_device_name(0) if device.type == "cuda" else "cpu",
               "torch": torch.__version__, "cpu_threads": torch.get_num_threads(), "quick": args.quick,
-              "mlp_steps": steps, "rf_p": p, "rf_K": K}
+              "tiny": args.tiny, "mlp_steps": steps, "rf_p": p, "rf_K": K}
     result["mlp"] = mlp_check(device, steps)
     result["random_features"] = rf_check(device, p, K)
-    result["vae"] = vae_check(device, args.vae_epochs or (1 if args.quick else 5), None if args.quick else args.mnist)
+    result["vae"] = vae_check(device, args.vae_epochs or (1 if small else 5), None if small else args.mnist,
+                              256 if args.tiny else None)
     text = json.dumps(result, indent=2, default=lambda v: float(v) if isinstance(v, np.floating) else str(v))
     print(text)
     if args.out:

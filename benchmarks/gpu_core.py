@@ -1,12 +1,14 @@
 """GPU check of the numerical core: density, Hessian, frames and SCMS on CUDA against the CPU, timed.
 
-    python benchmarks/gpu_core.py [--quick] [--json out.json]
+    python benchmarks/gpu_core.py [--quick | --tiny] [--device auto|cpu|cuda] [--json out.json]
 
 Runs on CUDA when available (else it compares the CPU with itself, which still exercises the code path).
 Frames (M = 2,000, N = 6,742, D = 32, d = 25) in float64 on the device against float64 on the CPU, then in
 float32 and float32 with TF32 matrix products (``torch.backends.cuda.matmul.allow_tf32``) against float64: the
 accuracy a user trades for the speed. Differences are relative to the largest entry; eigenvalues relative to
 ``1/h`` (the Hessian's scale). Prints a JSON object: sizes, seconds on each device, speed-ups, differences.
+``--tiny`` (the smallest sizes) with ``--device cpu`` is what the test suite runs, so the script cannot rot while no
+GPU is lent.
 """
 
 from __future__ import annotations
@@ -36,14 +38,20 @@ def rel(a, b) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--quick", action="store_true")
+    size = ap.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="M = 200, N = 1,000")
+    size.add_argument("--tiny", action="store_true", help="M = 40, N = 200, 200 walkers (the test suite's)")
+    ap.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     ap.add_argument("--json")
     args = ap.parse_args()
-    cuda = torch.cuda.is_available()
+    if args.device == "cuda" and not torch.cuda.is_available():
+        ap.error("--device cuda: no CUDA device is available")
+    cuda = args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())
     dev = torch.device("cuda" if cuda else "cpu")
     sync = torch.cuda.synchronize if cuda else (lambda: None)
     g = torch.Generator().manual_seed(0)
-    M, N, D = (200, 1000, 32) if args.quick else (2000, 6742, 32)
+    M, N, D = (40, 200, 32) if args.tiny else (200, 1000, 32) if args.quick else (2000, 6742, 32)
+    n_ring = 200 if args.tiny else 2000
     data = torch.randn(N, D, generator=g, dtype=torch.float64)
     x = 0.6 * data[torch.randint(0, N, (M,), generator=g)] + 0.3 * torch.randn(M, D, generator=g, dtype=torch.float64)
     sched = rv.get_schedule("ou")
@@ -74,9 +82,9 @@ def main() -> None:
                 "eigenvalue_diff_times_h": float((f32.eigenvalues.double().cpu() - fc.eigenvalues).abs().max()) * h,
                 "scaled_gap_abs_diff": float((f32.scaled_gap.double().cpu() - fc.scaled_gap).abs().max()),
                 "residual_rel_diff": rel(f32.residual, fc.residual)}
-    ang = torch.linspace(0, 6.283, 2000)
-    ring = (3 * torch.stack([torch.cos(ang), torch.sin(ang)], 1) + 0.2 * torch.randn(2000, 2, generator=g)).double()
-    walkers = 4 * torch.rand(2000, 2, generator=g, dtype=torch.float64) - 2
+    ang = torch.linspace(0, 6.283, n_ring)
+    ring = (3 * torch.stack([torch.cos(ang), torch.sin(ang)], 1) + 0.2 * torch.randn(n_ring, 2, generator=g)).double()
+    walkers = 4 * torch.rand(n_ring, 2, generator=g, dtype=torch.float64) - 2
     ring_cpu, ring_dev = rv.SmoothedEmpirical(ring, sched), rv.SmoothedEmpirical(ring.to(dev), sched)
     pc, tc = timed(lambda: rv.project_to_ridge(ring_cpu, walkers, 0.1, 1), lambda: None)
     pg, tg = timed(lambda: rv.project_to_ridge(ring_dev, walkers.to(dev), 0.1, 1), sync)

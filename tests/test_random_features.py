@@ -68,15 +68,19 @@ def test_noise_rule_integrates_gaussian_moments(D):
         assert np.allclose(w @ z[k], 0, atol=1e-12)
 
 
-def test_time_rule_resolves_the_highest_frequency():
+@pytest.mark.parametrize("interval,t0", [("t_min", 1e-3), ("zero", 0.0)])
+def test_time_rule_resolves_the_highest_frequency(interval, t0):
     K, T = 64, 10.0
-    t, w = Quadrature().time_rule(T, K)
-    assert w.sum() == pytest.approx(T, rel=1e-13) and t.min() > 0 and t.max() < T
-    for k in (1, K // 2, K):
-        assert abs(w @ np.sin(2 * np.pi * k * t / T)) < 1e-6 * T
+    t, w = Quadrature(interval=interval).time_rule(T, K, 1e-3)
+    assert w.sum() == pytest.approx(T - t0, rel=1e-13) and t.min() > t0 and t.max() < T
+    for k in (1, K // 2, K):  # int_t0^T sin(2 pi k t/T) dt = T (cos(2 pi k t0/T) - 1) / (2 pi k)
+        exact = T * (math.cos(2 * math.pi * k * t0 / T) - 1) / (2 * math.pi * k)
+        assert abs(w @ np.sin(2 * np.pi * k * t / T) - exact) < 1e-6 * T
     # products of features carry frequencies up to 2K: resolved to ~1e-3
-    assert w @ np.sin(2 * np.pi * K * t / T) ** 2 == pytest.approx(T / 2, rel=2e-3)
-    assert w @ np.sqrt(t) == pytest.approx(2 / 3 * T**1.5, rel=1e-5)  # sqrt(h_t) ~ sqrt(2t) near 0
+    assert w @ np.sin(2 * np.pi * K * t / T) ** 2 == pytest.approx((T - t0) / 2, rel=2e-3)
+    assert w @ np.sqrt(t) == pytest.approx(2 / 3 * (T**1.5 - t0**1.5), rel=1e-5)  # sqrt(h_t) ~ sqrt(2t) near 0
+    with pytest.raises(ValueError, match="interval"):
+        Quadrature(interval="half")
 
 
 def test_quadrature_moments_converge_to_high_precision_reference(ou):
@@ -84,11 +88,44 @@ def test_quadrature_moments_converge_to_high_precision_reference(ou):
     data = MODE_SETS["two-points"]
     ref = feature_moments(rf, data, ou, FINE)
     fast = feature_moments(rf, data, ou)
-    assert fast.nodes * 8 < ref.nodes
+    assert fast.nodes * 8 < ref.nodes and fast.quadrature["interval"] == "t_min"
     assert rel(fast.U, ref.U) <= 1e-3 and rel(fast.V, ref.V) <= 1e-3
     assert fast.c == pytest.approx(ref.c, rel=1e-9)
-    # c has a closed form for OU: (1/N) sum |x_i|^2 int_0^T e^{-2t} dt
-    assert ref.c == pytest.approx(9.0 * (1 - math.exp(-20)) / 2, rel=1e-10)
+    # c has a closed form for OU: (1/N) sum |x_i|^2 int_t0^T e^{-2t} dt, t0 = t_min (the default) or 0
+    assert ref.c == pytest.approx(9.0 * (math.exp(-2e-3) - math.exp(-20)) / 2, rel=1e-10)
+    zero = feature_moments(rf, data, ou, Quadrature(interval="zero"))
+    assert zero.c == pytest.approx(9.0 * (1 - math.exp(-20)) / 2, rel=1e-10)
+    assert rel(zero.U, fast.U) > 1e-4  # the interval is a real setting: [0, t_min] carries weight
+
+
+def test_moments_on_t_min_to_T_match_nested_adaptive_quadrature(ou):
+    """D = 1: E_z[relu(u_j + s w_j z) relu(u_k + s w_k z)] by adaptive quadrature over z between the relu kinks
+    (smooth pieces), then over t in [t_min, T]: an independent, slow reference for U, V and c."""
+    from scipy import integrate
+    from scipy.stats import norm
+
+    rf = make_rf(p=3, K=1, D=1, seed=4)
+    x = np.array([[1.5]])
+    # in D = 1 the kinks limit a fixed z rule (no turning directions): error 1.2e-3 at 8 radial nodes, 3e-5 at 128
+    quad = feature_moments(rf, x, ou, Quadrature(panels_per_period=8, time_nodes=8, radial_nodes=128))
+    W, b_t, sq = rf.W_x[:, 0].numpy(), rf.W_t.numpy(), math.sqrt(rf.p)
+
+    def relu_moments(t):  # E_z of f f^T and alpha x f, z ~ N(0, 1), by integrating over z between the kinks
+        a, s = math.exp(-t), math.sqrt(-math.expm1(-2 * t))
+        u = W * a * x[0, 0] + b_t @ [1.0, math.sin(2 * math.pi * t / 10), math.cos(2 * math.pi * t / 10)] \
+            + rf.b.numpy()
+        k = np.sort(np.concatenate([[-40.0, 40.0], -u / (s * W)]))
+        f = lambda z: np.maximum(u + s * W * z, 0) / sq  # noqa: E731
+        ff = sum(integrate.quad_vec(lambda z: np.outer(f(z), f(z)).ravel() * norm.pdf(z), lo, hi,
+                                    epsabs=1e-13)[0] for lo, hi in zip(k, k[1:]))
+        fv = sum(integrate.quad_vec(lambda z: f(z) * norm.pdf(z), lo, hi, epsabs=1e-13)[0] for lo, hi in zip(k, k[1:]))
+        return np.concatenate([ff, a * x[0, 0] * fv])
+
+    ref = integrate.quad_vec(relu_moments, ou.t_min, 10.0, epsabs=1e-11, epsrel=1e-10,
+                             points=[0.01, 0.1, 1.0])[0]
+    assert np.linalg.norm(quad.U.numpy().ravel() - ref[:9]) <= 1e-4 * np.linalg.norm(ref[:9])
+    assert np.linalg.norm(quad.V.numpy().ravel() - ref[9:]) <= 1e-4 * np.linalg.norm(ref[9:])
+    assert quad.c == pytest.approx(2.25 * (math.exp(-2e-3) - math.exp(-20)) / 2, rel=1e-10)
 
 
 def test_monte_carlo_estimates_the_same_moments(ou):
@@ -106,11 +143,11 @@ def test_moment_loss_equals_direct_sampling_of_the_loss(ou):
     g = torch.Generator().manual_seed(3)
     n = 400_000
     i = torch.randint(3, (n,), generator=g)
-    t = torch.rand(n, generator=g, dtype=torch.float64) * 10
+    t = ou.t_min + torch.rand(n, generator=g, dtype=torch.float64) * (10 - ou.t_min)  # the loss's [t_min, T]
     x0 = torch.as_tensor(THREE)[i]
     a = ou.alpha(t)[:, None]
     xt = a * x0 + ou.sigma(t)[:, None] * torch.randn(n, 2, generator=g, dtype=torch.float64)
-    direct = 10 * ((rf.features(xt, t) @ A.T - a * x0) ** 2).sum(1).mean() / 2
+    direct = (10 - ou.t_min) * ((rf.features(xt, t) @ A.T - a * x0) ** 2).sum(1).mean() / 2
     assert m.loss(A) == pytest.approx(float(direct), rel=5e-3)
 
 

@@ -200,7 +200,7 @@ def test_weighted_moments_match_a_direct_evaluation_of_the_weighted_loss():
     rf = RandomFeatureModel(2, 24, 3, sched.T, generator=torch.Generator().manual_seed(1))
     rule = Quadrature(min_panels=8, refine=2, radial_nodes=3, directions=4)
     A = torch.randn(2, 24, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
-    t, wt = rule.time_rule(sched.T, rf.K)
+    t, wt = rule.time_rule(sched.T, rf.K, sched.t_min)
     z, wz = rule.noise_rule(2, len(t))
     for power in (0, 1, 2):
         m = feature_moments(rf, X, sched, WeightedQuadrature(**vars(rule), power=power, schedule=sched))
@@ -212,6 +212,37 @@ def test_weighted_moments_match_a_direct_evaluation_of_the_weighted_loss():
                 err = rf.features(pts, float(t[k])) @ A.T - torch.as_tensor(a * x)
                 direct += wt[k] * s ** (2 * power) * float((torch.as_tensor(wz) * (err ** 2).sum(-1)).sum())
         assert m.loss(A) * 2 == pytest.approx(direct / len(X), rel=1e-10)
+
+
+def _numbers_close(a, b, path=""):
+    """Every number of two ``numbers.json`` payloads agrees (see the test below for the tolerance)."""
+    if isinstance(a, dict):
+        assert set(a) == set(b), path
+        for k in a:
+            _numbers_close(a[k], b[k], f"{path}/{k}")
+    elif isinstance(a, list):
+        assert len(a) == len(b), path
+        for i, (x, y) in enumerate(zip(a, b)):
+            _numbers_close(x, y, f"{path}[{i}]")
+    elif isinstance(a, float) and isinstance(b, float):
+        assert a == pytest.approx(b, rel=1e-6, abs=1e-9, nan_ok=True), path
+    else:
+        assert a == b, path
+
+
+def test_tiny_run_on_a_two_worker_dask_cluster_gives_the_local_numbers(run, tmp_path):
+    """The same tasks with the same seeds on a LocalCluster of 2 workers and in one local process. On one machine
+    the bits agree; the tolerance (1e-6 relative) only allows for BLAS kernels chosen per process, far below the
+    two digits the report prints; pass/fail of every check must be identical."""
+    out, done = run
+    dask_done = reproduce([], tmp_path, mode="tiny", workers=2, executor="dask", progress=lambda *_: None)
+    for name in done:
+        local = json.loads((out / name / "numbers.json").read_text())
+        distributed = json.loads((tmp_path / name / "numbers.json").read_text())
+        _numbers_close(local, distributed, name)
+        assert [c.passed for c in done[name].checks] == [c.passed for c in dask_done[name].checks]
+    stats = json.loads((tmp_path / "tasks.json").read_text())
+    assert stats["executor"] == "dask" and stats["ran"] >= 10
 
 
 def test_unknown_experiment_and_mode_are_refused(tmp_path):

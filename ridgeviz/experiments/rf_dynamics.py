@@ -1,10 +1,10 @@
 """Random features where symmetry does not decide: architectural bias against optimisation error, normal against
 tangential, against the training time tau.
 
-For the random-feature model (DESIGN.md) fitted at each tau by gradient flow, the error along each model's own
-reverse trajectories splits exactly into the **architectural bias** ``s_inf - grad log p_t`` and the
-**optimisation error** ``s_tau - s_inf``; each is split into its normal and tangential parts in the ridge frame
-(``d = 1``) at the trajectory point, and, as the negative control, in a frame turned by a random angle at every
+For the random-feature model (:mod:`ridgeviz.models.random_features`) fitted at each tau by gradient flow, the error
+along each model's own reverse trajectories splits exactly into the **architectural bias** ``s_inf - grad log p_t``
+and the **optimisation error** ``s_tau - s_inf``; each is split into its normal and tangential parts in the ridge
+frame (``d = 1``) at the trajectory point, and, as the negative control, in a frame turned by a random angle at every
 point (seeded), which keeps every error's size but scrambles its relation to the ridge. Means over the points with
 ``t`` in the window where the ridge is defined.
 
@@ -39,16 +39,17 @@ from .result import Context, Experiment, line_figure
 class WeightedQuadrature(Quadrature):
     """:class:`Quadrature` whose time weights carry ``lambda(t) = h_t^power``: the moments of the weighted loss
 
-        L_lambda(A) = (1/(N D)) sum_i int_0^T h_t^power E_z |m_A(alpha_t x_i + sqrt(h_t) z, t) - alpha_t x_i|^2 dt.
+        L_lambda(A) = (1/(N D)) sum_i int_t0^T h_t^power E_z |m_A(alpha_t x_i + sqrt(h_t) z, t) - alpha_t x_i|^2 dt.
 
-    ``power = 0`` is DESIGN.md's loss; 1 and 2 weight it by h_t and h_t^2. Pass it to :func:`feature_moments`.
+    ``power = 0`` is the unweighted loss of :mod:`ridgeviz.models.random_features`; 1 and 2 weight it by h_t and
+    h_t^2. Pass it to :func:`feature_moments`.
     """
 
     power: int = 0
     schedule: object = field(default=None, compare=False)
 
-    def time_rule(self, T: float, K: int) -> tuple[np.ndarray, np.ndarray]:
-        t, w = super().time_rule(T, K)
+    def time_rule(self, T: float, K: int, t_min: float) -> tuple[np.ndarray, np.ndarray]:
+        t, w = super().time_rule(T, K, t_min)
         return t, w * np.asarray(self.schedule.h(t), dtype=np.float64) ** self.power
 
 
@@ -57,7 +58,8 @@ SETS = {"arc": (GENERAL_SETS["arc"], False), "two-points (authors')": (MODE_SETS
 SIZES = {"tiny": dict(p=64, K=8, taus=[1.0, 100.0, math.inf], M=48, steps=50, seeds=3, weightings=["1"]),
          "quick": dict(p=256, K=16, taus=[1.0, 10.0, 100.0, 1000.0, math.inf], M=128, steps=100, seeds=5,
                        weightings=["1"]),
-         "full": dict(p=1000, K=32, taus=[0.1, 1.0, 10.0, 100.0, 1000.0, 1e4, math.inf], M=512, steps=200,
+         # the authors' scale: p = 2,000, K = 128; each of the 10 seeds draws its own features (10 feature draws)
+         "full": dict(p=2000, K=128, taus=[0.1, 1.0, 10.0, 100.0, 1000.0, 1e4, math.inf], M=512, steps=200,
                       seeds=10, weightings=list(WEIGHTINGS))}
 WINDOW = (0.05, 1.0)
 PARTS = ("bias", "optimisation", "total")
@@ -123,6 +125,7 @@ def run(ctx: Context) -> Experiment:
                     "against tau", {"sets": list(SETS), "schedule": "ou", "features p": cfg["p"],
                                     "frequencies K": cfg["K"], "taus": labels, "loss weightings": cfg["weightings"],
                                     "sampler": "em", "particles": cfg["M"], "steps": cfg["steps"], "seeds": seeds,
+                                    "feature draws": "one per seed (the features are drawn with the seed)",
                                     "window": f"t in {list(WINDOW)} where the ridge is defined"})
     jobs = [(s, w, seed) for s in SETS for w in cfg["weightings"] for seed in seeds]
     results = ctx.executor.map([Task(split_task, dict(set_name=s, seed=seed, weighting=w, cfg=cfg))

@@ -1,41 +1,25 @@
 """The random-feature loss's integrated moments ``U``, ``V``, ``c`` by deterministic quadrature (or Monte Carlo).
 
-``U = (1/N) sum_i int_0^T E_z[f f^T] dt`` (p, p), ``V = (1/N) sum_i int_0^T E_z[alpha_t x_i f^T] dt`` (D, p) and
-``c = (1/N) sum_i int_0^T alpha_t^2 |x_i|^2 dt`` for the features ``f`` of
-:class:`ridgeviz.models.random_features.RandomFeatureModel`; see that module for the model and the loss.
+``U = (1/N) sum_i int_t0^T E_z[f f^T] dt`` (p, p), ``V = (1/N) sum_i int_t0^T E_z[alpha_t x_i f^T] dt`` (D, p) and
+``c = (1/N) sum_i int_t0^T alpha_t^2 |x_i|^2 dt`` for the features ``f`` of
+:class:`ridgeviz.models.rf_features.RandomFeatureModel`; see :mod:`ridgeviz.models.random_features` for the model
+and the loss. The lower end ``t0`` is a setting of the rule (:attr:`Quadrature.interval`): the schedule's
+``t_min`` by default, as in the authors' code (their time grid runs from ``t_min = 1e-3`` to ``T``), or 0.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Protocol
 
 import numpy as np
 import torch
 
 from ..utils.limits import Cost, require
-from ..utils.validation import SEED, Array, Integer, Real, check, validate_fields
+from ..utils.validation import SEED, Array, Integer, Options, Real, check, validate_fields
+from .rf_features import RandomFeatureModel
 
-
-class Features(Protocol):
-    """What the moments read of a random-feature model (:class:`~ridgeviz.models.random_features.RandomFeatureModel`
-    follows it; naming the protocol here rather than importing that class keeps the two modules free of a cycle)."""
-
-    D: int
-    p: int
-    K: int
-    T: float
-    W_x: torch.Tensor
-    W_t: torch.Tensor
-    b: torch.Tensor
-
-    @property
-    def device(self) -> torch.device: ...
-
-    def time_embedding(self, t) -> torch.Tensor: ...
-
-
+INTERVALS = ("t_min", "zero")  # the loss's time integral: [t_min, T] (the authors' code) or [0, T]
 U_BLOCK = 512  # column blocks of the symmetric U: only those on and above the diagonal are multiplied
 
 
@@ -44,12 +28,18 @@ U_BLOCK = 512  # column blocks of the symmetric U: only those on and above the d
 
 @dataclass(frozen=True)
 class Quadrature:
-    """Deterministic rule for ``(1/N) sum_i int_0^T E_z[...] dt``.
+    """Deterministic rule for ``(1/N) sum_i int_t0^T E_z[...] dt``.
 
-    Time: ``[0, T]`` split into ``max(min_panels, ceil(panels_per_period * K))`` equal panels (each period
+    ``interval``: ``"t_min"`` (the default, the authors' code's ``[t_min, T]``, ``t_min`` the schedule's) or
+    ``"zero"`` (``[0, T]``; ridgeviz's rule before issue 17: the loss then also fits the model below the
+    smallest time a sampler visits). On (+-3, 0) at p = 2,000 the two give different readouts: with
+    ``[t_min, T]`` and the authors' feature draw ridgeviz reproduced their run in issue 17's side-by-side
+    comparison (loss 0.358-0.360 against their 0.360; sample centres +-2.15 against +-2.15).
+
+    Time: ``[t0, T]`` split into ``max(min_panels, ceil(panels_per_period * K))`` equal panels (each period
     ``T/K`` of the highest Fourier frequency spans ``panels_per_period`` panels; products of features carry
     frequencies up to 2K), ``time_nodes`` Gauss-Legendre nodes each; the first panel is split geometrically
-    ``refine`` times (ratio 1/4) because ``sqrt(h_t)`` behaves like ``sqrt(t)`` at 0.
+    ``refine`` times (ratio 1/4) toward ``t0`` because ``sqrt(h_t)`` behaves like ``sqrt(t)`` near 0.
 
     Noise, ``z ~ N(0, I_D)`` in polar form ``z = r u``: ``radial_nodes`` generalised Gauss-Laguerre nodes in
     ``s = r^2/2`` (weight ``s^(D/2-1) e^-s``, exact for the chi distribution) times a set of unit directions
@@ -67,11 +57,13 @@ class Quadrature:
     radial_nodes: int = 8
     directions: int = 6
     seed: int = 0
+    interval: str = "t_min"
 
     def __post_init__(self):
         validate_fields(self, {"panels_per_period": Real(0, 1e3, lo_open=True), "time_nodes": Integer(1, 64),
                                "min_panels": Integer(1, 10**6), "refine": Integer(0, 64),
-                               "radial_nodes": Integer(1, 256), "directions": Integer(1, 4096), "seed": SEED})
+                               "radial_nodes": Integer(1, 256), "directions": Integer(1, 4096), "seed": SEED,
+                               "interval": Options(INTERVALS)})
 
     def cost(self, N: int, D: int, p: int, K: int, chunk_nodes: int) -> Cost:
         """Memory and work of :func:`feature_moments` (N points, p features, K frequencies): noise nodes, node blocks,
@@ -82,12 +74,14 @@ class Quadrature:
         noise, n_z = n_t * self.radial_nodes * dirs * D + 3 * n_t * dirs * D, self.radial_nodes * dirs
         return Cost(8.0 * (noise + 4 * chunk_nodes * p + 2 * p * p), N * n_t * n_z * (p * p / 16 + 2.0 * p * D))
 
-    def time_rule(self, T: float, K: int) -> tuple[np.ndarray, np.ndarray]:
-        """Nodes and weights on ``[0, T]``: ``(n_t,)`` each, weights summing to T."""
+    def time_rule(self, T: float, K: int, t_min: float) -> tuple[np.ndarray, np.ndarray]:
+        """Nodes and weights on ``[t0, T]`` (``t0 = t_min`` or 0 by :attr:`interval`): ``(n_t,)`` each, weights
+        summing to ``T - t0``."""
+        t0 = start_time(self.interval, t_min)
         n = max(self.min_panels, math.ceil(self.panels_per_period * K))
-        edges = np.linspace(0.0, T, n + 1)
-        first = edges[1] * 0.25 ** np.arange(self.refine, -1, -1)
-        edges = np.concatenate([[0.0], first, edges[2:]])
+        edges = np.linspace(t0, T, n + 1)
+        first = t0 + (edges[1] - t0) * 0.25 ** np.arange(self.refine, -1, -1)
+        edges = np.concatenate([[t0], first, edges[2:]])
         x, w = np.polynomial.legendre.leggauss(self.time_nodes)
         a, b = edges[:-1, None], edges[1:, None]
         return (0.5 * (a + b) + 0.5 * (b - a) * x).ravel(), (0.5 * (b - a) * w).ravel()
@@ -111,6 +105,12 @@ class Quadrature:
             u = np.concatenate([q, -q], axis=1)
         z = r[None, :, None, None] * u[:, None, :, :]  # (n_times, radial, directions, D)
         return z.reshape(n_times, -1, D), np.repeat(ws, u.shape[1]) / u.shape[1]
+
+
+def start_time(interval: str, t_min: float) -> float:
+    """The lower end of the loss's time integral: ``t_min`` for ``"t_min"``, 0 for ``"zero"``."""
+    check("interval", interval, Options(INTERVALS))
+    return float(t_min) if interval == "t_min" else 0.0
 
 
 _GOLDEN = (math.sqrt(5) - 1) / 2
@@ -141,7 +141,7 @@ class Moments:
         return float(((A @ self.U * A).sum() - 2 * (A * self.V).sum() + self.c) / D)
 
 
-def check_fit_inputs(rf: Features, data, schedule) -> torch.Tensor:
+def check_fit_inputs(rf: RandomFeatureModel, data, schedule) -> torch.Tensor:
     x = torch.as_tensor(check("data", data, Array((None, rf.D), at_least=(1, 1)))).to(torch.float64).to(rf.device)
     if not math.isclose(schedule.T, rf.T, rel_tol=1e-12):
         raise ValueError(f"T: the features' period T = {rf.T} must equal the schedule's T = {schedule.T}")
@@ -155,7 +155,7 @@ def node_blocks(rf, data, schedule, quadrature, chunk_nodes, reuse: bool = False
     ``s = sqrt(w / p)`` folded in (``relu(s u) = s relu(u)`` for ``s >= 0``), then an in-place relu: two passes
     over the block. ``reuse``: every block is written into one buffer (valid until the next block).
     """
-    t, wt = quadrature.time_rule(rf.T, rf.K)
+    t, wt = quadrature.time_rule(rf.T, rf.K, schedule.t_min)
     dev = rf.device
     t, wt = (torch.as_tensor(a, dtype=torch.float64, device=dev) for a in (t, wt))
     alpha, sd = schedule.alpha(t), schedule.sigma(t)
@@ -183,7 +183,7 @@ def node_blocks(rf, data, schedule, quadrature, chunk_nodes, reuse: bool = False
             yield out.view(c * nz, p).relu_(), w, target
 
 
-def feature_moments(rf: Features, data, schedule, quadrature: Quadrature = DEFAULT_QUADRATURE, *,
+def feature_moments(rf: RandomFeatureModel, data, schedule, quadrature: Quadrature = DEFAULT_QUADRATURE, *,
                     chunk_nodes: int = 8192) -> Moments:
     """``U``, ``V``, ``c`` of the loss by the deterministic :class:`Quadrature` (float64, on the model's device).
 
@@ -210,30 +210,33 @@ def feature_moments(rf: Features, data, schedule, quadrature: Quadrature = DEFAU
 
 
 class _MonteCarloRule:
-    """The authors' sampling as a rule for :func:`node_blocks`: midpoints of equal time intervals, Gaussian draws."""
+    """The authors' sampling as a rule for :func:`node_blocks`: midpoints of equal time intervals of ``[t0, T]``,
+    Gaussian draws."""
 
-    def __init__(self, n_times: int, n_noise: int, generator):
-        self.n_times, self.n_noise = n_times, n_noise
+    def __init__(self, n_times: int, n_noise: int, generator, interval: str):
+        self.n_times, self.n_noise, self.interval = n_times, n_noise, interval
         self.generator = generator if generator is not None else torch.Generator().manual_seed(0)
 
-    def time_rule(self, T, K):
-        return (np.arange(self.n_times) + 0.5) * T / self.n_times, np.full(self.n_times, T / self.n_times)
+    def time_rule(self, T, K, t_min):
+        t0 = start_time(self.interval, t_min)
+        dt = (T - t0) / self.n_times
+        return t0 + (np.arange(self.n_times) + 0.5) * dt, np.full(self.n_times, dt)
 
     def noise_rule(self, D, n_times):
         z = torch.randn((n_times, self.n_noise, D), generator=self.generator, dtype=torch.float64)
         return z.numpy(), np.full(self.n_noise, 1.0 / self.n_noise)
 
 
-def monte_carlo_moments(rf: Features, data, schedule, n_times: int, n_noise: int, *,
-                        generator=None, chunk_nodes: int = 8192) -> Moments:
-    """The authors' estimator: ``n_times`` equal time intervals (midpoints) x ``n_noise`` Gaussian draws per
-    interval and training point (independent for each point). Same code path and cost per node as
+def monte_carlo_moments(rf: RandomFeatureModel, data, schedule, n_times: int, n_noise: int, *,
+                        generator=None, chunk_nodes: int = 8192, interval: str = "t_min") -> Moments:
+    """The authors' estimator: ``n_times`` equal time intervals of ``[t0, T]`` (midpoints) x ``n_noise`` Gaussian
+    draws per interval and training point (independent for each point). Same code path and cost per node as
     :func:`feature_moments`, so the two compare by node count; a baseline for the benchmark and the tests.
     """
     n_times, n_noise = check("n_times", n_times, Integer(1, 10**7)), check("n_noise", n_noise, Integer(1, 10**7))
-    rule = _MonteCarloRule(n_times, n_noise, generator)
+    rule = _MonteCarloRule(n_times, n_noise, generator, check("interval", interval, Options(INTERVALS)))
     m = feature_moments(rf, data, schedule, rule, chunk_nodes=chunk_nodes)
-    m.quadrature = {"monte_carlo": {"n_times": n_times, "n_noise": n_noise}}
+    m.quadrature = {"monte_carlo": {"n_times": n_times, "n_noise": n_noise, "interval": interval}}
     return m
 
 

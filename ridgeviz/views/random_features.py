@@ -34,8 +34,8 @@ from .trajectories import MAX_POINTS, VIEW_CODE
 
 DEFAULT_TAUS = (0.1, 1.0, 10.0, 100.0, 1000.0, math.inf)
 # what the shipped sweep depends on
-CODE = VIEW_CODE + ("ridgeviz.models.random_features", "ridgeviz.models.rf_moments", "ridgeviz.models.rf_analysis",
-                    "ridgeviz.views.random_features")
+CODE = VIEW_CODE + ("ridgeviz.models.random_features", "ridgeviz.models.rf_features", "ridgeviz.models.rf_kernels",
+                    "ridgeviz.models.rf_moments", "ridgeviz.models.rf_analysis", "ridgeviz.views.random_features")
 
 
 def parse_taus(text, name: str = "taus") -> tuple:

@@ -36,8 +36,8 @@ EXACT = "exact"
 SAMPLERS = ("em", "euler", "heun", "ddim")
 RESULT_KIND, RESULT_FORMAT = "side by side", 3
 CODE = ("ridgeviz.core", "ridgeviz.models.score", "ridgeviz.models.mlp", "ridgeviz.models.random_features",
-        "ridgeviz.models.checkpoints", "ridgeviz.models.kinds", "ridgeviz.models.factory", "ridgeviz.data.datasets",
-        "ridgeviz.views.side_by_side")
+        "ridgeviz.models.rf_features", "ridgeviz.models.rf_kernels", "ridgeviz.models.checkpoints",
+        "ridgeviz.models.kinds", "ridgeviz.models.factory", "ridgeviz.data.datasets", "ridgeviz.views.side_by_side")
 
 
 def shipped_pairs() -> dict[str, list[str]]:
