@@ -35,7 +35,7 @@ PORTABLE_TESTS = [
     "tests/test_golden.py", "tests/test_posterior.py", "tests/test_density.py", "tests/test_ridge.py",
     "tests/test_decomposition.py", "tests/test_phases.py", "tests/test_outcomes.py", "tests/test_mnist_view.py",
     "tests/test_side_by_side.py", "tests/test_io.py::test_shipped_assets_load_and_are_small",
-    "tests/test_explorer.py::test_shipped_precomputed_views_were_made_by_this_code",
+    "tests/test_shipped.py",
     "tests/test_app.py::test_trajectories_smoke_loads_the_demo_without_computing",
     "tests/test_latent.py::test_shipped_vae_reconstructs_the_subset", "tests/test_latent.py::test_page_opens_and_runs",
     "tests/test_reproduce.py::test_the_shipped_generalising_model_is_the_recipe_trained_with_seed_0",

@@ -4,16 +4,10 @@ figures, tables, checks with controls and a report."""
 from __future__ import annotations
 
 import argparse
-import signal
 import time
 from pathlib import Path
 
 from ..utils.files import staged_folder
-
-
-def _terminate_as_exit(signum, _frame):
-    """SIGTERM ends the run like Ctrl-C: the executor's ``with`` block then stops its workers (no orphans)."""
-    raise SystemExit(128 + signum)
 
 
 def cmd_reproduce(args) -> int:
@@ -21,7 +15,6 @@ def cmd_reproduce(args) -> int:
 
     if args.scheduler and args.executor != "dask":
         raise ValueError("--scheduler: an address is only used with --executor dask")
-    signal.signal(signal.SIGTERM, _terminate_as_exit)
     mode = "tiny" if args.tiny else "quick" if args.quick else "full"
     start = time.perf_counter()
     with staged_folder(args.out) as staged:  # a run killed midway leaves --out as it was, not half replaced

@@ -47,6 +47,7 @@ import torch
 from ..utils.limits import frame_points
 from ..utils.validation import POSITIVE, Options, check
 from .density import SmoothedEmpirical, as_numpy
+from .outcomes import nearest_points
 from .ridge import GAP_TOL, check_ridge_dim, local_frame, project_to_ridge
 from .sampling import Trajectory, scores_for, step_coefficients
 
@@ -206,37 +207,6 @@ def balance(pull: torch.Tensor, push: torch.Tensor) -> tuple[torch.Tensor, ...]:
                     -push / push.norm(dim=-1).clamp_min(1e-300)[:, None])
     par = (push * u).sum(-1)
     return along, -par, (push - par[:, None] * u).norm(dim=-1)
-
-
-#: inside one training point's round blob when its posterior weight is at least this share of its and the second
-#: nearest point's together
-BLOB_SHARE = 0.95
-
-
-def nearest_points(dens: SmoothedEmpirical, traj: Trajectory) -> tuple[np.ndarray, ...]:
-    """Where every trajectory point stands among the training points, in data units (``x / alpha_t``), each
-    ``(K+1, M)``: the distance ``d_1`` to the nearest one, the ratio ``d_1 / d_2`` to the second nearest (the copy
-    criterion of :mod:`ridgeviz.core.outcomes`; 1 with a single training point) and whether it lies inside the
-    nearest point's round blob (its posterior weight ``>= BLOB_SHARE`` of the two: ``(d_2^2 - d_1^2) / (2 b_t^2)
-    >= log(BLOB_SHARE / (1 - BLOB_SHARE))`` with ``b_t = sqrt(h_t) / alpha_t``), where ``p_t`` is locally one
-    round Gaussian, the ridge is undefined and the exact score pulls straight to that point; and whether that point
-    is a mode of ``p_t`` of its own (``b_t`` below half its distance to its own nearest neighbour: two equal
-    Gaussians farther apart than twice their width have two modes), so that the exact pull heads to it."""
-    from .outcomes import nearest_training
-
-    K1, M, D = traj.xs.shape
-    alpha = np.asarray(dens.schedule.alpha(traj.times), dtype=np.float64)
-    b2 = (np.asarray(dens.schedule.h(traj.times), dtype=np.float64) / alpha**2)[:, None]
-    z = (as_numpy(traj.xs.to(torch.float64)) / alpha[:, None, None]).reshape(K1 * M, D)
-    X = as_numpy(dens.data)
-    if dens.N < 2:
-        ones = np.ones((K1, M), dtype=bool)
-        return np.linalg.norm(z - X[0], axis=1).reshape(K1, M), np.ones((K1, M)), ones, ones
-    idx, d1, d2 = nearest_training(X, z)
-    d1, d2 = d1.reshape(K1, M), d2.reshape(K1, M)
-    blob = (d2**2 - d1**2) / (2 * b2) >= np.log(BLOB_SHARE / (1 - BLOB_SHARE))
-    resolved = np.sqrt(b2) < nearest_training(X, X)[2][idx].reshape(K1, M) / 2
-    return d1, d1 / np.maximum(d2, 1e-300), blob, resolved
 
 
 def _step_table(traj: Trajectory, sched, rows: range):

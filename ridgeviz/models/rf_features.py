@@ -104,6 +104,10 @@ class RandomFeatureModel:
         ``weights``: a :class:`~ridgeviz.models.rf_kernels.FusedWeights` of ``A`` prepared once by the caller.
         """
         x = torch.as_tensor(x, dtype=torch.float64, device=self.device)
+        if x.shape[0] == 0:
+            return torch.zeros(0, A.shape[0], dtype=torch.float64, device=self.device)
+        if x.shape[0] == 0:
+            return torch.zeros(0, A.shape[0], dtype=torch.float64, device=self.device)
         base, inv = self.time_rows(t, x.shape[0])
         As = (A.to(torch.float64) / math.sqrt(self.p)).T  # (p, D')
         if can_fuse(x, self.W_x, As, inv):

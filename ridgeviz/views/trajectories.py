@@ -94,10 +94,11 @@ class ExplorerResult:
     shares: ``{"all": ..., "in_tube": ...}`` phase shares over all sample-steps and over those after reach where
     the ridge is defined.
 
-    NaN means *undefined*, never a failure (a failure raises ``ValueError``): ``distance`` is NaN exactly where
-    ``labels`` is ``no ridge`` (the normal space is undefined there: duplicate points, data far closer together or
-    further apart than the bandwidths, one isotropic blob), the errors are NaN only there, and a band is NaN at a
-    step where no sample has a defined ridge.
+    NaN means *undefined*, never a failure (a failure raises ``ValueError``): ``distance`` and the errors are NaN
+    exactly where the ridge is undefined (duplicate points, data far closer together or further apart than the
+    bandwidths, one isotropic blob): there ``labels`` is ``no ridge``, except after align inside one training
+    point's round blob, where the phase rule reads held / slide / to a training point from the whole score
+    (:mod:`ridgeviz.core.phases`); a band is NaN at a step where no sample has a defined ridge.
     """
 
     times: np.ndarray
