@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from ridgeviz.app import budget
 from ridgeviz.app import side_by_side as home
 from ridgeviz.app.export import config_dict
 from ridgeviz.app.figures import presentation, show
@@ -33,13 +34,17 @@ with st.expander("Compare other models"):
     c = st.columns(2)
     if c[0].button("Run", key="home_run", type="primary"):
         with guard("the comparison"):
-            st.session_state["home_cfg"] = sbs.SideBySideConfig(dataset, left, right, seed=int(seed))
+            pair = sbs.SideBySideConfig(dataset, left, right, seed=int(seed))
+            budget.require(home.cost(pair), "This comparison", "the particles or the steps", "comparison")
+            st.session_state["home_cfg"] = pair
     if c[1].button("Back to the default pair", key="home_default"):
         st.session_state.pop("home_cfg", None)
 
 with guard("the side-by-side view"):
     cfg = st.session_state.get("home_cfg", sbs.HOME)
-    res = home.result(cfg)
+    with budget.queued("the comparison", home.cost(cfg), kind="comparison",
+                       on_cancel=lambda: st.session_state.pop("home_cfg", None)):
+        res = home.result(cfg)
     show(home.figure(cfg, presentation(), _res=res), "home_side_by_side", styled=True, export="side_by_side",
          config=config_dict(pair=cfg, b_eval=res.b_eval, tube=res.tube), still_frame=-1)  # images: the end
     st.caption(

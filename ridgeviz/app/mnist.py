@@ -185,9 +185,9 @@ def settings_form(latent_dim: int, n: int = 200) -> tuple[LatentConfig, bool]:
                        samples=int(samples), model=model, normal=float(normal), tangential=float(tangential),
                        mlp_steps=int(mlp_steps), mlp_lr=float(mlp_lr), dim=int(dim) or None, t_eval=float(t_eval),
                        on=float(on), off=float(off), seed=int(seed))
-    cost = latent_cost(n, latent_dim, cfg.samples, cfg.schedule.steps, cfg.record, cfg.tracked, cfg.model,
-                       cfg.mlp_steps)
-    budget.caption(cost, "These settings: estimated")
+    cost = latent_cost((n, latent_dim), cfg)
+    budget.caption(cost, "These settings: estimated", "latent experiment")
     if run:
-        budget.require(cost, "This latent experiment", "the samples, the steps, the MLP steps or the digits")
+        budget.require(cost, "This latent experiment", "the samples, the steps, the MLP steps or the digits",
+                       "latent experiment")
     return cfg, run

@@ -101,11 +101,21 @@ def load_shipped(path: str):
     return checkpoints.load_model(path)
 
 
-def adopt_upload(uploaded) -> None:
+def adopt_checkpoint(model, name: str, X) -> ModelConfig:
+    """Make a loaded checkpoint current. A closed-form one (exact or injected error) is the score of its own
+    training points: it is refused unless they are this page's data (``X``), so a run never samples one dataset
+    while the page describes, and prices, another."""
+    from ..models.factory import check_same_data
+
+    check_same_data(model, X)
+    return adopt_model("checkpoint", model, name)
+
+
+def adopt_upload(uploaded, X) -> None:
     """Load an uploaded checkpoint (a bad file raises ValueError) and make it current, once per file."""
     from ..models import checkpoints
 
     digest = hashlib.sha256(uploaded.getvalue()).hexdigest()[:16]
     if st.session_state.get("model_file_digest") != digest:
-        adopt_model("checkpoint", checkpoints.load_model(uploaded.getvalue()), uploaded.name)
+        adopt_checkpoint(checkpoints.load_model(uploaded.getvalue()), uploaded.name, X)
         st.session_state["model_file_digest"] = digest

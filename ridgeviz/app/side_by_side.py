@@ -2,8 +2,8 @@
 
 The default pair (:data:`ridgeviz.views.side_by_side.HOME`) is read from ``assets/side_by_side_home.npz`` when
 that file was made by this code and these checkpoints, so opening the home page loads no torch and computes
-nothing; its figure is built once per server. Another pair is computed on Run (progress shown) and kept in the
-session.
+nothing; its figure is built once per server. Another pair is computed on Run (progress shown), in one of the
+server's heavy slots like every long computation, and kept for the server's sessions.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from ..views import side_by_side as sbs
 from ..viz.side_by_side import side_by_side_figure
 from ..viz.style import present
 from . import shipped
+from .budget import in_slot
 from .state import progress_callback
 
 HOME_PATH = ASSETS / "side_by_side_home.npz"
@@ -42,11 +43,19 @@ def _computed(cfg):
     def run():
         bar, callback = progress_callback("sampling both models from the same noise")
         try:
-            return sbs.run_side_by_side(cfg, callback=callback)
+            return in_slot("the comparison", lambda: sbs.run_side_by_side(cfg, callback=callback))
         finally:
             bar.empty()
 
     return _results().get(("side-by-side", cfg), run)
+
+
+def cost(cfg: sbs.SideBySideConfig):
+    """The price of computing ``cfg`` (nothing for the shipped default pair)."""
+    from ..utils.limits import Cost
+    from ..views.budget import side_by_side_cost
+
+    return Cost() if cfg == sbs.HOME and shipped_home() is not None else side_by_side_cost(cfg)
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
