@@ -87,7 +87,7 @@ with guard("the model"):
 with guard("the model's error"):
     cfg = md.model_config()
     st.success(f"Model used by the Trajectories page: **{md.model_label(cfg)}**")
-    model = md.model_object(cfg)
+    model = md.model_object(cfg, X)
     cost = profile_cost(X.shape, cfg, model)
     if not budget.gate(("profile", compute.data_key(X), sched_cfg, cfg), cost, "the model's error profile",
                        "the number of points or the dimension (sidebar)", "error profile"):

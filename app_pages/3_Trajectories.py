@@ -43,7 +43,7 @@ with guard("the trajectories"):
     cfg = TrajectoryConfig(int(particles), sampler, int(seed), int(dim), int(frames), float(tube), float(ratio),
                            tube_sigmas=float(sigmas), align_halflives=float(halflives))
     key = (data_key(X), sched_cfg, cfg, model_cfg)
-    model = md.model_object(model_cfg)
+    model = md.model_object(model_cfg, X)
     cost = trajectories_cost(X.shape, sched_cfg, cfg, model_cfg, model)  # priced by the model actually used
     budget.caption(cost, "These settings: estimated", "trajectories")
     if run:

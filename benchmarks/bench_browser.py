@@ -122,7 +122,7 @@ def watched_training(browser, base: str, steps: int) -> tuple[float, float]:
     page.wait_for_selector(PLOT, timeout=180_000)
     bu.wait_idle(page)
     page.get_by_text("MLP network", exact=True).click()
-    page.get_by_label("steps", exact=True).wait_for(timeout=120_000)
+    page.locator("[data-testid=stForm]").get_by_label("steps", exact=True).wait_for(timeout=120_000)
     bu.wait_idle(page)
     box = page.get_by_label("steps", exact=True)
     box.fill(str(steps))

@@ -119,9 +119,10 @@ def test_compare_on_home_goes_through_the_slots_and_a_long_wait_is_refused_at_on
 # -- prices by the model actually used -------------------------------------------------------------------------------
 def test_a_closed_form_checkpoint_is_priced_by_its_own_points_and_refused_on_other_data():
     import ridgeviz as rv
+    from ridgeviz.app.models import check_same_data
     from ridgeviz.core.schedules import ScheduleConfig
     from ridgeviz.data.datasets import MODE_SETS
-    from ridgeviz.models.factory import ModelConfig, build_model, check_same_data
+    from ridgeviz.models.factory import ModelConfig
     from ridgeviz.utils.limits import density_cost
     from ridgeviz.views.budget import trajectories_cost
     from ridgeviz.views.trajectories import TrajectoryConfig
@@ -139,11 +140,7 @@ def test_a_closed_form_checkpoint_is_priced_by_its_own_points_and_refused_on_oth
     assert own.flops > 5 * exact.flops and as_big.flops > own.flops
     with pytest.raises(ValueError, match="its own 20,000 points"):
         check_same_data(ckpt, page)
-    dens = rv.SmoothedEmpirical(page, rv.get_schedule("ou"))
-    with pytest.raises(ValueError, match="closed-form checkpoint"):
-        build_model(ModelConfig("checkpoint", key="k"), dens, ckpt)
-    same = rv.ExactScore(rv.SmoothedEmpirical(page.astype(np.float32), rv.get_schedule("ou")))
-    assert build_model(ModelConfig("checkpoint", key="k"), dens, same) is same  # float32 storage of the same points
+    check_same_data(rv.ExactScore(rv.SmoothedEmpirical(page.astype(np.float32), rv.get_schedule("ou"))), page)
 
 
 def test_a_network_is_priced_by_its_width():

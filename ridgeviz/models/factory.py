@@ -53,23 +53,6 @@ def check_model(model, dens: SmoothedEmpirical) -> None:
                          " choose that schedule in the sidebar, or train a model for this one")
 
 
-def check_same_data(model, data) -> None:
-    """Refuse a closed-form model (exact score, injected error: it carries its own ``dens``) whose training points
-    are not ``data: (N, D)``: it would sample its own dataset while the caller's density, ridge and price describe
-    another."""
-    import numpy as np
-
-    own = getattr(model, "dens", None)
-    if own is None:
-        return
-    mine = np.asarray(own.data.detach().cpu().numpy() if hasattr(own.data, "detach") else own.data, dtype=np.float64)
-    data = np.asarray(data.detach().cpu().numpy() if hasattr(data, "detach") else data, dtype=np.float64)
-    if mine.shape != data.shape or not np.allclose(mine, data, rtol=1e-6, atol=1e-12):  # float32 storage rounds at 6e-8
-        raise ValueError(f"model: this closed-form checkpoint is the score of its own {mine.shape[0]:,} points in "
-                         f"{mine.shape[1]} dimensions, not of these data ({data.shape[0]:,} x {data.shape[1]}); "
-                         "load its points as the dataset first (Data and bandwidth page), or choose another model")
-
-
 def build_model(cfg: ModelConfig, dens: SmoothedEmpirical, trained=None):
     """The score model for ``cfg`` on ``dens``: the exact or injected-error model built here, or ``trained`` (an
     MLP, random-feature or loaded model the caller holds) checked against the data and schedule."""
@@ -82,5 +65,4 @@ def build_model(cfg: ModelConfig, dens: SmoothedEmpirical, trained=None):
     if trained is None:
         raise ValueError(f"model kind {cfg.kind!r} needs trained weights; none are loaded")
     check_model(trained, dens)
-    check_same_data(trained, dens.data)
     return trained

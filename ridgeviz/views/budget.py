@@ -176,9 +176,11 @@ def rf_cost(shape: tuple, cfg: RFConfig, *, fit_only: bool = False) -> Cost:
     if fit_only:
         return moments
     points = (cfg.steps + 1) * cfg.particles
-    per_tau = (Cost(8.0 * 3 * points * D, 4.0 * points * cfg.features * D)
-               + frame_cost(min(points, 512), N, D) * math.ceil(points / 512))
-    return moments + per_tau * (len(set(cfg.taus) | {math.inf}))
+    arch = {"kind": "random-features", "features": cfg.features, "time_features": cfg.time_features}
+    run = run_cost(cfg.steps, cfg.particles, D, model_eval_cost(cfg.particles, N, D, arch=arch))
+    split = (model_eval_cost(min(points, 512), N, D, arch=arch) * (2 * math.ceil(points / 512))  # tau and inf
+             + frame_cost(min(points, 512), N, D) * math.ceil(points / 512))  # against the exact score's frame
+    return moments + (run + split) * (len(set(cfg.taus) | {math.inf}))
 
 
 def latent_cost(shape: tuple, cfg: LatentConfig) -> Cost:
