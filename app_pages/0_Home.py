@@ -22,7 +22,7 @@ st.markdown(
     "ridge** (orange), or grey where the ridge is undefined. The purple curve is the ridge of p_t at the time shown.")
 
 with st.expander("Compare other models"):
-    pairs = sbs.shipped_pairs()
+    pairs = home.shipped_pairs()
     c = st.columns(4)
     dataset = persistent(c[0].selectbox, "dataset", "home_dataset", sbs.HOME.dataset, options=sorted(pairs))
     choices = [sbs.EXACT] + pairs.get(dataset, [])

@@ -124,7 +124,7 @@ def watched_training(browser, base: str, steps: int) -> tuple[float, float]:
     page.get_by_text("MLP network", exact=True).click()
     page.locator("[data-testid=stForm]").get_by_label("steps", exact=True).wait_for(timeout=120_000)
     bu.wait_idle(page)
-    box = page.get_by_label("steps", exact=True)
+    box = page.locator("[data-testid=stForm]").get_by_label("steps", exact=True)
     box.fill(str(steps))
     box.press("Tab")
     start = time.perf_counter()

@@ -41,7 +41,7 @@ import browser_util as bu  # noqa: E402
 VIEWS = [("home", ""), ("data", "Data_and_bandwidth")]  # (name, URL path); the lecture: ("lecture", "Lecture")
 PLOT = "[data-testid=stPlotlyChart] .main-svg"
 MESSAGE = re.compile(r"(number \d+ in line|Queued|server is busy|Waiting for your own|should start|was cancelled|"
-                     r"did not run|Another visitor's request|Computing [^\n]*expected)[^\n]*")
+                     r"did not run|Another visitor is computing|Computing [^\n]*expected)[^\n]*")
 DONE_TRAINING = re.compile(r"\d+ steps in [\d.]+ s on ")
 
 

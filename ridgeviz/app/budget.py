@@ -268,8 +268,8 @@ def waiting_for_another(done: threading.Event) -> None:
     draw = req is not None and not _in_cached_function()
     while not done.wait(0.5):
         if draw:
-            req.show("info", f"Another visitor's request is computing the same {req.what}; it appears here when "
-                             "done.")
+            req.show("info", f"Another visitor is computing {req.what} with these same settings; the result "
+                             "appears here when it is done.")
 
 
 def upload_limits() -> str:

@@ -8,6 +8,8 @@ server's heavy slots like every long computation, and kept for the server's sess
 
 from __future__ import annotations
 
+import functools
+
 import streamlit as st
 
 from ..utils.paths import ASSETS
@@ -22,10 +24,20 @@ HOME_PATH = ASSETS / "side_by_side_home.npz"
 FIGURE = dict(max_frames=80, max_points=400)  # what the browser gets: ~0.8 MB
 
 
+@functools.cache
+def _home_fingerprint() -> dict:
+    return sbs.fingerprint(sbs.HOME)  # reads the code's sources: once per server, not once per view
+
+
 def shipped_home():
     """The default pair's result from ``assets/`` (None when missing or stale)."""
-    return shipped.current(HOME_PATH, sbs.SideBySide.from_npz, sbs.fingerprint(sbs.HOME),
-                           "python -m ridgeviz assets home")
+    return shipped.current(HOME_PATH, sbs.SideBySide.from_npz, _home_fingerprint(), "python -m ridgeviz assets home")
+
+
+@st.cache_resource(show_spinner=False)
+def shipped_pairs() -> dict:
+    """:func:`ridgeviz.views.side_by_side.shipped_pairs`, read once per server (read-only)."""
+    return sbs.shipped_pairs()
 
 
 def result(cfg: sbs.SideBySideConfig) -> sbs.SideBySide:
