@@ -128,7 +128,7 @@ def watched_training(browser, base: str, steps: int) -> tuple[float, float]:
     box.fill(str(steps))
     box.press("Tab")
     start = time.perf_counter()
-    page.get_by_role("button", name="Train").click()
+    page.get_by_role("button", name="Train", exact=True).click()
     done = page.get_by_text(re.compile(r"\d+ steps in [\d.]+ s on "))
     done.wait_for(timeout=900_000)
     seconds = time.perf_counter() - start

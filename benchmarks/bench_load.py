@@ -160,7 +160,7 @@ async def trajectories(browser, base: str, particles: int, limit: float) -> dict
                 window.__ran = true; }).observe(a, {attributes: true, attributeFilter: ['data-test-script-state']});
             }""")
         start = time.perf_counter()
-        await page.get_by_role("button", name="Run").click()
+        await page.get_by_role("button", name="Run", exact=True).click()
 
         async def done(text):
             return await page.evaluate("""() => window.__ran && document.querySelector('[data-testid=stApp]')
@@ -188,7 +188,7 @@ async def training(browser, base: str, steps: int, limit: float) -> dict:
         await box.fill(str(steps))
         await box.press("Tab")
         start = time.perf_counter()
-        await page.get_by_role("button", name="Train").click()
+        await page.get_by_role("button", name="Train", exact=True).click()
 
         async def done(text):
             return bool(DONE_TRAINING.search(text)) or "did not run" in text or "server is busy" in text

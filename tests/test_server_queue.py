@@ -163,3 +163,42 @@ def test_the_live_loss_curve_is_thinned_to_bin_means():
     np.testing.assert_allclose(steps, np.arange(200) * 50 + 25.5, rtol=1e-12)
     s, m = thin([3.0, 1.0], 200)
     assert list(s) == [1, 2] and list(m) == [3.0, 1.0]
+
+
+def test_home_needs_no_slot(monkeypatch, blocked_slots):
+    monkeypatch.setattr(blocked_slots, "max_wait", 0.0)  # any request for a slot would be refused at once
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception and not at.error
+    assert at.get("plotly_chart") and blocked_slots.load() == (blocked_slots.slots, 0)
+
+
+def test_one_computation_per_key_is_shared_by_the_sessions_asking_for_it():
+    import threading
+
+    from ridgeviz.app.compute import _Results
+
+    results, calls, release, out = _Results(), [], threading.Event(), []
+
+    def compute():
+        calls.append(1)
+        release.wait(10)
+        if len(calls) == 1:
+            raise RuntimeError("the first session left")  # its waiters must not be stranded
+        return "value"
+
+    def ask():
+        try:
+            out.append(results.get("k", compute))
+        except RuntimeError as exc:
+            out.append(str(exc))
+
+    threads = [threading.Thread(target=ask) for _ in range(3)]
+    for t in threads:
+        t.start()
+    time.sleep(0.5)
+    assert calls == [1]  # the others wait for the first instead of computing again
+    release.set()
+    for t in threads:
+        t.join(10)
+    assert calls == [1, 1] and sorted(out) == ["the first session left", "value", "value"]
