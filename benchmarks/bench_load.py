@@ -1,12 +1,15 @@
 """A classroom on one server: many browser sessions at once, most watching, a few pressing the heavy buttons.
 
-    python benchmarks/bench_load.py --sessions 30 [--particles 2048] [--train-steps 4000] [--stagger 0.25]
+    python benchmarks/bench_load.py --sessions 30 [--browsers 30] [--particles 2048] [--train-steps 4000]
 
 One app server (``streamlit run app.py``, as ``tests/browser_util.py`` starts it) and one Chromium with one
 browser context per session (a context is a separate session: its own cookies and websocket). Sessions arrive
 ``--stagger`` seconds apart, as a class opening a link. The mix:
 - viewers (about four in five): :data:`VIEWS` in turn (Home, Data and bandwidth; add the lecture page there
-  when it exists), each measured from navigation to its first drawn figure, then left open;
+  when it exists), each measured from navigation to its first drawn figure, then left open. With
+  ``--browsers K`` only K viewers run in Chromium and the others speak Streamlit's websocket protocol from
+  Python ("wire" viewers, timed until the figure arrives): on a small machine the browsers' own drawing takes
+  most of the CPU the server needs, and a class's browsers run on the students' machines;
 - heavy sessions (about one in five, at least two): half run Trajectories with ``--particles`` particles
   (the page's Run), half train the Score model page's MLP (the generalising recipe, ``--train-steps`` steps).
   Each is measured from its click to the result, and to the first message the page shows about it (queue place
@@ -56,8 +59,8 @@ class Memory:
         total = 0.0
         for pid in [self.pid] + _children(self.pid):
             with contextlib.suppress(OSError):
-                text = Path(f"/proc/{pid}/status").read_text()
-                total += int(re.search(r"VmRSS:\s+(\d+) kB", text).group(1)) * 1024
+                found = re.search(r"VmRSS:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text())
+                total += int(found.group(1)) * 1024 if found else 0  # a process that is exiting has none
         return total
 
     def _run(self):
@@ -145,6 +148,33 @@ async def viewer(browser, base: str, name: str, path: str) -> dict:
         return {"kind": name, "error": f"{type(exc).__name__}: {str(exc)[:120]}", "context": context}
 
 
+async def wire_viewer(base: str, name: str, path: str) -> dict:
+    """A viewer without a browser: Streamlit's own websocket protocol, measured until the page's first figure
+    arrives from the server (what a student's browser would start drawing; no drawing here, so the server's
+    share of the time, without the browsers' CPU on this machine)."""
+    import websockets
+    from streamlit.proto.BackMsg_pb2 import BackMsg
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+    start = time.perf_counter()
+    try:
+        async with websockets.connect(base.replace("http", "ws") + "/_stcore/stream", subprotocols=["streamlit"],
+                                      origin=base, max_size=None) as ws:
+            msg = BackMsg()
+            msg.rerun_script.page_name = path
+            await ws.send(msg.SerializeToString())
+            while True:
+                fm = ForwardMsg()
+                fm.ParseFromString(await asyncio.wait_for(ws.recv(), 900))
+                element = fm.delta.new_element if fm.WhichOneof("type") == "delta" else None
+                if element is not None and element.WhichOneof("type") == "plotly_chart":
+                    return {"kind": f"{name} (wire)", "first_figure": time.perf_counter() - start}
+                if fm.WhichOneof("type") == "script_finished":
+                    return {"kind": f"{name} (wire)", "error": "the page finished without a figure"}
+    except Exception as exc:  # noqa: BLE001
+        return {"kind": f"{name} (wire)", "error": f"{type(exc).__name__}: {str(exc)[:120]}"}
+
+
 async def trajectories(browser, base: str, particles: int, limit: float) -> dict:
     context = await browser.new_context(viewport={"width": 1400, "height": 1000})
     page = await context.new_page()
@@ -220,20 +250,23 @@ async def classroom(args, base: str, memory: Memory) -> list[dict]:
             warm = await viewer(browser, base, "warm-up", path)
             await warm["context"].close()
         memory.baseline = memory.now()
-        paths = dict(VIEWS)
-        tasks = []
+        paths, tasks, browsers = dict(VIEWS), [], 0
         for name in mix(args.sessions):
             if name == "trajectories":
                 coro = trajectories(browser, base, args.particles, args.limit)
             elif name == "training":
                 coro = training(browser, base, args.train_steps, args.limit)
-            else:
+            elif browsers < args.browsers:
                 coro = viewer(browser, base, name, paths[name])
+                browsers += 1
+            else:
+                coro = wire_viewer(base, name, paths[name])
             tasks.append(asyncio.create_task(coro))
             await asyncio.sleep(args.stagger)
         results = await asyncio.gather(*tasks)
         for r in results:
-            await r.pop("context").close()
+            if "context" in r:
+                await r.pop("context").close()
         await browser.close()
     return results
 
@@ -249,17 +282,17 @@ def report(args, results: list[dict], memory: Memory, after: dict) -> None:
                 if ln.startswith("model name")), "unknown CPU")
     print(f"{args.sessions} sessions on one server; {os.cpu_count()} cores ({cpu}); load average before "
           f"{args.load_before:.2f}; {time.strftime('%Y-%m-%d %H:%M')}")
-    for kind in [v[0] for v in VIEWS] + ["trajectories", "training"]:
+    for kind in [v[0] for v in VIEWS] + [f"{v[0]} (wire)" for v in VIEWS] + ["trajectories", "training"]:
         rows = [r for r in results if r["kind"] == kind]
         if not rows:
             continue
         firsts = [r["first_figure"] for r in rows if "first_figure" in r]
-        print(f"  {kind:13s} first figure min / median / max: {_span(firsts)}")
+        print(f"  {kind:16s} first figure min / median / max: {_span(firsts)}")
         done = [r["result"] for r in rows if r.get("result") is not None and not r.get("refused")]
         if kind in ("trajectories", "training"):
             told = [min([m[0] for m in r["messages"]] + ([r["result"]] if r.get("result") else [])) for r in rows
                     if r.get("messages") or r.get("result")]
-            print(f"  {'':13s} click to result: {_span(done)}; click to first message or result: {_span(told)}; "
+            print(f"  {'':16s} click to result: {_span(done)}; click to first message or result: {_span(told)}; "
                   f"refused or cancelled: {sum(bool(r.get('refused')) for r in rows)}; "
                   f"no result within {args.limit:.0f} s: {sum(r.get('result') is None for r in rows)}")
             for r in rows:
@@ -280,7 +313,11 @@ def main(argv=None) -> int:
     ap.add_argument("--train-steps", type=int, default=4000, help="steps of each MLP training")
     ap.add_argument("--stagger", type=float, default=0.25, help="seconds between two arrivals")
     ap.add_argument("--limit", type=float, default=900.0, help="seconds a heavy session is watched after its click")
+    ap.add_argument("--browsers", type=int, default=None,
+                    help="viewers in Chromium (default: all); the other viewers speak Streamlit's websocket protocol "
+                         "without drawing (the heavy sessions are always in Chromium)")
     args = ap.parse_args(argv)
+    args.browsers = args.sessions if args.browsers is None else args.browsers
     (ROOT / "test-output").mkdir(exist_ok=True)
     args.load_before = os.getloadavg()[0]
     with server() as (base, pid), Memory(pid) as memory:
