@@ -231,10 +231,10 @@ async def training(browser, base: str, steps: int, limit: float) -> dict:
     return out
 
 
-def mix(n: int) -> list[str]:
-    """The classroom: about one heavy session in five (at least two), half trajectories and half training,
-    spread evenly among the arrivals; the viewers take :data:`VIEWS` in turn."""
-    heavy = min(n, max(2, round(n / 5)))
+def mix(n: int, heavy: int | None = None) -> list[str]:
+    """The classroom: ``heavy`` sessions (default about one in five, at least two), half trajectories and half
+    training, spread evenly among the arrivals; the viewers take :data:`VIEWS` in turn."""
+    heavy = min(n, max(2, round(n / 5)) if heavy is None else heavy)
     at = {round((k + 0.5) * n / heavy) for k in range(heavy)}
     kinds, views = iter(["trajectories", "training"] * heavy), iter(v[0] for v in VIEWS * n)
     return [next(kinds) if i in at else next(views) for i in range(n)]
@@ -251,7 +251,7 @@ async def classroom(args, base: str, memory: Memory) -> list[dict]:
             await warm["context"].close()
         memory.baseline = memory.now()
         paths, tasks, browsers = dict(VIEWS), [], 0
-        for name in mix(args.sessions):
+        for name in mix(args.sessions, args.heavy):
             if name == "trajectories":
                 coro = trajectories(browser, base, args.particles, args.limit)
             elif name == "training":
@@ -313,6 +313,7 @@ def main(argv=None) -> int:
     ap.add_argument("--train-steps", type=int, default=4000, help="steps of each MLP training")
     ap.add_argument("--stagger", type=float, default=0.25, help="seconds between two arrivals")
     ap.add_argument("--limit", type=float, default=900.0, help="seconds a heavy session is watched after its click")
+    ap.add_argument("--heavy", type=int, default=None, help="heavy sessions (default: about one in five)")
     ap.add_argument("--browsers", type=int, default=None,
                     help="viewers in Chromium (default: all); the other viewers speak Streamlit's websocket protocol "
                          "without drawing (the heavy sessions are always in Chromium)")

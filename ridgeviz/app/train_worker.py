@@ -2,7 +2,8 @@
 
 Training in a thread of the server shared the interpreter lock with every page of every session: each rerun
 and each progress redraw held up the trainer and the reverse. In its own process the trainer runs as fast as
-from the command line; it runs at a slightly lower CPU priority (:data:`NICE`) so the pages stay responsive.
+from the command line. ``RIDGEVIZ_TRAIN_NICE`` (default 0: the server's own priority) lowers its CPU priority
+below the pages' where the operator prefers responsive pages to fast trainings.
 
 Protocol (UI-free; :mod:`ridgeviz.app.training` is the other end). ``FOLDER`` holds ``job.json`` (the
 schedule's dict and the :class:`~ridgeviz.models.training.TrainConfig`'s fields) and ``data.npy``. The worker
@@ -22,7 +23,7 @@ import threading
 import time
 from pathlib import Path
 
-NICE = 4  # CPU priority below the server's own (pages), above nothing else
+ENV_NICE = "RIDGEVIZ_TRAIN_NICE"  # CPU priority of the worker below the server's (pages); 0: the same
 FLUSH_SECONDS = 0.25
 
 
@@ -64,8 +65,8 @@ def main(argv=None) -> int:
     stop = threading.Event()
     threading.Thread(target=_listen, args=(stop,), daemon=True).start()
     try:
-        os.nice(NICE)
-    except OSError:
+        os.nice(int(os.environ.get(ENV_NICE, "0") or 0))
+    except (OSError, ValueError):
         pass
     import numpy as np
 
