@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from ridgeviz.app import budget
 from ridgeviz.app import side_by_side as home
 from ridgeviz.app.export import config_dict
 from ridgeviz.app.fields import field_input
@@ -22,7 +23,7 @@ st.markdown(
     "ridge** (orange), or grey where the ridge is undefined. The purple curve is the ridge of p_t at the time shown.")
 
 with st.expander("Compare other models"):
-    pairs = sbs.shipped_pairs()
+    pairs = home.shipped_pairs()
     c = st.columns(4)
     dataset = persistent(c[0].selectbox, "dataset", "home_dataset", sbs.HOME.dataset, options=sorted(pairs))
     choices = [sbs.EXACT] + pairs.get(dataset, [])
@@ -34,13 +35,17 @@ with st.expander("Compare other models"):
     c = st.columns(2)
     if c[0].button("Run", key="home_run", type="primary"):
         with guard("the comparison"):
-            st.session_state["home_cfg"] = sbs.SideBySideConfig(dataset=dataset, left=left, right=right, seed=int(seed))
+            pair = sbs.SideBySideConfig(dataset=dataset, left=left, right=right, seed=int(seed))
+            budget.require(home.cost(pair), "This comparison", "the particles or the steps", "comparison")
+            st.session_state["home_cfg"] = pair
     if c[1].button("Back to the default pair", key="home_default"):
         st.session_state.pop("home_cfg", None)
 
 with guard("the side-by-side view"):
     cfg = st.session_state.get("home_cfg", sbs.HOME)
-    res = home.result(cfg)
+    with budget.queued("the comparison", home.cost(cfg), kind="comparison",
+                       on_cancel=lambda: st.session_state.pop("home_cfg", None)):
+        res = home.result(cfg)
     show(home.figure(cfg, presentation(), _res=res), "home_side_by_side", styled=True, export="side_by_side",
          config=config_dict(pair=cfg, b_eval=res.b_eval, tube=res.tube), still_frame=-1)  # images: the end
     st.caption(

@@ -29,10 +29,11 @@ with guard("the bandwidth views"):
                             "data_units", True, help="off: the diffusion's own coordinates x, where p_t is centred "
                             "on α_t x_i and the crosses move toward 0 as t grows")
     units = "data" if data_units else "diffusion"
-    if not budget.gate(("data", compute.data_key(X), sched_cfg, int(dim), units), bandwidth_cost(*X.shape),
-                       "the bandwidth views", "the number of points or the dimension (sidebar)"):
+    cost = bandwidth_cost(X.shape)
+    if not budget.gate(("data", compute.data_key(X), sched_cfg, int(dim), units), cost, "the bandwidth views",
+                       "the number of points or the dimension (sidebar)", "bandwidth views"):
         st.stop()
-    with budget.queued("the bandwidth views"):
+    with budget.queued("the bandwidth views", cost, "bandwidth views"):
         sweep, fig = compute.bandwidth(X, sched_cfg, int(dim), units, presentation())
     st.markdown("Drag the slider under the figure (or press **Play**): it scrubs the time t, that is the blur "
                 "√h_t, in the browser. ◆ on a step marks a classical bandwidth rule.")

@@ -13,8 +13,7 @@ from ridgeviz.app.sidebar import sidebar
 from ridgeviz.app.state import guard, persistent
 from ridgeviz.models.factory import ModelConfig
 from ridgeviz.models.kinds import LOADED, config_kinds, kind_label
-from ridgeviz.utils.limits import Cost, frame_cost, frame_points
-from ridgeviz.views.budget import rf_cost
+from ridgeviz.views.budget import profile_cost, rf_cost
 from ridgeviz.views.random_features import DEFAULT_TAUS, RFConfig
 from ridgeviz.viz import figures as viz
 from ridgeviz.viz.figures import tau_text
@@ -41,6 +40,7 @@ with guard("the model"):
     elif kind == "mlp":
         st.markdown("A time-conditioned MLP trained by denoising score matching on the sidebar's data and schedule.")
         training.collect()
+        training.shipped_recipe_button(X, sched_cfg)
         cfg = training.train_form(max_dim, X.shape)
         if cfg is not None:
             training.start(X, sched_cfg.schedule(), cfg)
@@ -57,12 +57,12 @@ with guard("the model"):
             tau = persistent(c[3].select_slider, "training time τ", "rfm_tau", math.inf, options=list(DEFAULT_TAUS),
                              format_func=tau_text)
             fit = st.form_submit_button("Fit", type="primary")
-        cost = rf_cost(*X.shape, int(p), int(K), 0, 0, 0)
-        budget.caption(cost, "Fitting these random features: estimated")
+        cfg = RFConfig(int(p), int(K), int(seed), taus=(tau,))
+        cost = rf_cost(X.shape, cfg, fit_only=True)
+        budget.caption(cost, "Fitting these random features: estimated", "random-feature fit")
         if fit:
-            cfg = RFConfig(features=int(p), time_features=int(K), seed=int(seed), taus=(tau,))
-            budget.require(cost, "Fitting these random features", "p or K")
-            with st.spinner("computing the feature moments and the gradient flow"):
+            budget.require(cost, "Fitting these random features", "p or K", "random-feature fit")
+            with budget.queued("the random-feature fit", cost, "random-feature fit"), st.spinner("fitting"):
                 model = compute.rf_models(X, sched_cfg, cfg)[tau]
             md.adopt_model("random-features", model, f"random features, p = {cfg.features}, "
                            f"K = {cfg.time_features}, τ = {tau_text(tau)}")
@@ -72,11 +72,11 @@ with guard("the model"):
             c = st.columns([3, 1])
             name = c[0].selectbox("shipped checkpoints", list(shipped), key="model_shipped")
             if c[1].button("Load", key="model_load_shipped"):
-                md.adopt_model(LOADED, md.load_shipped(str(shipped[name])), name)
+                md.adopt_checkpoint(md.load_shipped(str(shipped[name])), name, X)
         up = st.file_uploader("or upload a ridgeviz checkpoint (.safetensors; pickles and .pt files are refused)",
                               type=["safetensors"], key="model_file")
         if up is not None:
-            md.adopt_upload(up)
+            md.adopt_upload(up, X)
         if md.model_config().kind == LOADED:
             for warning in md.checkpoint_warnings(md.model_object(md.model_config()), X, sched_cfg):
                 st.warning(warning)
@@ -88,13 +88,13 @@ with guard("the model"):
 with guard("the model's error"):
     cfg = md.model_config()
     st.success(f"Model used by the Trajectories page: **{md.model_label(cfg)}**")
-    cost = frame_cost(min(compute.PROFILE_TIMES * compute.PROFILE_POINTS, frame_points(X.shape[1])), *X.shape) \
-        + Cost(0, 2 * frame_cost(compute.PROFILE_TIMES * compute.PROFILE_POINTS, *X.shape).flops)
+    model = md.model_object(cfg, X)
+    cost = profile_cost(X.shape, cfg, model)
     if not budget.gate(("profile", compute.data_key(X), sched_cfg, cfg), cost, "the model's error profile",
-                       "the number of points or the dimension (sidebar)"):
+                       "the number of points or the dimension (sidebar)", "error profile"):
         st.stop()
-    with budget.queued("the model's error profile"):
-        profile = compute.error_profile(X, sched_cfg, cfg, min(cfg.dim, max_dim), _model=md.model_object(cfg))
+    with budget.queued("the model's error profile", cost, "error profile"):
+        profile = compute.error_profile(X, sched_cfg, cfg, min(cfg.dim, max_dim), _model=model)
     show(viz.error_profile_figure(profile), "model_profile", export="score_model", csv=profile,
          config=config_dict(model=cfg, schedule=sched_cfg))
     st.caption("Mean norm of the score error against the exact score of p_t, split into the parts normal and "

@@ -43,14 +43,16 @@ with st.form("traj_form"):
 with guard("the trajectories"):
     cfg = TrajectoryConfig(**v)
     key = (data_key(X), sched_cfg, cfg, model_cfg)
-    cost = trajectories_cost(*X.shape, sched_cfg.steps, cfg.particles, cfg.frames, cfg.ridge_grid)
-    budget.caption(cost, "These settings: estimated")
+    model = md.model_object(model_cfg, X)
+    cost = trajectories_cost(X.shape, sched_cfg, cfg, model_cfg, model)  # priced by the model actually used
+    budget.caption(cost, "These settings: estimated", "trajectories")
     if run:
-        budget.require(cost, "These trajectories", "the particles, the steps (sidebar), the frames or the dimension")
-    with budget.queued("the trajectories"):
+        budget.require(cost, "These trajectories", "the particles, the steps (sidebar), the frames or the dimension",
+                       "trajectories")
+    with budget.queued("the trajectories", cost, "trajectories"):
         res, stale, made_for = computed(
-            "traj", key, lambda progress: compute.trajectories(X, sched_cfg, cfg, model_cfg,
-                                                               model=md.model_object(model_cfg), progress=progress),
+            "traj", key, lambda progress: compute.trajectories(X, sched_cfg, cfg, model_cfg, model=model,
+                                                               progress=progress),
             run=run, preload=lambda: compute.shipped_trajectories(X, sched_cfg, cfg, model_cfg) is not None,
             label="computing trajectories")
     if res is None:

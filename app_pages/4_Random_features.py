@@ -42,11 +42,12 @@ with st.form("rf_form"):
 with guard("the random-feature sweep"):
     cfg = RFConfig(**v, taus=parse_taus(taus_text), dim=min(1, X.shape[1] - 1))
     key = (data_key(X), sched_cfg, cfg)
-    cost = rf_cost(*X.shape, cfg.features, cfg.time_features, cfg.particles, cfg.steps, len(cfg.taus) + 1)
-    budget.caption(cost, "These settings: estimated")
+    cost = rf_cost(X.shape, cfg)
+    budget.caption(cost, "These settings: estimated", "random-feature sweep")
     if run:
-        budget.require(cost, "This sweep", "p, K, the particles, the steps or the number of τ values")
-    with budget.queued("the random-feature sweep"):
+        budget.require(cost, "This sweep", "p, K, the particles, the steps or the number of τ values",
+                       "random-feature sweep")
+    with budget.queued("the random-feature sweep", cost, "random-feature sweep"):
         sweep, stale, _ = computed(
             "rf", key, lambda progress: compute.rf_sweep(X, sched_cfg, cfg, progress=progress), run=run,
             preload=lambda: compute.shipped_rf_sweep(X, sched_cfg, cfg) is not None,

@@ -9,6 +9,10 @@ Chromium:
   visit in that session (the browser has cached Streamlit's own scripts, as a returning user's has);
 - Data and bandwidth, warm: its second visit (the sweep was computed on the first), likewise;
 - Trajectories' Run on the default settings: from the click until the script is idle and the chart redrawn.
+- watched training: the Score model page's MLP training (the generalising recipe with ``--train-steps`` steps)
+  from the click on Train until the page shows the result, with the browser watching the live progress, against
+  the same training from the command line (``python -m ridgeviz train``, wall time of the whole command) in the
+  same run: "the watched-training ratio against the command line" (the goal is at most 1.5);
 - the reference, in the same run: a one-chart Streamlit page (``st.title`` and a 3-point Plotly chart) on its
   own server, first visit and warm; the floor that Streamlit itself and the browser set on this machine.
 Prints each run, the range (min-max) over runs and each time over the reference's; the machine's load varies,
@@ -19,6 +23,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
+import re
 import subprocess
 import sys
 import tempfile
@@ -28,6 +34,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))
 
 import browser_util as bu  # noqa: E402
 
@@ -87,6 +94,49 @@ def trajectories_run(browser, base: str) -> float:
     return seconds
 
 
+def recipe_args(steps: int) -> list[str]:
+    """The command line of the generalising recipe with ``steps`` steps and the app's evaluation schedule."""
+    from ridgeviz.models.recipes import GENERALISING_RECIPE as R
+
+    return ["--hidden", str(R["hidden"]), "--depth", str(R["depth"]), "--prediction", R["prediction"], "--weighting",
+            R["weighting"], "--batch-size", str(R["batch_size"]), "--lr", str(R["lr"]), "--steps", str(steps),
+            "--eval-every", str(max(steps // 20, 1)), "--device", "cpu", "--seed", "0"]
+
+
+def cli_training(steps: int) -> tuple[float, float]:
+    """``(wall seconds of the whole command, training seconds it reports)`` for the recipe from the command line."""
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "ridgeviz", "train", *recipe_args(steps), "--out", tmp, "--quiet"],
+                       cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+        wall = time.perf_counter() - start
+        return wall, json.loads((Path(tmp) / "train_log.json").read_text())["seconds"]
+
+
+def watched_training(browser, base: str, steps: int) -> tuple[float, float]:
+    """``(seconds from the click on Train until the page shows the result, training seconds it reports)``, with
+    the page open and its live progress drawn all along (the browser watching)."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.goto(f"{base}/Score_model")
+    page.wait_for_selector(PLOT, timeout=180_000)
+    bu.wait_idle(page)
+    page.get_by_text("MLP network", exact=True).click()
+    page.locator("[data-testid=stForm]").get_by_label("steps", exact=True).wait_for(timeout=120_000)
+    bu.wait_idle(page)
+    box = page.locator("[data-testid=stForm]").get_by_label("steps", exact=True)
+    box.fill(str(steps))
+    box.press("Tab")
+    start = time.perf_counter()
+    page.get_by_role("button", name="Train", exact=True).click()
+    done = page.get_by_text(re.compile(r"\d+ steps in [\d.]+ s on "))
+    done.wait_for(timeout=900_000)
+    seconds = time.perf_counter() - start
+    reported = float(re.search(r"steps in ([\d.]+) s", done.inner_text()).group(1))
+    context.close()
+    return seconds, reported
+
+
 @contextlib.contextmanager
 def reference_server():
     """The one-chart reference page on a free port (only the process started here is stopped)."""
@@ -108,7 +158,7 @@ def reference_server():
             proc.wait(10)
 
 
-def one_run(playwright) -> dict:
+def one_run(playwright, train_steps: int = 0) -> dict:
     with bu.streamlit_server() as base:
         browser = bu.launch(playwright)
         try:
@@ -117,6 +167,9 @@ def one_run(playwright) -> dict:
             first_figure(browser, f"{base}/Data_and_bandwidth")  # computes and caches the sweep
             out["data_warm"], out["data_warm_cached"] = first_figure(browser, f"{base}/Data_and_bandwidth", again=True)
             out["trajectories_run"] = trajectories_run(browser, base)
+            if train_steps:
+                out["training_watched"], out["training_watched_own"] = watched_training(browser, base, train_steps)
+                out["training_cli"], out["training_cli_own"] = cli_training(train_steps)
             with reference_server() as ref:
                 out["reference_first_visit"] = first_figure(browser, ref)
                 out["reference_warm"], out["reference_warm_cached"] = first_figure(browser, ref, again=True)
@@ -128,6 +181,8 @@ def one_run(playwright) -> dict:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--train-steps", type=int, default=4000,
+                        help="steps of the watched training and its command-line twin (0: skip)")
     args = parser.parse_args(argv)
     from playwright.sync_api import sync_playwright
 
@@ -135,7 +190,7 @@ def main(argv=None) -> int:
     runs = []
     with sync_playwright() as p:
         for i in range(args.runs):
-            runs.append(one_run(p))
+            runs.append(one_run(p, args.train_steps))
             print(f"run {i + 1}: " + ", ".join(f"{k} {v:.2f} s" for k, v in runs[-1].items()), flush=True)
     print("\nrange over runs (min-max), budget, and over the one-chart reference page in the same run:")
     for key, budget in BUDGETS.items():
@@ -148,6 +203,16 @@ def main(argv=None) -> int:
     for key in ("reference_first_visit", "reference_warm", "reference_warm_cached"):
         values = [r[key] for r in runs]
         print(f"  {key:18s} {min(values):.2f}-{max(values):.2f} s")
+    if args.train_steps:
+        watched = [r["training_watched"] / r["training_cli"] for r in runs]
+        own = [r["training_watched_own"] / r["training_cli_own"] for r in runs]
+        print(f"\nwatched training, {args.train_steps} steps of the generalising recipe (goal: at most 1.5):")
+        print(f"  the watched-training ratio against the command line (click to result / whole command): "
+              f"{min(watched):.2f}-{max(watched):.2f}")
+        print(f"  training seconds alone (as each reports them), app / command line: {min(own):.2f}-{max(own):.2f}")
+        for key in ("training_watched", "training_cli", "training_watched_own", "training_cli_own"):
+            values = [r[key] for r in runs]
+            print(f"  {key:22s} {min(values):.2f}-{max(values):.2f} s")
     return 0
 
 

@@ -92,28 +92,29 @@ def test_mnist_folders_come_only_from_the_operators_list(monkeypatch, tmp_path):
     assert choice.options == [str(tmp_path.resolve())]  # a select box of the allowed folders, nothing typed
 
 
-def test_heavy_computations_queue_behind_the_cap(monkeypatch):
-    from ridgeviz.app import budget
+def test_heavy_computations_queue_behind_the_cap():
+    from ridgeviz.app.admission import Busy, HeavyQueue
 
-    slots = budget.Slots(1)
+    q = HeavyQueue(1)
     order = []
 
     def second():
-        with slots.hold("the second"):
-            order.append("second")
+        t = q.submit("session 2", "x", "the second", 1.0)
+        q.wait(t, 30, poll=0.05)
+        order.append("second")
+        q.release(t)
 
-    with slots.hold("the first"):
-        assert slots.full
-        worker = threading.Thread(target=second)
-        worker.start()
-        time.sleep(0.2)
-        order.append("first done")  # the second waits while the first holds the only slot
+    first = q.submit("session 1", "x", "the first", 1.0)
+    worker = threading.Thread(target=second)
+    worker.start()
+    time.sleep(0.2)
+    order.append("first done")  # the second waits while the first holds the only slot
+    q.release(first)
     worker.join(5)
-    assert order == ["first done", "second"] and not slots.full
-    monkeypatch.setattr(budget, "WAIT_SECONDS", 0.1)
-    with slots.hold("the first"), pytest.raises(ValueError, match="server is busy"):
-        with slots.hold("the second"):
-            pass
+    assert order == ["first done", "second"] and q.load() == (0, 0)
+    first = q.submit("session 1", "x", "the first", 1.0)
+    with pytest.raises(Busy, match="server is busy"):
+        q.wait(q.submit("session 2", "x", "the second", 1.0), 0.1, poll=0.01)
 
 
 def test_error_boxes_never_show_an_allocator_message():

@@ -21,35 +21,54 @@ from ..utils.paths import ASSETS
 from ..utils.threads import configure_threads
 from ..views import bandwidth as bw
 from ..views import trajectories as tj
+from ..views.budget import PROFILE_POINTS, PROFILE_TIMES
 from ..viz.style import present
 from . import shipped
-from .budget import in_slot, slot
+from .budget import in_slot, waiting_for_another
 from .io import data_key
 from .state import progress_callback
 
 configure_threads()  # one torch thread per process by default: see ridgeviz/utils/threads.py
 DEMO_PATH = ASSETS / "demo_thirteen_ou.npz"
 RF_SWEEP_PATH = ASSETS / "rf_sweep_two_points.npz"
-PROFILE_TIMES, PROFILE_POINTS = 40, 256  # the Score model page's error profile: points drawn at each time
 
 
 class _Results:
-    """A small thread-safe LRU of long computations, shared by the sessions of this server."""
+    """A small thread-safe LRU of long computations, shared by the sessions of this server.
+
+    One computation per key at a time: a session asking for a key that another session is computing waits for
+    that result (its page shows a note and stays interruptible) instead of computing it again.
+    """
 
     def __init__(self, size: int = 16):
         self.size, self.items, self.lock = size, collections.OrderedDict(), threading.Lock()
+        self.flight: dict = {}
 
     def get(self, key, compute):
-        with self.lock:
-            if key in self.items:
-                self.items.move_to_end(key)
-                return self.items[key]
-        value = compute()  # outside the lock: other sessions stay responsive
-        with self.lock:
-            self.items[key] = value
-            while len(self.items) > self.size:
-                self.items.popitem(last=False)
-        return value
+        while True:
+            with self.lock:
+                if key in self.items:
+                    self.items.move_to_end(key)
+                    return self.items[key]
+                done, mine = self.flight.get(key), False
+                if done is None:
+                    done, mine = self.flight.setdefault(key, threading.Event()), True
+            if mine:
+                return self._compute(key, compute, done)
+            waiting_for_another(done)  # then look again: the other session's result, or our turn to compute
+
+    def _compute(self, key, compute, done):
+        try:
+            value = compute()  # outside the lock: other sessions stay responsive
+            with self.lock:
+                self.items[key] = value
+                while len(self.items) > self.size:
+                    self.items.popitem(last=False)
+            return value
+        finally:
+            with self.lock:
+                self.flight.pop(key, None)
+            done.set()
 
 
 @st.cache_resource(show_spinner=False)
@@ -122,26 +141,27 @@ def _bandwidth_figure(key, units: str, presentation: bool, _sweep=None, _fields=
     return present(fig) if presentation else fig
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
 def error_profile(X, sched_cfg, model_cfg, dim, _model=None) -> dict:
-    """Mean normal / tangential / total error of the model against the exact score at 40 times."""
+    """Mean normal / tangential / total error of the model against the exact score at 40 times (read-only)."""
     from ..core.density import SmoothedEmpirical
 
-    dens = SmoothedEmpirical(X, sched_cfg.schedule())
-    model = build_model(model_cfg, dens, _model)
-    times = np.geomspace(sched_cfg.schedule().t_min, sched_cfg.schedule().T, PROFILE_TIMES)
-    with slot("the error profile"):
-        return tj.error_profile(model, dens, times, dim)
+    def run():
+        dens = SmoothedEmpirical(X, sched_cfg.schedule())
+        model = build_model(model_cfg, dens, _model)
+        times = np.geomspace(sched_cfg.schedule().t_min, sched_cfg.schedule().T, PROFILE_TIMES)
+        return tj.error_profile(model, dens, times, dim, n=PROFILE_POINTS)
+
+    return shared_results().get(("profile", data_key(X), sched_cfg, model_cfg, int(dim)),
+                          lambda: in_slot("the error profile", run))
 
 
 # -- random features ----------------------------------------------------------------------------------------------
-@st.cache_resource(show_spinner=False, max_entries=4)
 def rf_models(X, sched_cfg, cfg) -> dict:
     """``{tau: RandomFeatureScore}``; shared read-only (keyed by the data's content and the configs)."""
     from ..views import random_features as rs
 
-    with slot("the random-feature fit"):
-        return rs.fit_models(X, sched_cfg, cfg)
+    return shared_results().get(("rf-models", data_key(X), sched_cfg, cfg),
+                          lambda: in_slot("the random-feature fit", lambda: rs.fit_models(X, sched_cfg, cfg)))
 
 
 def _rf_sweep(X, sched_cfg, cfg, _progress=None):

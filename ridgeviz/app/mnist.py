@@ -180,9 +180,9 @@ def settings_form(latent_dim: int, n: int = 200) -> tuple[LatentConfig, bool]:
         v["off"] = field_input(c[3], L, "off", "off-ridge: residual/max >", "mn_off")
         run = st.form_submit_button("Run", type="primary")
     cfg = LatentConfig(schedule=ScheduleConfig(name=sched, steps=steps), **v)
-    cost = latent_cost(n, latent_dim, cfg.samples, cfg.schedule.steps, cfg.record, cfg.tracked, cfg.model,
-                       cfg.mlp_steps)
-    budget.caption(cost, "These settings: estimated")
+    cost = latent_cost((n, latent_dim), cfg)
+    budget.caption(cost, "These settings: estimated", "latent experiment")
     if run:
-        budget.require(cost, "This latent experiment", "the samples, the steps, the MLP steps or the digits")
+        budget.require(cost, "This latent experiment", "the samples, the steps, the MLP steps or the digits",
+                       "latent experiment")
     return cfg, run

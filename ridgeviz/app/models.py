@@ -45,14 +45,34 @@ def set_model(cfg: ModelConfig) -> None:
     write_query_params()
 
 
-def model_object(cfg: ModelConfig):
-    """The trained model for ``cfg`` held by this session (None for the closed-form models)."""
+def model_object(cfg: ModelConfig, X=None):
+    """The trained model for ``cfg`` held by this session (None for the closed-form models); with the page's data
+    ``X``, a loaded closed-form checkpoint of other points is refused (:func:`check_same_data`)."""
     if cfg.closed_form:
         return None
     obj = st.session_state.get("model_objects", {}).get(cfg.key)
     if obj is None:
         raise ValueError("the selected trained model is no longer loaded; choose it again on the Score model page")
+    if X is not None:
+        check_same_data(obj, X)
     return obj
+
+
+def check_same_data(model, data) -> None:
+    """Refuse a closed-form model (exact score, injected error: it carries its own ``dens``) whose training points
+    are not ``data: (N, D)``: it would sample its own points while the page's density, ridge and price describe
+    others."""
+    import numpy as np
+
+    own = getattr(model, "dens", None)
+    if own is None:
+        return
+    mine, data = np.asarray(own.data.detach().cpu().numpy(), dtype=np.float64), np.asarray(data, dtype=np.float64)
+    if mine.shape != data.shape or not np.allclose(mine, data, rtol=1e-6, atol=1e-12):  # float32 storage: 6e-8
+        raise ValueError(f"This closed-form checkpoint is the score of its own {mine.shape[0]:,} points in "
+                         f"{mine.shape[1]} dimensions, not of the sidebar's data ({data.shape[0]:,} x {data.shape[1]})"
+                         ": it is not used. Load its points as the dataset first (Data and bandwidth page), or "
+                         "choose another model.")
 
 
 def model_label(cfg: ModelConfig) -> str:
@@ -102,11 +122,19 @@ def load_shipped(path: str):
     return checkpoints.load_model(path)
 
 
-def adopt_upload(uploaded) -> None:
+def adopt_checkpoint(model, name: str, X) -> ModelConfig:
+    """Make a loaded checkpoint current. A closed-form one (exact or injected error) is the score of its own
+    training points: it is refused unless they are this page's data (``X``), so a run never samples one dataset
+    while the page describes, and prices, another."""
+    check_same_data(model, X)
+    return adopt_model(LOADED, model, name)
+
+
+def adopt_upload(uploaded, X) -> None:
     """Load an uploaded checkpoint (a bad file raises ValueError) and make it current, once per file."""
     from ..models import checkpoints
 
     digest = hashlib.sha256(uploaded.getvalue()).hexdigest()[:16]
     if st.session_state.get("model_file_digest") != digest:
-        adopt_model(LOADED, checkpoints.load_model(uploaded.getvalue()), uploaded.name)
+        adopt_checkpoint(checkpoints.load_model(uploaded.getvalue()), uploaded.name, X)
         st.session_state["model_file_digest"] = digest

@@ -30,10 +30,10 @@ from ..models.factory import ModelConfig, build_model
 from ..models.kinds import closed_form_kinds, kind_label
 from ..models.score import MAGNITUDE
 from ..utils.files import atomic_path, atomic_write, open_regular, writable_target
-from ..utils.limits import Cost, frame_cost, limits, require, ridge_cost, sampling_cost
+from ..utils.limits import Cost, limits, require
 from ..utils.results import dumps
 from ..utils.validation import SEED, Array, Instance, Integer, Options, check
-from ..views.budget import SCMS_ITERATIONS, trace_cost
+from ..views.budget import analyze_cost, ridge_command_cost, sample_cost
 
 
 def constrained(constraint):
@@ -127,11 +127,8 @@ def cmd_ridge(args) -> int:
     X = load_data(args)
     dens = SmoothedEmpirical(X, schedule_from(args))
     pts = load_array_file(args.points, args.points.name, name="--points") if args.points else X
-    iters = min(args.max_iter, SCMS_ITERATIONS)  # expected iterations: most points converge well before the cap
-    cost = frame_cost(len(X), *X.shape) + ridge_cost(len(pts), *X.shape, iters)
-    if X.shape[1] == 2:
-        cost = cost + trace_cost(*X.shape, 1, args.grid_size)
-    require(cost, "this ridge command", "the number of points, --max-iter or --grid-size")
+    require(ridge_command_cost(X.shape, len(pts), args.max_iter, args.grid_size), "this ridge command",
+            "the number of points, --max-iter or --grid-size")
     dim = args.dim if args.dim is not None else suggest_ridge_dim(dens, X, args.t)[0]
     proj = project_to_ridge(dens, pts, args.t, dim, tol=args.tol, max_iter=args.max_iter)
     arrays = {"points": pts, "projected": as_numpy(proj.points), "converged": as_numpy(proj.converged),
@@ -152,9 +149,10 @@ def cmd_sample(args) -> int:
     X = load_data(args)
     sched = schedule_from(args)
     dens = SmoothedEmpirical(X, sched)
-    require(sampling_cost(args.steps, args.particles, X.shape[1], len(X), frame=args.model == "injected"),
+    model_cfg = ModelConfig(args.model, args.dim, args.normal, args.tangential)
+    require(sample_cost(X.shape, args.steps, args.particles, model_cfg),
             f"sampling {args.particles} particles over {args.steps} steps", "--steps or --particles")
-    model = build_model(ModelConfig(args.model, args.dim, args.normal, args.tangential), dens)
+    model = build_model(model_cfg, dens)
     gen = torch.Generator().manual_seed(args.seed)
     x_T = prior_sample(sched, args.particles, X.shape[1], gen)
     traj = sample(model, x_T, sched.time_grid(args.steps), args.method, generator=gen)
@@ -239,10 +237,9 @@ def cmd_analyze(args) -> int:
     m = config["model"]
     dim = args.dim if args.dim is not None else m["dim"]
     points = traj.xs.shape[0] * traj.xs.shape[1]
-    cost = frame_cost(1, len(X), X.shape[1]) * points * 2
-    if args.distance == "projection" or (args.distance == "auto" and X.shape[1] <= 3):
-        cost = cost + ridge_cost(points, len(X), X.shape[1], SCMS_ITERATIONS)
-    require(Cost(0, cost.flops), f"analysing {points} trajectory points", "the trajectory (fewer steps or samples)")
+    projection = args.distance == "projection" or (args.distance == "auto" and X.shape[1] <= 3)
+    require(analyze_cost(X.shape, points, projection), f"analysing {points} trajectory points",
+            "the trajectory (fewer steps or samples)")
     model = build_model(ModelConfig(m["kind"], dim, m["normal"], m["tangential"]), dens)
     if dim == m["dim"]:
         # the file's scores came from this closed-form model (same kind, sizes, frame dimension, data and schedule):

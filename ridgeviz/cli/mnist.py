@@ -85,13 +85,12 @@ def cmd_mnist(args) -> int:
     vae = _vae(args, digits)
     pixels = digits.pixels()
     latents = encode_latents(vae, pixels)
-    require(latent_cost(*latents.shape, args.samples, args.steps, args.record, args.tracked, args.model,
-                        args.mlp_steps), f"the latent run with {args.samples} samples", "--samples, --steps or --n")
     cfg = LatentConfig(schedule=ScheduleConfig(args.schedule, args.T, args.t_min, None, args.steps),
                        sampler=args.sampler, samples=args.samples, model=args.model, normal=args.normal,
                        tangential=args.tangential, mlp_steps=args.mlp_steps, mlp_lr=args.mlp_lr, dim=args.dim,
                        record=args.record, on=args.on, off=args.off,
                        tracked=args.tracked, gallery=args.gallery, seed=args.seed)
+    require(latent_cost(latents.shape, cfg), f"the latent run with {args.samples} samples", "--samples, --steps or --n")
     run = run_latent(latents, cfg, progress=_log(args.quiet))
     panels = gallery_panels(run, lambda z: decode_latents(vae, z), pixels)
     figures = {"deviation": deviation_figure(run.deviation), "spectrum": spectrum_figure(run.gaps, run.dim,

@@ -42,12 +42,11 @@ def cmd_train(args) -> int:
     out = check_out(args.out, folder=True)
     X, described, name = dataset_from(args)
     sched = schedule_from(args)
-    require(training_cost(*X.shape, args.hidden, args.depth, args.steps, args.batch_size, eval_every=args.eval_every),
-            f"training {args.steps} steps", "--steps, --batch-size, --hidden or --depth")
     cfg = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, hidden=args.hidden, depth=args.depth,
                       prediction=args.prediction, weighting=args.weighting, ema=args.ema, seed=args.seed,
                       device=args.device, eval_every=max(1, min(args.eval_every, args.steps)),
                       ridge_dim=min(args.dim, X.shape[1] - 1))
+    require(training_cost(X.shape, cfg), f"training {args.steps} steps", "--steps, --batch-size, --hidden or --depth")
 
     def progress(step, loss, info):
         if not args.quiet and (step % max(1, args.steps // 10) == 0 or step == args.steps):
@@ -85,8 +84,8 @@ def cmd_rf(args) -> int:
     cfg = RFConfig(features=args.features, time_features=args.time_features, seed=args.seed, particles=args.samples,
                    steps=args.sample_steps, dim=min(args.dim, X.shape[1] - 1), taus=parse_taus(args.tau, name="--tau"),
                    init_scale=args.init_scale)
-    require(rf_cost(*X.shape, cfg.features, cfg.time_features, cfg.particles, cfg.steps, len(cfg.taus) + 1),
-            "the random-feature sweep", "--features, --time-features, --samples, --sample-steps or the taus")
+    require(rf_cost(X.shape, cfg), "the random-feature sweep",
+            "--features, --time-features, --samples, --sample-steps or the taus")
     models = fit_models(X, sched_cfg, cfg)  # the same fit and sweep as the Random features page
     sweep = rf_tau_sweep(X, sched_cfg, cfg, models)
     written = [save_model(out / f"rf_{name}_tau{tau_label(tau)}.safetensors", models[tau],

@@ -27,6 +27,9 @@ FLOPS_PER_SECOND = 1e9
 ENV_MEMORY, ENV_MINUTES, ENV_ELEMENTS = "RIDGEVIZ_MAX_MEMORY_GB", "RIDGEVIZ_MAX_MINUTES", "RIDGEVIZ_MAX_ELEMENTS"
 DEFAULT_MEMORY_GB, DEFAULT_MINUTES, DEFAULT_ELEMENTS = 4.0, 10.0, 20_000_000
 FRAME_CHUNK_BYTES = 256 * 2**20  # ridge frames are computed in chunks of points holding at most this much
+# live temporaries of the density's tiles (each at most 2**21 float64): peaks measured by
+# benchmarks/bench_estimates.py at N = 200-2,000 were 70-150 MB, about eight tiles beside the outputs
+TILE_BUFFERS = 8
 FRAME_BUFFERS = 4  # live (n, D, D) float64 buffers of a frame: Hessian, LAPACK's copy, eigenvectors, flipped copy
 
 
@@ -146,7 +149,8 @@ def density_cost(M: int, N: int, D: int, *, hessian: bool = False, weights: bool
     """
     out = M * (2 * D + 1) + (M * D * D if hessian else 0) + (M * N if weights else 0)
     flops = 20.0 * M * N + 4.0 * M * N * D + ((6.0 * M * N * D + 0.25 * M * N * D * D) if hessian else 0)
-    return Cost(8.0 * out + 3 * 8 * 2**21, flops)
+    tiles = TILE_BUFFERS * 8.0 * min(M * N * max(D, 2), 2**21)  # temporaries of at most 2**21 elements each
+    return Cost(8.0 * out + tiles + 16e6, flops)
 
 
 def frame_points(D: int) -> int:
