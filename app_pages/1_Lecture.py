@@ -10,7 +10,7 @@ from ridgeviz.views import lecture as lv
 step = lc.current_step()
 spec = lv.STEPS[step - 1]
 head = st.columns([6, 1.5, 1.5], vertical_alignment="bottom")
-head[0].subheader(f"{step} / {len(lv.STEPS)} · {spec.title}", anchor=False)
+head[0].title(f"{step} / {len(lv.STEPS)} · {spec.title}", anchor=False)
 head[1].button("◀ Previous", key="lecture_prev", on_click=lc.go, args=(-1,), disabled=step == 1,
                shortcut="Left", width="stretch", help="the previous step (← key)")
 head[2].button("Next ▶", key="lecture_next", on_click=lc.go, args=(1,), disabled=step == len(lv.STEPS),
