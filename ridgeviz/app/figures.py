@@ -18,7 +18,8 @@ from .state import persistent
 # projector mode's type sizes for what is not a figure (Streamlit's own elements, by their test ids)
 PROJECTOR_CSS = """<style>
 [data-testid="stMainBlockContainer"] { padding-top: 3.5rem; }
-[data-testid="stMarkdownContainer"] p, [data-testid="stMarkdownContainer"] li { font-size: 1.3rem; line-height: 1.45; }
+[data-testid="stMain"] [data-testid="stMarkdownContainer"] p, [data-testid="stMain"] [data-testid="stMarkdownContainer"] li
+  { font-size: 1.3rem; line-height: 1.45; }
 [data-testid="stCaptionContainer"], [data-testid="stCaptionContainer"] p { font-size: 1.12rem; }
 [data-testid="stWidgetLabel"] p, [data-testid="stWidgetLabel"] label { font-size: 1.15rem; }
 [data-testid^="stBaseButton"] p, [data-testid="stExpander"] summary p { font-size: 1.15rem; }
