@@ -11,6 +11,7 @@ from ridgeviz.app import shipped
 from ridgeviz.core.schedules import ScheduleConfig
 from ridgeviz.data.datasets import MODE_SETS
 from ridgeviz.utils.results import read_meta, write_result
+from ridgeviz.views import lecture as lv
 from ridgeviz.views import mnist_default as md
 from ridgeviz.views import random_features as rs
 from ridgeviz.views import side_by_side as sbs
@@ -33,6 +34,7 @@ DEFAULT_REQUESTS = {
     "demo_thirteen_ou.npz": lambda: tj.made_from(*tj.demo_inputs()),
     "rf_sweep_two_points.npz": lambda: rs.made_from(MODE_SETS["two-points"], ScheduleConfig(), rs.RFConfig()),
     "side_by_side_home.npz": lambda: sbs.made_from(sbs.HOME),
+    "lecture.npz": lambda: lv.made_from(lv.LECTURE),
     "mnist_default_view.npz": _mnist_default,
 }
 

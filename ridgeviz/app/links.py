@@ -2,10 +2,14 @@
 
 A link therefore reopens the same view. The URL is read once per session (bad values are reported and
 ignored; numbers outside a widget's range are clamped into it: the sidebar's widgets clamp their own, the model's
-error sizes are clamped here) and rewritten after the sidebar is drawn.
+error sizes are clamped here) and rewritten after the sidebar is drawn. Projector mode travels as ``projector=1``
+(written by the frame on every page while it is on, so a reload keeps it); a shipped checkpoint as
+``model=checkpoint&file=<name in assets/>``. :func:`page_url` writes such a link (the lecture's "go deeper" links).
 """
 
 from __future__ import annotations
+
+from urllib.parse import urlencode
 
 import streamlit as st
 
@@ -15,6 +19,8 @@ UPLOAD = "upload"  # the sidebar's data kind for this session's uploaded file (n
 _QP = {"kind": "sb_kind", "set": "sb_name", "n": "sb_n", "seed": "sb_seed", "dim": "sb_dim",
        "off": "sb_off", "radius": "sb_radius", "schedule": "sb_sched", "T": "sb_T", "t_min": "sb_tmin",
        "grid": "sb_grid", "steps": "sb_steps"}
+PROJECTOR, PRESENTATION = "projector", "presentation"  # the link's key and the session's (the sidebar toggle's)
+_ON, _OFF = ("1", "true", "on", "yes"), ("0", "false", "off", "no")
 INJECTED_ERROR_RANGE = (0.0, 3.0)  # the Score model page's sliders for the injected normal and tangential errors
 _QP_TYPES = {"sb_n": int, "sb_seed": int, "sb_dim": int, "sb_steps": int, "sb_off": float,
              "sb_radius": float, "sb_T": float, "sb_tmin": float}
@@ -42,6 +48,12 @@ def load_query_params() -> None:
         store()["sb_sched_prev"] = store().get("sb_sched")
     if st.query_params.get("model"):
         store()["qp_model"] = _clamped_model(dict(st.query_params), bad)
+    if PROJECTOR in st.query_params:
+        raw = st.query_params[PROJECTOR].strip().lower()
+        if raw in _ON + _OFF:
+            store()[PRESENTATION] = raw in _ON
+        else:
+            bad.append(f"{PROJECTOR}={st.query_params[PROJECTOR]}")
     if bad:
         st.warning("Link parameters not used as given: " + ", ".join(bad))
 
@@ -75,3 +87,18 @@ def write_query_params() -> None:
         want.update(model=model.kind, normal=f"{model.normal:g}", tangential=f"{model.tangential:g}")
     if {k: st.query_params.get(k) for k in want} != want:
         st.query_params.update(want)
+
+
+def write_projector(on: bool) -> None:
+    """Keep ``projector=1`` in the URL while projector mode is on (every page's frame calls this)."""
+    if on and st.query_params.get(PROJECTOR) != "1":
+        st.query_params[PROJECTOR] = "1"
+    elif not on and PROJECTOR in st.query_params:
+        del st.query_params[PROJECTOR]
+
+
+def page_url(url_path: str, params: dict, projector: bool = False) -> str:
+    """A relative link to the page at ``url_path`` with the query ``params`` (the keys :func:`load_query_params`
+    reads), and ``projector=1`` when ``projector``."""
+    query = {str(k): str(v) for k, v in params.items()} | ({PROJECTOR: "1"} if projector else {})
+    return f"{url_path}?{urlencode(query)}" if query else url_path

@@ -25,10 +25,13 @@ checkpoint_warnings = app_io.checkpoint_warnings
 
 
 def model_config() -> ModelConfig:
-    """This session's model choice (from the URL on first use)."""
+    """This session's model choice (from the URL on first use: a closed-form kind with its errors, or a shipped
+    checkpoint named by ``model=checkpoint&file=<name>``)."""
     if "model_cfg" not in st.session_state:
         cfg = DEFAULT_MODEL
         qp = store().pop("qp_model", None)
+        if qp and qp.get("model") == LOADED and qp.get("file") in shipped_checkpoints():  # e.g. the lecture's links
+            return adopt_model(LOADED, load_shipped(str(shipped_checkpoints()[qp["file"]])), qp["file"])
         if qp and qp.get("model") in closed_form_kinds():
             try:
                 cfg = ModelConfig(qp["model"], normal=float(qp.get("normal", 0.5)),

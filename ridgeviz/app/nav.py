@@ -17,6 +17,7 @@ from .links import load_query_params
 from .state import restore_widgets
 
 PAGES_DIR = PROJECT_ROOT / "app_pages"
+LECTURE = "Lecture"  # the lecture's url path
 
 
 class PageSpec(NamedTuple):
@@ -28,6 +29,7 @@ class PageSpec(NamedTuple):
 
 PAGES = (
     PageSpec("0_Home.py", "Home", ":material/home:", ""),
+    PageSpec("1_Lecture.py", "Lecture", ":material/school:", LECTURE),
     PageSpec("1_Data_and_bandwidth.py", "Data and bandwidth", ":material/blur_on:", "Data_and_bandwidth"),
     PageSpec("2_Score_model.py", "Score model", ":material/model_training:", "Score_model"),
     PageSpec("3_Trajectories.py", "Trajectories", ":material/timeline:", "Trajectories"),
@@ -47,6 +49,8 @@ def start():
     pages = [st.Page(PAGES_DIR / p.file, title=p.title, icon=p.icon, url_path=p.url_path or None,
                      default=not p.url_path) for p in PAGES]
     page = st.navigation(pages)
-    st.set_page_config(page_title=f"{page.title} · ridgeviz")
+    # the lecture opens full width (the sidebar's button brings the navigation back)
+    st.set_page_config(page_title=f"{page.title} · ridgeviz",
+                       initial_sidebar_state="collapsed" if page.url_path == LECTURE else "auto")
     presentation_toggle()
     return page

@@ -73,4 +73,4 @@ def cost(cfg: sbs.SideBySideConfig):
 def figure(cfg: sbs.SideBySideConfig, presentation: bool, _res=None):
     """The animated figure for ``cfg`` (built once per server and style; read-only)."""
     fig = side_by_side_figure(_res, sbs.CATEGORIES, **FIGURE)
-    return present(fig) if presentation else fig
+    return present(fig, height=fig.layout.height, margin_scale=1.2) if presentation else fig  # fits 1280x720

@@ -123,6 +123,18 @@ def build_home(out: Path, log=print) -> list[Path]:
     return [path]
 
 
+def build_lecture_file(out: Path, log=print) -> list[Path]:
+    """The lecture's seven steps (``views.lecture``), precomputed in one file."""
+    from .lecture import PATH
+    from .lecture_build import build_lecture
+
+    path = out / PATH.name
+    start = time.perf_counter()
+    atomic_write(path, build_lecture().to_npz_bytes())
+    log(f"{path.name}: seven steps in {time.perf_counter() - start:.1f} s, {path.stat().st_size / 1e6:.2f} MB")
+    return [path]
+
+
 def _build_mnist(out: Path, log=print) -> list[Path]:
     from .mnist_assets import build_mnist
 
@@ -154,6 +166,8 @@ ASSET_GROUPS = {
                    "Random features pages", build_views),
     "home": Asset(("side_by_side_home.npz",), "the home page's side-by-side view (two models, same noise)",
                   build_home),
+    "lecture": Asset(("lecture.npz",), "the guided lecture's seven steps (data, ridge, exact and learned "
+                     "models, phases, injected errors, random features)", build_lecture_file),
     "mnist-view": Asset(("mnist_default_view.npz",), "the MNIST latent page's default view (shipped digits and VAE)",
                         build_mnist_view),
 }

@@ -28,7 +28,7 @@ from ..models.kinds import LOADED, kind_label, trained_kinds
 from ..utils import provenance
 from ..utils.paths import ASSETS
 from ..utils.provenance import file_digest, provenance_of
-from ..utils.results import read_result, write_result
+from ..utils.results import as_float, read_result, write_result
 from ..utils.validation import SEED, Integer, Options, validate_fields
 
 CATEGORIES = ("copy", "new on ridge", "new off ridge", "ridge undefined")  # = core.outcomes.CATEGORIES
@@ -153,10 +153,26 @@ def made_from(cfg: SideBySideConfig) -> dict:
 
 
 def model_label(name: str) -> str:
-    """How a model is named in the panel titles."""
+    """How a model is named in the panel titles: its kind's label (the model-kind registry) and how it was made,
+    from the checkpoint's sidecar: ``"MLP score network (generalising recipe)"``, ``"MLP score network (12,000
+    steps)"``, ``"random-feature model (τ = 10)"``; the file name when the sidecar says nothing of either."""
     if name == EXACT:
         return kind_label(EXACT)
-    return name.removesuffix(".safetensors")
+    try:
+        meta = json.loads((ASSETS / name).with_suffix(".json").read_text())
+        label = kind_label(meta["kind"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return name.removesuffix(".safetensors")
+    recipe = (meta.get("recipe") or {}).get("name")
+    steps = (meta.get("training") or {}).get("steps")
+    if isinstance(recipe, str):
+        detail = recipe.split(" (")[0]
+    elif "tau" in meta:
+        tau = as_float(meta["tau"])
+        detail = "τ = ∞" if tau == float("inf") else f"τ = {tau:g}"
+    else:
+        detail = f"{steps:,} steps" if isinstance(steps, int) else name.removesuffix(".safetensors")
+    return f"{label} ({detail})"
 
 
 def _load(name: str, dens):

@@ -17,6 +17,9 @@ from .style import RIDGE_COLOR, animation_controls, axis_ranges, data_trace, f32
 
 CATEGORY_COLORS = OUTCOME_COLORS
 EVAL_RIDGE_COLOR = "rgba(60, 60, 60, 0.45)"
+SHORT = {"copy": "copies", "new on ridge": "on ridge", "new off ridge": "off ridge", "ridge undefined": "undefined"}
+NAME_LINE = 24  # characters of a model's name on one line of a panel title
+TITLE_SIZE = 12  # panel titles (four or five lines): smaller than Plotly's 16, so two fit side by side
 
 
 def category_colorscale(names) -> list:
@@ -33,39 +36,52 @@ def _percent(f: float) -> str:
 
 
 def panel_title(name: str, fractions, categories) -> str:
-    """``name`` over its category fractions, two per line (one line is wider than a panel), e.g.
-    ``copies 6% · new on ridge 44%<br>new off ridge 28% · ridge undefined 22%``."""
-    parts = [f"{'copies' if c == 'copy' else c} {_percent(float(f))}" for c, f in zip(categories, fractions)]
+    """``name`` (a long one broken before its parenthesis) over its category fractions, two per line (one line is
+    wider than a panel) in short words (the legend has the long ones), e.g. ``<b>MLP score network</b><br>
+    <b>(generalising recipe)</b><br>copies 6% · on ridge 44%<br>off ridge 28% · undefined 22%``."""
+    parts = [f"{SHORT.get(c, c)} {_percent(float(f))}" for c, f in zip(categories, fractions)]
     lines = [" · ".join(parts[i:i + 2]) for i in range(0, len(parts), 2)]
-    return "<br>".join([f"<b>{name}</b>", *lines])
+    head = name.split(" (", 1) if len(name) > NAME_LINE and " (" in name else [name]
+    if len(head) == 2:
+        head[1] = "(" + head[1]
+    return "<br>".join([f"<b>{h}</b>" for h in head] + lines)
 
 
 def side_by_side_figure(res, categories, *, max_frames: int = 100, max_points: int = 512, frame_ms: int = 80,
-                        height: int = 620) -> go.Figure:
+                        height: int = 480) -> go.Figure:
     """The two panels of a :class:`ridgeviz.views.side_by_side.SideBySide` result, animated together.
 
     ``res``: times (F,), xs (2, F, M, 2), category (2, M), fractions (2, C), ridges (F lists), eval_ridge,
     b_eval, data (N, 2), bounds, names; ``categories``: the C category names. At most ``max_frames`` frames
-    and ``max_points`` particles per panel are drawn (the same particles in both panels).
+    and ``max_points`` particles per panel are drawn (the same particles in both panels). The legend stands right
+    of the panels and the Play button under them, so at ``height`` 480 the whole figure fits a 1280x720 screen
+    under the page's title.
     """
     F, M = res.xs.shape[1], res.xs.shape[2]
     pick_f = subsample(F, max_frames)
     pick_p = subsample(M, max_points)
-    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.06,
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.1,
                         subplot_titles=[panel_title(n, fr, categories) for n, fr in zip(res.names, res.fractions)])
+    for ann in fig.layout.annotations:
+        ann.font.size = TITLE_SIZE
+    t_star = res.config.get("t_ridge")
     for col in (1, 2):
         x, y = lines_xy(res.eval_ridge)
-        fig.add_trace(go.Scatter(x=x, y=y, mode="lines", name=f"ridge at b = {res.b_eval:.2g} (the counts' ridge)",
+        fig.add_trace(go.Scatter(x=x, y=y, mode="lines", name=f"ridge at t* = {t_star:.2g}" if t_star else
+                                 f"ridge at b = {res.b_eval:.2g}",
                                  showlegend=col == 1, hoverinfo="skip",
                                  line=dict(color=EVAL_RIDGE_COLOR, width=1.5, dash="dash")), 1, col)
         fig.add_trace(data_trace(res.data, showlegend=col == 1, size=10), 1, col)
     for name in categories:
         fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=name,
                                  marker=dict(size=9, color=CATEGORY_COLORS[name])), 1, 1)
+    # a legend entry of its own: the moving ridge is empty at the frames where p_t has none
+    fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", name="ridge of p_t",
+                             line=dict(color=RIDGE_COLOR, width=2.5)), 1, 1)
     moving = []
     for j, col in enumerate((1, 2)):
         moving.append(len(fig.data))
-        fig.add_trace(go.Scatter(mode="lines", name="ridge of p_t", showlegend=col == 1, hoverinfo="skip",
+        fig.add_trace(go.Scatter(mode="lines", name="ridge of p_t", showlegend=False, hoverinfo="skip",
                                  line=dict(color=RIDGE_COLOR, width=2.5)), 1, col)
         moving.append(len(fig.data))
         fig.add_trace(go.Scatter(mode="markers", name=res.names[j], showlegend=False, hoverinfo="skip",
@@ -73,16 +89,18 @@ def side_by_side_figure(res, categories, *, max_frames: int = 100, max_points: i
                                              cmax=len(categories) - 0.5, colorscale=category_colorscale(categories),
                                              line=dict(width=0))), 1, col)
     frames = [_frame(res, f, pick_p) for f in pick_f]
-    for idx, trace in zip(moving, frames[0]):
+    last = len(frames) - 1  # it opens on the outcome; Play runs it from the noise
+    for idx, trace in zip(moving, frames[last]):
         fig.data[idx].update({k: v for k, v in trace.items() if k != "type"})
     fig.frames = [go.Frame(name=str(i), data=d, traces=moving) for i, d in enumerate(frames)]
-    animation_controls(fig, [f"{t:.3g}" for t in res.times[pick_f]], frame_ms=frame_ms)
+    animation_controls(fig, [f"{t:.3g}" for t in res.times[pick_f]], frame_ms=frame_ms, active=last)
     x, y = axis_ranges(res.bounds)
     for col in (1, 2):
-        fig.update_xaxes(range=x, row=1, col=col)
-        fig.update_yaxes(range=y, row=1, col=col, scaleanchor="x" if col == 1 else "x2", scaleratio=1)
-    fig.update_layout(height=height, template="plotly_white", margin=dict(l=40, r=20, t=104, b=150),
-                      legend=dict(orientation="h", x=0, y=-0.3, yanchor="top"), uirevision="side-by-side")
+        fig.update_xaxes(range=x, row=1, col=col, showticklabels=False)  # positions carry no message here
+        fig.update_yaxes(range=y, row=1, col=col, scaleanchor="x" if col == 1 else "x2", scaleratio=1,
+                         showticklabels=False)
+    fig.update_layout(height=height, template="plotly_white", margin=dict(l=30, r=10, t=90, b=70),
+                      legend=dict(x=1.02, y=1, xanchor="left", yanchor="top"), uirevision="side-by-side")
     return fig
 
 

@@ -83,10 +83,13 @@ def animation_controls(fig, labels, *, active: int = 0, frame_ms: int = 80, redr
                              for i, label in enumerate(labels)])])
 
 
-def present(fig, scale: float = PRESENTATION_SCALE):
+def present(fig, scale: float = PRESENTATION_SCALE, height: int | None = None, margin_scale: float | None = None):
     """Projector style, in place: fonts, marker sizes and line widths times ``scale``; returns ``fig``.
 
-    Applied to the base traces and layout (frames carry data, not sizes, so the animation keeps the style).
+    Applied to the base traces and layout (frames carry data, not sizes, so the animation keeps the style). The
+    margins grow with the text that sits in them (titles, subplot titles, legends, sliders), by ``margin_scale``
+    (default ``scale``: enough whatever the margin holds), so larger text does not spill out of the figure; the
+    height grows by at most a quarter, or is ``height`` when given (a page that must fit one screen).
     """
     base = fig.layout.font.size or 12
     fig.update_layout(font=dict(size=round(base * scale)))
@@ -96,12 +99,20 @@ def present(fig, scale: float = PRESENTATION_SCALE):
         slider.currentvalue.font.size = round((slider.currentvalue.font.size or 13) * scale)
     if fig.layout.title.font.size:
         fig.layout.title.font.size = round(fig.layout.title.font.size * scale)
+    if fig.layout.legend.font.size:
+        fig.layout.legend.font.size = round(fig.layout.legend.font.size * scale)
+    margin = fig.layout.margin
+    for side in ("t", "b", "l", "r"):
+        if getattr(margin, side) is not None:
+            setattr(margin, side, round(getattr(margin, side) * (margin_scale or scale)))
     for trace in fig.data:
         marker, line = getattr(trace, "marker", None), getattr(trace, "line", None)
         if marker is not None and isinstance(marker.size, (int, float)):
             marker.size = marker.size * scale
         if line is not None and isinstance(line.width, (int, float)):
             line.width = line.width * scale
-    if fig.layout.height:
+    if height is not None:
+        fig.layout.height = height
+    elif fig.layout.height:
         fig.layout.height = round(fig.layout.height * min(scale, 1.25))
     return fig
