@@ -11,16 +11,19 @@ from __future__ import annotations
 
 import collections
 import threading
+import time
 
 import numpy as np
 import streamlit as st
 
 from ..core.schedules import ScheduleConfig
 from ..models.factory import build_model
+from ..utils.limits import Cost
 from ..utils.paths import ASSETS
 from ..utils.threads import configure_threads
 from ..views import bandwidth as bw
 from ..views import trajectories as tj
+from ..views.budget import trajectories_cost
 from ..viz.style import present
 from . import shipped
 from .budget import in_slot, slot
@@ -58,10 +61,47 @@ def shared_results() -> _Results:
     return _Results()
 
 
+# -- the live loop -----------------------------------------------------------------------------------------------
+LIVE_SECONDS = 1.0  # a request predicted to take less than this reruns by itself when a setting changes
+
+
+@st.cache_resource(show_spinner=False)
+def _speeds() -> dict:
+    """``{kind: seconds measured per estimated second}`` of the latest computation of each kind on this server."""
+    return {}
+
+
+def predicted_seconds(kind: str, cost: Cost) -> float:
+    """Seconds ``cost`` should take here: its estimate (:mod:`ridgeviz.views.budget`) times the ratio measured on
+    this server's latest computation of ``kind`` (the estimate alone before any ran). The estimates are upper bounds
+    of the right order; the ratio makes them this machine's."""
+    return cost.seconds * _speeds().get(kind, 1.0)
+
+
+def live(kind: str, cost: Cost) -> bool:
+    """Whether a changed setting reruns ``kind`` by itself (no Run): its predicted time is under LIVE_SECONDS."""
+    return predicted_seconds(kind, cost) <= LIVE_SECONDS
+
+
+def measured(kind: str, cost: Cost, compute):
+    """``compute()``, recording its time against ``cost`` for :func:`predicted_seconds`."""
+    start = time.perf_counter()
+    value = compute()
+    if cost.seconds > 0:
+        _speeds()[kind] = (time.perf_counter() - start) / cost.seconds
+    return value
+
+
 # -- trajectories -----------------------------------------------------------------------------------------------
+def trajectories_price(X, sched_cfg, traj_cfg) -> Cost:
+    """The estimate of a Trajectories run (:func:`ridgeviz.views.budget.trajectories_cost`)."""
+    return trajectories_cost(*np.shape(X), sched_cfg.steps, traj_cfg.particles, traj_cfg.frames, traj_cfg.ridge_grid)
+
+
 def _trajectories(X, sched_cfg, traj_cfg, model_cfg, _model=None, _progress=None):
+    run = lambda: tj.run_trajectories(X, sched_cfg, traj_cfg, _model, model_cfg, callback=_progress)  # noqa: E731
     return shared_results().get(("traj", data_key(X), sched_cfg, traj_cfg, model_cfg), lambda: in_slot(
-        "the trajectories", lambda: tj.run_trajectories(X, sched_cfg, traj_cfg, _model, model_cfg, callback=_progress)))
+        "the trajectories", lambda: measured("trajectories", trajectories_price(X, sched_cfg, traj_cfg), run)))
 
 
 def shipped_trajectories(X, sched_cfg, traj_cfg, model_cfg) -> tj.ExplorerResult | None:
