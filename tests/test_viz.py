@@ -9,9 +9,9 @@ import plotly.io as pio
 import pytest
 
 from ridgeviz.core.vocabulary import PHASE_COLORS, PHASES
-from ridgeviz.views.bandwidth import group_marks
 from ridgeviz.views.trajectories import ExplorerResult
 from ridgeviz.viz import figures as viz
+from ridgeviz.viz.bandwidth import group_marks
 
 MOVING = ["ridge of p_t", "ridge at t* (outcome rule)", "trails", "particles", "outcomes"]
 PARTICLES = 3  # index of the phase-coloured particles among a frame's traces (MOVING)

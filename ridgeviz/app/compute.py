@@ -199,6 +199,16 @@ def shipped_rf_sweep(X, sched_cfg, cfg):
     return shipped.current(RF_SWEEP_PATH, rs.RFSweep.from_npz, rs.made_from(X, sched_cfg, cfg))
 
 
+def example_rf_sweep():
+    """The shipped sweep on the authors' two points at the default settings (what the page shows before a Run on
+    other data or settings), or None when the file does not answer that request."""
+    from ..data.datasets import MODE_SETS
+    from ..views import random_features as rs
+
+    X = MODE_SETS["two-points"]
+    return shipped.current(RF_SWEEP_PATH, rs.RFSweep.from_npz, rs.made_from(X, ScheduleConfig(), rs.RFConfig()))
+
+
 def rf_sweep(X, sched_cfg, cfg, progress=None):
     """The Random features sweep: the shipped file when it answers these inputs, else computed (cached)."""
     sweep = shipped_rf_sweep(X, sched_cfg, cfg)

@@ -75,9 +75,10 @@ def error_profile_figure(profile: dict, title="score error of the model against 
         fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name="ridge undefined at most points",
                                  marker=dict(symbol="square", size=12, color=UNDEFINED_GREY)))
     log_y = needs_log(profile["normal"], profile["tangential"], profile["total"])
-    fig.update_xaxes(type="log", title_text="t")
+    lo, hi = np.log10(t.min()), np.log10(t.max())
+    fig.update_xaxes(type="log", title_text="t", dtick=1, range=[lo - 0.2, hi + 0.2])  # corner labels kept apart
     fig.update_yaxes(type="log" if log_y else "linear", title_text="mean |error|" + (" (log)" if log_y else ""),
-                     rangemode="tozero" if not log_y else None)
+                     rangemode="tozero" if not log_y else None, dtick=1 if log_y else None)
     fig.update_layout(title=title, height=height, template="plotly_white", margin=dict(t=50, b=40),
                       legend=dict(orientation="h", x=0, y=-0.22, yanchor="top"))
     return fig
@@ -120,7 +121,7 @@ def rf_sweep_figure(sweep) -> go.Figure:
     """
     x, labels = tau_positions(sweep.taus)
     fig = make_subplots(rows=1, cols=2, column_widths=[0.62, 0.38], horizontal_spacing=0.1,
-                        subplot_titles=("mean error norm along the trajectories", "inter-mode mass"))
+                        subplot_titles=("mean error along the trajectories", "inter-mode mass"))
     # colour: normal or tangential; line and marker: bias (solid, circles) or optimisation (dotted, squares)
     for key, name, color, dash, symbol in (
             ("bias_normal", "bias, normal", LINE_COLOR["normal"], "solid", "circle"),
@@ -133,9 +134,10 @@ def rf_sweep_figure(sweep) -> go.Figure:
     fig.add_trace(go.Scatter(x=x, y=sweep.inter_mode, name="inter-mode mass", mode="lines+markers",
                              line=dict(color=LINE_COLOR["inter-mode"])), 1, 2)
     for col in (1, 2):
-        fig.update_xaxes(type="log", tickvals=x, ticktext=labels, title_text="training time tau", row=1, col=col)
-    fig.update_yaxes(type="log", title_text="mean |error|", row=1, col=1)
-    fig.update_yaxes(range=[0, 1.02], title_text="fraction of final samples", row=1, col=2)
+        fig.update_xaxes(type="log", tickvals=x, ticktext=labels, tickangle=0, title_text="training time τ", row=1,
+                         col=col)
+    fig.update_yaxes(type="log", dtick=1, title_text="mean |error|", row=1, col=1)
+    fig.update_yaxes(range=[0, 1.1], tickvals=[0, 0.5, 1], title_text="fraction", row=1, col=2)
     fig.update_layout(height=420, template="plotly_white", margin=dict(t=50),
                       legend=dict(orientation="h", x=0, y=-0.25, yanchor="top"))
     return fig

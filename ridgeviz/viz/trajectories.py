@@ -137,7 +137,7 @@ def trajectory_figure(res, *, max_frames: int = MAX_FRAMES, max_points: int = 51
 
 def _panel_titles(res) -> tuple[str, str]:
     what = "the error as a length, h<sub>t</sub>·|e|" if "length_normal" in res.bands else "the score error |e|"
-    return f"distance to the ridge, and<br>{what}", "share of samples per phase<br>reverse time t: T → t<sub>min</sub>"
+    return f"distance to the ridge, and<br>{what}", "phase shares against t"
 
 
 def _static_layers(fig, res, ending: bool) -> None:
@@ -322,7 +322,7 @@ def _layout(fig, res, tops, height) -> None:
         fig.update_xaxes(type="log", range=[np.log10(t0), np.log10(t1)], row=row, col=2, dtick=1,
                          showticklabels=row == 2)
     fig.update_yaxes(type="log", range=list(tops["lengths"]), dtick=1, title_text="length (log)", row=1, col=2)
-    fig.update_yaxes(range=[0, 1], row=2, col=2)
+    fig.update_yaxes(range=[0, 1.08], tickvals=[0.5, 1], row=2, col=2)  # no 0 tick beside the t axis's first
     # the bottom margin holds the slider (just under the panels) and the legend (at the figure's foot)
     fig.update_layout(height=height, margin=dict(l=50, r=20, t=64, b=250), hovermode="closest",
                       template="plotly_white", uirevision="trajectories",
