@@ -13,13 +13,14 @@ from ridgeviz.views.budget import bandwidth_cost
 st.title("Data and bandwidth")
 X, source, sched_cfg = sb.sidebar()
 
-with guard("the upload"):
+with guard("the upload"), st.expander("Upload your own points (.csv, .npy or .npz)"):
     up = st.file_uploader("Upload your own points (.csv, .npy or .npz; numbers only, one point per row)",
                           type=["csv", "npy", "npz"], key="data_file", help=budget.upload_limits())
     st.caption(f"Limits: {budget.upload_limits()}.")
     if up is not None and sb.accept_upload(up):
         st.rerun()
-st.caption(sb.data_caption(X, source))
+st.caption(sb.data_caption(X, source) + ". Drag the slider under the density (or press **Play**): it scrubs the time "
+           "t, that is the blur √h_t, in the browser; ◆ marks a classical bandwidth rule's step.")
 
 with guard("the bandwidth views"):
     c = st.columns([1, 3])
@@ -35,8 +36,6 @@ with guard("the bandwidth views"):
         st.stop()
     with budget.queued("the bandwidth views", cost, "bandwidth views"):
         sweep, fig = compute.bandwidth(X, sched_cfg, int(dim), units, presentation())
-    st.markdown("Drag the slider under the figure (or press **Play**): it scrubs the time t, that is the blur "
-                "√h_t, in the browser. ◆ on a step marks a classical bandwidth rule.")
     show(fig, "data_density", styled=True, export="data_bandwidth", csv=bw.sweep_table(sweep),
          config=config_dict(data=source, schedule=sched_cfg, ridge_dim=int(dim), units=units))
     st.caption("Classical bandwidths for these data: " + "; ".join(

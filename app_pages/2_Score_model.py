@@ -33,7 +33,8 @@ with guard("the model"):
         st.markdown("The exact score plus an error of fixed size along the ridge's normal and tangent spaces: "
                     "the normal part sets the **align** distance, the tangential part drives the **slide**.")
         c = st.columns(3)
-        v = {f: field_input(c[i], ModelConfig, f, f"{f} error", f"model_{f}", float(getattr(current, f)), step=0.05)
+        start = current if current.kind == "injected" else md.FALLBACK_MODEL  # 0.5 and 0.5 from another model
+        v = {f: field_input(c[i], ModelConfig, f, f"{f} error", f"model_{f}", float(getattr(start, f)), step=0.05)
              for i, f in enumerate(("normal", "tangential"))}
         v["dim"] = field_input(c[2], ModelConfig, "dim", "ridge dimension d", "model_dim", current.dim, hi=max_dim)
         md.set_model(ModelConfig("injected", **v))
@@ -70,7 +71,9 @@ with guard("the model"):
         shipped = md.shipped_checkpoints()
         if shipped:
             c = st.columns([3, 1])
-            name = c[0].selectbox("shipped checkpoints", list(shipped), key="model_shipped")
+            names = list(shipped)
+            name = c[0].selectbox("shipped checkpoints", names, key="model_shipped",
+                                  index=names.index(md.GENERALISING_FILE) if md.GENERALISING_FILE in names else 0)
             if c[1].button("Load", key="model_load_shipped"):
                 md.adopt_checkpoint(md.load_shipped(str(shipped[name])), name, X)
         up = st.file_uploader("or upload a ridgeviz checkpoint (.safetensors; pickles and .pt files are refused)",
@@ -86,8 +89,8 @@ with guard("the model"):
         st.info(f"Load a checkpoint of the {kind_label(kind)} under “{kind_label(LOADED)}”.")
 
 with guard("the model's error"):
-    cfg = md.model_config()
-    st.success(f"Model used by the Trajectories page: **{md.model_label(cfg)}**")
+    cfg, fallback = md.model_for(X, sched_cfg)
+    st.success(f"Model used by the Trajectories page: **{md.model_label(cfg)}**" + (f" ({fallback})" * bool(fallback)))
     model = md.model_object(cfg, X)
     cost = profile_cost(X.shape, cfg, model)
     if not budget.gate(("profile", compute.data_key(X), sched_cfg, cfg), cost, "the model's error profile",
@@ -97,6 +100,10 @@ with guard("the model's error"):
         profile = compute.error_profile(X, sched_cfg, cfg, min(cfg.dim, max_dim), _model=model)
     show(viz.error_profile_figure(profile), "model_profile", export="score_model", csv=profile,
          config=config_dict(model=cfg, schedule=sched_cfg))
-    st.caption("Mean norm of the score error against the exact score of p_t, split into the parts normal and "
-               "tangential to the ridge, at points drawn from p_t.")
+    st.caption("Mean norm of the score error against the exact score of p_t at points drawn from p_t: the total over "
+               "every point, its parts normal and tangential to the ridge over the points where the ridge is defined. "
+               "Where it is undefined (grey: one blob at large t, an isotropic blob around each isolated point at "
+               "small t) the frame's directions are arbitrary, and so would be the split: an injected tangential 0.5 "
+               "read about 0.1 below t = 0.003 when those points were counted. A log axis when a spike would flatten "
+               "the curves.")
     md.model_download(cfg)

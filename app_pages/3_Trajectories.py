@@ -15,11 +15,13 @@ from ridgeviz.core.sampling import SAMPLER_LABELS
 from ridgeviz.views.budget import trajectories_cost
 from ridgeviz.views.trajectories import TrajectoryConfig
 from ridgeviz.viz import laws
+from ridgeviz.viz.trajectories import LENGTH_NOTE, frame_count, outcome_key_markdown, outcome_text
 
 st.title("Trajectories")
 X, source, sched_cfg = sb.sidebar()
-model_cfg = md.model_config()
-st.caption(f"{sb.data_caption(X, source)} · model: {model_cfg.label()} (change it on the Score model page)")
+model_cfg, fallback = md.model_for(X, sched_cfg)
+st.caption(f"{sb.data_caption(X, source)} · model: {md.model_label(model_cfg)} (change it on the Score model page)"
+           + (f". Note: {fallback}." if fallback else ""))
 
 T = TrajectoryConfig
 with st.form("traj_form"):
@@ -45,35 +47,47 @@ with guard("the trajectories"):
     key = (data_key(X), sched_cfg, cfg, model_cfg)
     model = md.model_object(model_cfg, X)
     cost = trajectories_cost(X.shape, sched_cfg, cfg, model_cfg, model)  # priced by the model actually used
+    live = compute.live("trajectories", cost)
     budget.caption(cost, "These settings: estimated", "trajectories")
-    if run:
+    seconds = budget.estimate(cost, "trajectories")
+    st.caption(f"Live: a change in the sidebar reruns by itself (about {seconds:.1f} s here)." if live else
+               f"A change reruns by itself when a run takes under {compute.LIVE_SECONDS:g} s here (a few hundred "
+               f"particles, 100 steps; these settings: about {seconds:.1f} s); otherwise press **Run**.")
+    auto = live and key != st.session_state.get("traj_key")
+    if run or auto:
         budget.require(cost, "These trajectories", "the particles, the steps (sidebar), the frames or the dimension",
                        "trajectories")
     with budget.queued("the trajectories", cost, "trajectories"):
         res, stale, made_for = computed(
             "traj", key, lambda progress: compute.trajectories(X, sched_cfg, cfg, model_cfg, model=model,
                                                                progress=progress),
-            run=run, preload=lambda: compute.shipped_trajectories(X, sched_cfg, cfg, model_cfg) is not None,
+            run=run or auto, preload=lambda: compute.shipped_trajectories(X, sched_cfg, cfg, model_cfg) is not None,
             label="computing trajectories")
     if res is None:
         st.info("Press **Run** to sample trajectories with these settings.")
     else:
         if stale:
             st.warning("The settings changed since this animation was computed; press **Run** to update it.")
-        last = len(res.frames) - 1
+        last = frame_count(res) - 1  # the last slider step: the outcome, when the result has one
         c = st.columns([1, 1, 2, 3])
         c[0].button("◀ step", key="traj_prev", on_click=step, args=("traj_frame", -1, last))
         c[1].button("step ▶", key="traj_next", on_click=step, args=("traj_frame", 1, last))
-        frame = persistent(c[2].number_input, "start at frame", "traj_frame", 0, min_value=0, max_value=last)
+        frame = persistent(c[2].number_input, f"start at frame (0-{last}; {last}: the outcome)", "traj_frame", 0,
+                           min_value=0, max_value=last)
         follow = persistent(c[3].number_input, "follow particle (-1: none; or click a particle)",
                             "traj_follow", -1, min_value=-1, max_value=res.xs.shape[1] - 1)
         fig = compute.trajectory_figure(made_for, None if follow < 0 else int(follow), int(frame), presentation(),
                                         _res=res)
         show(fig, "traj_chart", styled=True, export="trajectories", csv=band_columns(res), npz=res.to_npz_bytes,
-             config=res.config, on_select=follow_selected("traj_chart", "traj_follow"), selection_mode="points")
-        st.caption(f"Phase rule: {res.rule_text}. Distance to the ridge: {DISTANCE_NOTES[res.distance_kind]}; "
-                   f"error bands leave out points where the ridge is undefined. View: {', '.join(res.axis_labels)}.")
-        st.markdown("**What each colour encodes** (the model's error is known exactly along every trajectory, "
+             config=res.config, on_select=follow_selected("traj_chart", "traj_follow"), selection_mode="points",
+             still_frame=int(frame))
+        if res.outcomes is not None:
+            st.markdown(f"**Where the samples end** (the last frame; the rule of the home page): "
+                        f"{outcome_text(res.outcome)}.\n" + outcome_key_markdown(), unsafe_allow_html=True)
+        st.caption(f"{LENGTH_NOTE} Distance to the ridge: {DISTANCE_NOTES[res.distance_kind]}; curves leave out "
+                   f"points where the ridge is undefined. Phase rule: {res.rule_text}. View: "
+                   f"{', '.join(res.axis_labels)}.")
+        st.markdown("**What each phase colour encodes** (the model's error is known exactly along every trajectory, "
                     "since the exact score is):\n" + laws.phase_key_markdown(), unsafe_allow_html=True)
         if res.shares:
             st.caption(f"Shares of all sample-steps: {laws.shares_text(res.shares['all'])}; after reach, where "

@@ -16,6 +16,12 @@ from ridgeviz.views.random_features import DEFAULT_TAUS, RFConfig, parse_taus
 from ridgeviz.viz import figures as viz
 from ridgeviz.viz.random_features import rf_cloud_animation
 
+
+def switch_to_two_points() -> None:
+    sb.use_preset("two-points")
+    st.session_state["rf_switched"] = True
+
+
 st.title("Random features")
 X, source, sched_cfg = sb.sidebar()
 st.markdown(
@@ -26,8 +32,11 @@ st.markdown(
     "On the authors' two points (±3, 0) the normal bias vanishes by symmetry while a tangential error remains; "
     "off that symmetric case the bias has a real normal part (the reproduction's rf-dynamics experiment).")
 if source != DatasetSpec("preset", "two-points"):
-    st.button("Use the authors' two-point set (±3, 0)", on_click=sb.use_preset, args=("two-points",),
-              key="rf_use_two_points")
+    st.button("Use the authors' two-point set (±3, 0) on every page", on_click=switch_to_two_points,
+              key="rf_use_two_points", help="Changes the dataset in the sidebar, which every page shares.")
+elif st.session_state.pop("rf_switched", False):
+    st.success("The dataset is now the authors' two points (±3, 0) on every page (sidebar → Data → set); choose "
+               "another set there to go back.")
 
 with st.form("rf_form"):
     c = st.columns(6)
@@ -52,10 +61,13 @@ with guard("the random-feature sweep"):
             "rf", key, lambda progress: compute.rf_sweep(X, sched_cfg, cfg, progress=progress), run=run,
             preload=lambda: compute.shipped_rf_sweep(X, sched_cfg, cfg) is not None,
             label="fitting and sampling the random-feature models")
-    if sweep is None:
-        st.info("Press **Run** to fit the random-feature model at these training times.")
-    else:
-        if stale:
+    example = sweep is None
+    if example:
+        sweep = compute.example_rf_sweep()
+        st.info("Shown: the shipped sweep on the authors' two points (±3, 0) at the default settings (p = 512, "
+                "K = 16, 128 particles, 100 steps). Press **Run** to compute these settings on the sidebar's data.")
+    if sweep is not None:
+        if stale and not example:
             st.warning("The settings changed since this sweep was computed; press **Run** to update it.")
         show(viz.rf_sweep_figure(sweep), "rf_sweep_chart", export="random_features", csv=sweep.table(),
              npz=sweep.to_npz_bytes, config=sweep.config)
@@ -67,7 +79,7 @@ with guard("the random-feature sweep"):
         c = st.columns([1, 3])
         i = persistent(c[0].selectbox, "model at τ", "rf_tau_pick", len(labels) - 1, options=list(range(len(labels))),
                        format_func=lambda j: labels[j])
-        if c[1].button(f"Use the model at τ = {labels[i]} on the Trajectories page", key="rf_adopt"):
+        if not example and c[1].button(f"Use the model at τ = {labels[i]} on the Trajectories page", key="rf_adopt"):
             model = compute.rf_models(X, sched_cfg, cfg)[float(sweep.taus[i])]
             md.adopt_model("random-features", model, f"random features, p = {cfg.features}, τ = {labels[i]}")
             st.success("Done: the Trajectories page now samples with this model.")

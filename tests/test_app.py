@@ -152,8 +152,20 @@ def test_data_page_persists_across_pages(data_page):
 
 
 # -- score model ----------------------------------------------------------------------------------------------------
+def test_score_model_opens_on_the_shipped_generalising_mlp():
+    at = open_page("2_Score_model")
+    assert_clean(at)
+    assert widget(at, "radio", "model_kind").value == "checkpoint"
+    assert any("shipped generalising MLP" in s.value for s in at.success)
+    assert len(at.get("plotly_chart")) == 1  # its error profile
+    from ridgeviz.views.trajectories import generalising_config
+
+    assert at.session_state["model_cfg"] == generalising_config()
+
+
 def test_score_model_smoke_and_injected_error_inputs_set_the_session_model():
     at = open_page("2_Score_model")
+    widget(at, "radio", "model_kind").set_value("injected").run()
     assert_clean(at)
     assert len(at.get("plotly_chart")) == 1
     widget(at, "number_input", "model_normal").set_value(1.0).run()
@@ -173,20 +185,35 @@ def test_score_model_exact_choice():
 
 # -- trajectories ---------------------------------------------------------------------------------------------------
 def test_trajectories_smoke_loads_the_demo_without_computing():
+    from ridgeviz.views.trajectories import generalising_config
+
     at = open_page("3_Trajectories")
     assert_clean(at)
     assert [c.key for c in at.get("plotly_chart")] == ["traj_chart", "traj_laws"]  # the animation, the laws
     assert len(at.dataframe) == 1  # the sensitivity of the phase shares to the thresholds
-    assert any("What each colour encodes" in m.value and "to a training point" in m.value for m in at.markdown)
-    assert at.session_state["traj_result"].xs.shape[1] == 512
+    assert any("What each phase colour encodes" in m.value and "to a training point" in m.value for m in at.markdown)
+    assert any("Where the samples end" in m.value and "new on ridge" in m.value for m in at.markdown)
+    res = at.session_state["traj_result"]
+    assert res.xs.shape[1] == 512 and at.session_state["traj_key"][-1] == generalising_config()
+    # the shipped generalising MLP: many of its samples end new on the ridge, few are copies
+    assert res.outcome["fractions"]["new on ridge"] > 0.35 > res.outcome["fractions"]["copy"]
+
+
+def test_trajectories_live_loop_reruns_a_quick_change_and_waits_for_run_on_a_slow_one():
+    at = open_page("3_Trajectories")
+    at.button(key="traj_next").click().run()
+    assert at.session_state["traj_frame"] == 1
+    widget(at, "number_input", "sb_steps").set_value(10).run()  # 512 particles x 10 steps: quick, reruns by itself
+    assert_clean(at)
+    assert at.session_state["traj_result"].xs.shape[0] == 11 and not at.warning
+    widget(at, "number_input", "sb_steps").set_value(400).run()  # 512 x 400: slow, waits for Run
+    assert any("settings changed" in w.value for w in at.warning)
+    assert at.session_state["traj_result"].xs.shape[0] == 11
 
 
 def test_trajectories_step_button_and_run_with_small_settings():
     at = open_page("3_Trajectories")
-    at.button(key="traj_next").click().run()
-    assert at.session_state["traj_frame"] == 1
     widget(at, "number_input", "sb_steps").set_value(10).run()
-    assert any("settings changed" in w.value for w in at.warning)
     widget(at, "number_input", "traj_particles").set_value(8)
     widget(at, "number_input", "traj_frames").set_value(4)
     at.button[[b.label for b in at.button].index("Run")].click().run()

@@ -180,7 +180,8 @@ def test_explorer_result_round_trips_through_npz():
     back = ex.ExplorerResult.from_npz(io.BytesIO(res.to_npz_bytes()))
     for f in dataclasses.fields(res):
         a, b = getattr(res, f.name), getattr(back, f.name)
-        if f.name == "ridges":
+        if f.name in ("ridges", "outcome_ridge"):
+            a, b = (a, b) if f.name == "ridges" else ([a], [b])
             assert [len(x) for x in a] == [len(x) for x in b]
             for la, lb in zip(a, b):
                 for pa, pb in zip(la, lb):

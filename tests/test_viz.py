@@ -9,11 +9,12 @@ import plotly.io as pio
 import pytest
 
 from ridgeviz.core.vocabulary import PHASE_COLORS, PHASES
-from ridgeviz.views.bandwidth import group_marks
 from ridgeviz.views.trajectories import ExplorerResult
 from ridgeviz.viz import figures as viz
+from ridgeviz.viz.bandwidth import group_marks
 
-MOVING = ["ridge of p_t", "trails", "particles"]
+MOVING = ["ridge of p_t", "ridge at t* (outcome rule)", "trails", "particles", "outcomes"]
+PARTICLES = 3  # index of the phase-coloured particles among a frame's traces (MOVING)
 
 
 def fake_result(K=200, M=512, F=100, N=13, seed=0) -> ExplorerResult:
@@ -27,11 +28,16 @@ def fake_result(K=200, M=512, F=100, N=13, seed=0) -> ExplorerResult:
     frames = np.unique(np.linspace(0, K, F).round().astype(int))
     ridges = [[np.c_[np.linspace(-3, 3, 40), np.sin(np.linspace(0, 3, 40) + f)]] for f in range(len(frames))]
     fractions = np.stack([(labels == c).mean(1) for c in range(len(PHASES))], axis=1)
+    h = 1 - np.exp(-2 * times)
     return ExplorerResult(times=times, xs=xs, labels=labels, distance=per, error_normal=per, error_tangential=per,
-                          bands={"error_normal": band, "error_tangential": band, "distance": band},
+                          bands={"error_normal": band, "error_tangential": band, "distance": band,
+                                 "length_normal": band * h, "length_tangential": band * h},
                           quantiles=(0.1, 0.5, 0.9), fractions=fractions, frames=frames, ridges=ridges,
                           data=rng.normal(size=(N, 2)), bounds=(-5.0, 5.0, -5.0, 5.0), axis_labels=("x1", "x2"),
-                          rule_text="a rule", tube=0.3, distance_kind="projection", config={})
+                          rule_text="a rule", tube=0.3, distance_kind="projection", config={}, h=h,
+                          outcomes=rng.integers(0, 4, size=M).astype(np.int8),
+                          outcome_ridge=[np.c_[np.linspace(-3, 3, 20), np.zeros(20)]],
+                          outcome={"t_star": 0.12, "tube": 0.2, "rule": "r", "fractions": {}})
 
 
 @pytest.fixture(scope="module")
@@ -50,12 +56,12 @@ def _color_at(scale, value):
 
 
 def test_frame_count_and_slider_steps_match_the_frames(res, fig):
-    assert len(fig.frames) == len(res.frames) == 100
+    assert len(fig.frames) == len(res.frames) + 1 == 101  # the phase frames, then the outcome
     steps = fig.layout.sliders[0].steps
     assert len(steps) == len(fig.frames)
     for i, (step, frame) in enumerate(zip(steps, fig.frames)):
         assert list(step.args[0]) == [frame.name] and step.method == "animate"
-        assert step.label == f"{res.times[res.frames[i]]:.3g}"
+        assert step.label == (f"{res.times[res.frames[i]]:.3g}" if i < 100 else "end")
     assert fig.layout.updatemenus[0].buttons[0].args[0] is None  # Play
     assert list(fig.layout.updatemenus[0].buttons[1].args[0]) == [None]  # Pause
 
@@ -63,12 +69,12 @@ def test_frame_count_and_slider_steps_match_the_frames(res, fig):
 @pytest.mark.parametrize("cap", [2, 7, 40])
 def test_frames_are_capped(res, cap):
     f = viz.trajectory_figure(res, max_frames=cap)
-    assert len(f.frames) == cap == len(f.layout.sliders[0].steps)
+    assert len(f.frames) == cap + 1 == len(f.layout.sliders[0].steps)
 
 
 def test_every_frame_updates_only_the_same_moving_traces(fig):
     moving = list(fig.frames[0].traces)
-    assert [fig.data[i].name for i in moving[:3]] == MOVING and len(moving) == 6  # + 3 time markers
+    assert [fig.data[i].name for i in moving[:5]] == MOVING and len(moving) == 8  # + 2 time markers, the time
     static = {i for i, tr in enumerate(fig.data) if tr.name == "training points"}
     for frame in fig.frames:
         assert list(frame.traces) == moving and len(frame.data) == len(moving)
@@ -76,12 +82,12 @@ def test_every_frame_updates_only_the_same_moving_traces(fig):
 
 
 def test_particle_positions_and_colours_follow_the_result(res, fig):
-    particles = fig.frames[0].traces[2]
+    particles = fig.frames[0].traces[PARTICLES]
     scale = fig.data[particles].marker.colorscale
     cmin, cmax = fig.data[particles].marker.cmin, fig.data[particles].marker.cmax
     for f in (0, 37, 99):
         k = res.frames[f]
-        tr = fig.frames[f].data[2]
+        tr = fig.frames[f].data[PARTICLES]
         np.testing.assert_array_equal(np.asarray(tr.x, dtype=np.float32), res.xs[k, :, 0])
         np.testing.assert_array_equal(np.asarray(tr.marker.color), res.labels[k])
         colours = [_color_at(scale, (c - cmin) / (cmax - cmin)) for c in np.asarray(tr.marker.color)[:50]]
@@ -93,10 +99,62 @@ def test_phase_legend_entries_carry_the_phase_colours(fig):
     assert legend == PHASE_COLORS
 
 
+def test_the_last_frame_colours_every_sample_by_its_outcome_over_the_outcome_ridge(res, fig):
+    from ridgeviz.core.vocabulary import CATEGORIES, OUTCOME_COLORS
+
+    last = fig.frames[-1]
+    outcomes = last.traces[MOVING.index("outcomes")]
+    marker = fig.data[outcomes].marker
+    np.testing.assert_array_equal(np.asarray(marker.color), res.outcomes)  # the same particles, every one
+    colours = [_color_at(marker.colorscale, (c - marker.cmin) / (marker.cmax - marker.cmin)) for c in res.outcomes]
+    assert colours == [OUTCOME_COLORS[CATEGORIES[c]] for c in res.outcomes]
+    end = last.data[MOVING.index("outcomes")]
+    np.testing.assert_array_equal(np.asarray(end.x, dtype=np.float32), res.xs[-1, :, 0])
+    assert np.isnan(np.asarray(last.data[PARTICLES].x, dtype=np.float64)).all()  # no phase colour at the end
+    np.testing.assert_allclose(np.asarray(last.data[1].x, dtype=np.float64)[:20], res.outcome_ridge[0][:, 0])
+    assert np.isnan(np.asarray(fig.frames[0].data[MOVING.index("outcomes")].x, dtype=np.float64)).all()
+    legend = {tr.name: tr.marker.color for tr in fig.data if tr.name in CATEGORIES}
+    assert legend == OUTCOME_COLORS and not set(legend.values()) & set(PHASE_COLORS.values())
+
+
+def test_each_frame_writes_its_time_and_the_slider_ticks_carry_it(res, fig):
+    stamp = fig.frames[0].traces[-1]
+    assert fig.data[stamp].mode == "text"
+    for f in (0, 50, 99):
+        assert fig.frames[f].data[-1].text[0].startswith(f"t = {res.times[res.frames[f]]:.3g}<br>")
+    assert fig.frames[-1].data[-1].text[0].startswith(f"t = {res.times[-1]:.3g} (end)") and "t* = 0.12" in \
+        fig.frames[-1].data[-1].text[0]
+    slider = fig.layout.sliders[0]
+    assert slider.font.color is None or not slider.font.color.endswith(", 0)")  # tick labels drawn, not hidden
+
+
+def test_a_followed_path_is_drawn_in_the_colours_of_its_phases(res):
+    f = viz.trajectory_figure(res, follow=7, max_frames=10)
+    for c, name in enumerate(PHASES):
+        (trace,) = [tr for tr in f.data if tr.name == f"particle 7: {name}"]
+        assert trace.line.color == PHASE_COLORS[name]
+        x = np.asarray(trace.x, dtype=np.float64)
+        ends = np.flatnonzero(res.labels[1:, 7] == c) + 1  # step k -> k+1 coloured by the label at k+1
+        np.testing.assert_allclose(x[1::3], res.xs[ends, 7, 0], rtol=1e-6)
+        np.testing.assert_allclose(x[0::3], res.xs[ends - 1, 7, 0], rtol=1e-6)
+
+
+def test_the_error_curves_are_lengths_on_a_log_axis_and_stay_apart(res, fig):
+    from ridgeviz.viz.style import QUANTITY_DASH
+
+    normal = [tr for tr in fig.data if (tr.name or "").startswith("normal error")]
+    tangential = [tr for tr in fig.data if (tr.name or "").startswith("tangential error")]
+    assert len(normal) == len(tangential) == 1
+    np.testing.assert_allclose(normal[0].y, res.bands["length_normal"][0])
+    assert normal[0].line.color != tangential[0].line.color
+    assert normal[0].line.dash == QUANTITY_DASH["normal"] != tangential[0].line.dash == QUANTITY_DASH["tangential"]
+    assert fig.layout.yaxis2.type == "log"
+
+
 def test_trails_join_the_last_frames_of_each_trailed_particle(res):
     f = viz.trajectory_figure(res, trail=2, trail_points=512)
     fr = 10
-    x = np.asarray(f.frames[fr].data[1].x, dtype=np.float64)
+    x = np.asarray(f.frames[fr].data[MOVING.index("trails")].x, dtype=np.float64)
     segments = np.append(x, np.nan).reshape(-1, 4)[:, :3]  # 3 positions and a NaN gap per particle
     steps = res.frames[[fr - 2, fr - 1, fr]]
     np.testing.assert_allclose(segments[5], res.xs[steps, 5, 0], rtol=1e-6)
@@ -104,7 +162,7 @@ def test_trails_join_the_last_frames_of_each_trailed_particle(res):
 
 def test_points_are_subsampled_and_a_followed_particle_is_kept(res):
     f = viz.trajectory_figure(res, max_points=100, follow=511, max_frames=5)
-    shown = np.asarray(f.data[f.frames[0].traces[2]].customdata)
+    shown = np.asarray(f.data[f.frames[0].traces[PARTICLES]].customdata)
     assert len(shown) <= 101 and 511 in shown
     assert any(tr.name == "particle 511" for tr in f.data)
     ring = f.frames[3].data[-1]  # the followed particle's current position moves with the frames
@@ -114,7 +172,9 @@ def test_points_are_subsampled_and_a_followed_particle_is_kept(res):
 def test_initial_frame_is_the_requested_one(res):
     f = viz.trajectory_figure(res, frame=12, max_frames=20)
     assert f.layout.sliders[0].active == 12
-    np.testing.assert_array_equal(np.asarray(f.data[f.frames[0].traces[2]].x), np.asarray(f.frames[12].data[2].x))
+    particles = f.frames[0].traces[PARTICLES]
+    np.testing.assert_array_equal(np.asarray(f.data[particles].x), np.asarray(f.frames[12].data[PARTICLES].x))
+    assert viz.trajectory_figure(res, frame=-1, max_frames=20).layout.sliders[0].active == 20  # the outcome
 
 
 def test_figure_json_for_512_particles_and_100_frames_is_under_5_mb(fig):
@@ -175,9 +235,9 @@ def test_static_figure_drops_frames_and_controls_and_keeps_the_data(fig):
     still = static_figure(fig)
     assert not still.frames and not still.layout.sliders and not still.layout.updatemenus
     assert len(still.data) == len(fig.data) and len(fig.frames) > 0  # the original is untouched
-    end = static_figure(fig, -1)  # an animation's still at its last frame: the frame's data on the base traces
-    moving = fig.frames[-1].traces[2]
-    np.testing.assert_allclose(end.data[moving].x, fig.frames[-1].data[2].x)
+    end = static_figure(fig, -2)  # an animation's still at a frame: the frame's data on the base traces
+    moving = fig.frames[-2].traces[PARTICLES]
+    np.testing.assert_allclose(end.data[moving].x, fig.frames[-2].data[PARTICLES].x)
     assert not np.allclose(end.data[moving].x, still.data[moving].x)
     assert FORMATS == ("png", "svg")
     with pytest.raises(ValueError, match="fmt"):

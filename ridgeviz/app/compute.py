@@ -17,6 +17,7 @@ import streamlit as st
 
 from ..core.schedules import ScheduleConfig
 from ..models.factory import build_model
+from ..utils.limits import Cost
 from ..utils.paths import ASSETS
 from ..utils.threads import configure_threads
 from ..views import bandwidth as bw
@@ -24,7 +25,7 @@ from ..views import trajectories as tj
 from ..views.budget import PROFILE_POINTS, PROFILE_TIMES
 from ..viz.style import present
 from . import shipped
-from .budget import in_slot, waiting_for_another
+from .budget import estimate, in_slot, waiting_for_another
 from .io import data_key
 from .state import progress_callback
 
@@ -75,6 +76,17 @@ class _Results:
 def shared_results() -> _Results:
     """The LRU of long computations shared by the sessions of this server (side_by_side uses it too)."""
     return _Results()
+
+
+# -- the live loop -----------------------------------------------------------------------------------------------
+LIVE_SECONDS = 1.0  # a request predicted to take less than this reruns by itself when a setting changes
+
+
+def live(kind: str, cost: Cost) -> bool:
+    """Whether a changed setting reruns ``kind`` by itself (no Run): its time on this server (the price times the
+    ratio measured over this server's recent runs of ``kind``, :func:`ridgeviz.app.budget.estimate`) is under
+    :data:`LIVE_SECONDS`."""
+    return estimate(cost, kind) <= LIVE_SECONDS
 
 
 # -- trajectories -----------------------------------------------------------------------------------------------
@@ -177,6 +189,16 @@ def shipped_rf_sweep(X, sched_cfg, cfg):
     from ..views import random_features as rs
 
     return shipped.current(RF_SWEEP_PATH, rs.RFSweep.from_npz, rs.made_from(X, sched_cfg, cfg))
+
+
+def example_rf_sweep():
+    """The shipped sweep on the authors' two points at the default settings (what the page shows before a Run on
+    other data or settings), or None when the file does not answer that request."""
+    from ..data.datasets import MODE_SETS
+    from ..views import random_features as rs
+
+    X = MODE_SETS["two-points"]
+    return shipped.current(RF_SWEEP_PATH, rs.RFSweep.from_npz, rs.made_from(X, ScheduleConfig(), rs.RFConfig()))
 
 
 def rf_sweep(X, sched_cfg, cfg, progress=None):

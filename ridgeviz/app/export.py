@@ -22,9 +22,13 @@ def export_row(prefix: str, fig, *, csv: dict | None = None, npz=None, config: d
     """Download buttons: the figure as standalone HTML, PNG and SVG; data as CSV and/or NPZ; configuration as JSON.
 
     Keys are ``{prefix}_html``, ``{prefix}_png``, ... (the browser tests press them). ``still_frame``: the
-    animation frame the PNG and SVG show (default: the figure as it opens).
+    animation frame the PNG and SVG show (default: the frame the figure opens at), stamped with its time.
     """
     with st.expander("Export"):
+        label = static.frame_label(fig, still_frame)
+        if label is not None:
+            st.caption(f"PNG and SVG show the frame the figure opens at (slider at {label}), its time written on it; "
+                       "the camera icon at the figure's top right saves what the figure shows now.")
         cols = st.columns(6)
         cols[0].download_button("Figure (HTML)", lambda: fig.to_html(include_plotlyjs=True, full_html=True),
                                 file_name=f"{prefix}.html", mime="text/html", on_click="ignore", key=f"{prefix}_html")

@@ -3,6 +3,11 @@
 Closed-form models (exact, injected error) are a :class:`~ridgeviz.models.factory.ModelConfig` alone; trained
 or loaded models are kept in this session (``st.session_state["model_objects"]``, one at a time) under a
 random key that their config carries, so a cache keyed by the config never mixes two sessions' weights.
+
+A session starts with the shipped generalising MLP (:func:`default_model`: a loaded checkpoint whose key is the
+digest of the file, read once per server and shared read-only), whose new samples end on the ridge; on data or a
+schedule it was not trained for, the pages use the exact score with injected error instead and say so
+(:func:`model_for`).
 """
 
 from __future__ import annotations
@@ -15,20 +20,33 @@ import streamlit as st
 
 from ..models.factory import ModelConfig
 from ..models.kinds import LOADED, closed_form_kinds
+from ..models.recipes import GENERALISING_ASSET
 from ..utils.paths import ASSETS
+from ..views.trajectories import generalising_config
 from . import io as app_io
 from .links import write_query_params
 from .state import store
 
-DEFAULT_MODEL = ModelConfig()
+FALLBACK_MODEL = ModelConfig()  # exact score + injected error (normal 0.5, tangential 0.5): any data, any schedule
+GENERALISING_FILE = GENERALISING_ASSET.name
+GENERALISING_LABEL = f"the shipped generalising MLP ({GENERALISING_ASSET.stem})"
 checkpoint_warnings = app_io.checkpoint_warnings
+
+
+def default_model() -> ModelConfig:
+    """The model a session starts with: the shipped generalising MLP, or the fallback when its file is missing."""
+    return generalising_config() if GENERALISING_ASSET.is_file() else FALLBACK_MODEL
+
+
+def is_default_mlp(cfg: ModelConfig) -> bool:
+    return cfg.kind == LOADED and GENERALISING_ASSET.is_file() and cfg == generalising_config()
 
 
 def model_config() -> ModelConfig:
     """This session's model choice (from the URL on first use: a closed-form kind with its errors, or a shipped
     checkpoint named by ``model=checkpoint&file=<name>``)."""
     if "model_cfg" not in st.session_state:
-        cfg = DEFAULT_MODEL
+        cfg = default_model()
         qp = store().pop("qp_model", None)
         if qp and qp.get("model") == LOADED and qp.get("file") in shipped_checkpoints():  # e.g. the lecture's links
             return adopt_model(LOADED, load_shipped(str(shipped_checkpoints()[qp["file"]])), qp["file"])
@@ -48,11 +66,25 @@ def set_model(cfg: ModelConfig) -> None:
     write_query_params()
 
 
+def model_for(X, sched_cfg) -> tuple[ModelConfig, str | None]:
+    """The model the pages use on data ``X`` under ``sched_cfg``: this session's choice, except that the default
+    shipped MLP gives way to the fallback on data or a schedule it was not trained for; ``(config, why or None)``."""
+    cfg = model_config()
+    if not is_default_mlp(cfg):
+        return cfg, None
+    if checkpoint_warnings(model_object(cfg), X, sched_cfg):
+        return FALLBACK_MODEL, (f"{GENERALISING_LABEL} was trained on the 13 points under OU (T = 10, t_min = 0.001); "
+                                f"with these data or this schedule the page uses {FALLBACK_MODEL.label()} instead")
+    return cfg, None
+
+
 def model_object(cfg: ModelConfig, X=None):
     """The trained model for ``cfg`` held by this session (None for the closed-form models); with the page's data
     ``X``, a loaded closed-form checkpoint of other points is refused (:func:`check_same_data`)."""
     if cfg.closed_form:
         return None
+    if is_default_mlp(cfg):
+        return load_shipped(str(GENERALISING_ASSET))
     obj = st.session_state.get("model_objects", {}).get(cfg.key)
     if obj is None:
         raise ValueError("the selected trained model is no longer loaded; choose it again on the Score model page")
@@ -80,6 +112,8 @@ def check_same_data(model, data) -> None:
 
 def model_label(cfg: ModelConfig) -> str:
     """The model's name and, for a trained model, how it was made."""
+    if is_default_mlp(cfg):
+        return GENERALISING_LABEL
     extra = st.session_state.get("model_label") if not cfg.closed_form else ""
     return cfg.label() + (f" — {extra}" if extra else "")
 

@@ -35,7 +35,7 @@ from ..models.score import NullScore
 from .checks import interval, make_check
 from .common import reverse_run
 from .executor import Task
-from .result import Context, Experiment, line_figure
+from .result import COLORS, Context, Experiment, line_figure
 
 AUTHORS_DIM = 25  # the ridge dimension in the authors' code for the 32-dimensional latent
 TIMES = (0.3, 0.1, 0.03)
@@ -201,7 +201,7 @@ def _checks(results, dim) -> list:
 
 def _figures(lat, dim, stats) -> list:
     D = len(lat["kl"])
-    kl = go.Figure(go.Bar(x=np.arange(1, D + 1), y=np.sort(lat["kl"])[::-1], marker_color="#4C78A8"))
+    kl = go.Figure(go.Bar(x=np.arange(1, D + 1), y=np.sort(lat["kl"])[::-1], marker_color=COLORS[0]))
     kl.update_layout(title=f"KL to the prior per latent coordinate (sorted): {lat['active']} of {D} above "
                      f"{ACTIVE_KL} nats", xaxis_title="coordinate (sorted)", yaxis_title="KL (nats)",
                      template="plotly_white", width=760, height=380)
@@ -209,8 +209,8 @@ def _figures(lat, dim, stats) -> list:
     spec = line_figure(f"Latent spectra: covariance eigenvalues and median scaled Hessian gaps at t = {T_SUGGEST}",
                        "k", "value", [("covariance eigenvalue l_k", np.arange(1, D + 1), lat["covariance"]),
                                       ("median h_t (l_k - l_k+1)", k, lat["gaps"])], log_y=True)
-    spec.add_vline(x=dim, line=dict(color="#54A24B", dash="dot"), annotation_text=f"d = {dim} (data)")
-    spec.add_vline(x=AUTHORS_DIM, line=dict(color="#E45756", dash="dot"), annotation_text="d = 25 (authors' code)")
+    spec.add_vline(x=dim, line=dict(color=COLORS[2], dash="dot"), annotation_text=f"d = {dim} (data)")
+    spec.add_vline(x=AUTHORS_DIM, line=dict(color=COLORS[1], dash="dot"), annotation_text="d = 25 (authors' code)")
     series = [(f"{who}, d = {d}", list(TIMES), [stats[f"{who}/t={t:g}/d={d}"]["ratio"][0] for t in TIMES])
               for who, d in (("exact score", dim), ("exact score, rotated", dim), ("null (A = 0)", dim))]
     ratio = line_figure("Residual length over its noise-scale baseline sqrt((D - d) h_t)", "t",

@@ -111,7 +111,7 @@ def run(ctx: Context) -> Experiment:
             why="it keeps every sample's distance to the data, so it would pass if 'near the ridge' only meant "
                 "'near the training points'"))
     ex.figures.append(("snapshots", _figure(X, sched, times, results[0]["xs"]),
-                       "Samples of the shipped MLP (blue) and of the exact score (orange) at reverse times t, the "
+                       "Samples of the shipped MLP (indigo) and of the exact score (magenta) at reverse times t, the "
                        "ridge R_t^1 of p_t (purple) and the centres alpha_t x_i (black crosses); last column: "
                        "t_min."))
     ex.notes.append(f"Claim tested (the paper's abstract: samples reach a neighbourhood of the data-dependent ridge "

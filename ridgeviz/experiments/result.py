@@ -18,7 +18,8 @@ from .checks import Check
 from .executor import Executor
 
 MODES = ("tiny", "quick", "full")
-COLORS = ("#4C78A8", "#F58518", "#54A24B", "#B279A2", "#E45756", "#72B7B2", "#111111", "#9D755D")
+# series colours, none of them a phase or outcome colour (ridgeviz.core.vocabulary): a colour keeps one meaning
+COLORS = ("#283593", "#C51B8A", "#00796B", "#827717", "#37474F", "#880E4F", "#5D4037", "#111111")
 
 
 @dataclass

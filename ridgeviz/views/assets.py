@@ -97,15 +97,15 @@ def build_rf(out: Path, log=print) -> list[Path]:
 
 
 def build_views(out: Path, log=print) -> list[Path]:
-    """The home page's demo animation and the Random features page's default sweep, precomputed."""
+    """The Trajectories page's default view (the shipped generalising MLP) and the Random features page's default
+    sweep, precomputed."""
     from ..core.schedules import ScheduleConfig
     from ..data.datasets import MODE_SETS
     from .random_features import RFConfig, rf_tau_sweep
-    from .trajectories import demo_inputs, run_trajectories
+    from .trajectories import run_demo
 
-    X, sched_cfg, traj_cfg, model_cfg = demo_inputs()
     demo = out / "demo_thirteen_ou.npz"
-    atomic_write(demo, run_trajectories(X, sched_cfg, traj_cfg, model_cfg=model_cfg).to_npz_bytes())
+    atomic_write(demo, run_demo().to_npz_bytes())
     sweep = out / "rf_sweep_two_points.npz"
     atomic_write(sweep, rf_tau_sweep(MODE_SETS["two-points"].copy(), ScheduleConfig(), RFConfig()).to_npz_bytes())
     log(f"wrote {demo.name} and {sweep.name}")
@@ -162,7 +162,7 @@ ASSET_GROUPS = {
                 "random features on (+-3, 0) at five training times", build_rf),
     "mnist": Asset(("mnist_subset.npz", "vae_mnist.safetensors", "vae_mnist_ones.safetensors"),
                    "MNIST digits (200 per class and every 1) and the two VAEs", _build_mnist, _mnist_available),
-    "views": Asset(("demo_thirteen_ou.npz", "rf_sweep_two_points.npz"), "precomputed views of the home and "
+    "views": Asset(("demo_thirteen_ou.npz", "rf_sweep_two_points.npz"), "precomputed views of the Trajectories and "
                    "Random features pages", build_views),
     "home": Asset(("side_by_side_home.npz",), "the home page's side-by-side view (two models, same noise)",
                   build_home),

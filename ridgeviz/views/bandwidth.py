@@ -105,18 +105,6 @@ def memorisation_fraction(X: np.ndarray, b: float, n_samples: int = 2000, seed: 
     return float(np.mean(d[:, 0] <= ratio * d[:, 1]))
 
 
-def group_marks(marks: dict) -> list[tuple[str, float, float | None]]:
-    """``{rule: (b, t)}`` -> ``[(label, b, t)]`` with rules giving the same bandwidth joined ("Scott = Silverman")."""
-    groups: dict = {}
-    for name, (b, t) in marks.items():
-        key = round(float(b), 12)
-        if key in groups:
-            groups[key][0] += " = " + name
-        else:
-            groups[key] = [name, float(b), t]
-    return [tuple(v) for v in groups.values()]
-
-
 def polyline_length(lines) -> float:
     """Total length of a list of ``(n, 2)`` polylines."""
     return float(sum(np.linalg.norm(np.diff(line, axis=0), axis=1).sum() for line in lines))

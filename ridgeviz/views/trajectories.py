@@ -11,33 +11,41 @@ traced in R^D from seeds on that plane and projected back (``trace_ridges_projec
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass, field
 from typing import ClassVar
 
 import numpy as np
 import torch
 
-from ..core.decomposition import decompose_error
+from ..core.decomposition import decompose_error, masked_bands
 from ..core.density import SmoothedEmpirical, as_numpy
 from ..core.laws import ridge_laws
+from ..core.outcomes import OutcomeRule, classify_samples
+from ..core.outcomes import fractions as outcome_fractions
 from ..core.phases import PHASES, PhaseRule, label_phases, phase_sensitivity
 from ..core.ridge import GAP_TOL, local_frame
 from ..core.sampling import SAMPLERS, prior_sample, sample
 from ..core.schedules import ScheduleConfig
 from ..core.tracing import data_plane, default_bounds, trace_ridges_projected
 from ..models.factory import ModelConfig, build_model
+from ..models.kinds import LOADED
+from ..models.recipes import GENERALISING_ASSET
 from ..utils import provenance
 from ..utils.limits import frame_points
-from ..utils.provenance import array_digest, provenance_of
+from ..utils.provenance import array_digest, file_digest, provenance_of
 from ..utils.results import read_result, to_json, write_result
 from ..utils.validation import POSITIVE, SEED, Integer, Options, Real, check, validate_fields
 
-RESULT_FORMAT = 3  # 2: five phases, per-time tube widths, the laws' points, the sensitivity table; 3: one file format
+# 2: five phases, per-time tube widths, the laws' points, the sensitivity table; 3: one file format; 4: the final
+# samples' outcomes with the outcome rule's ridge, and the error as a length (bands "length_normal/tangential")
+RESULT_FORMAT = 4
 LAW_PARTICLES = 128  # particles whose align and slide laws are computed (the figure shows at most 4,000 points)
 MAX_POINTS = 2_000_000  # trajectory points (particles x (steps + 1)) one Trajectories run may decompose
 # what the shipped precomputed views depend on: a change to any of these files makes them stale
 VIEW_CODE = ("ridgeviz.core", "ridgeviz.models.score", "ridgeviz.models.factory", "ridgeviz.models.kinds",
-             "ridgeviz.data.datasets", "ridgeviz.views.trajectories")
+             "ridgeviz.models.mlp", "ridgeviz.models.checkpoints", "ridgeviz.data.datasets",
+             "ridgeviz.views.trajectories", "ridgeviz.views.bandwidth")
 
 
 @dataclass(frozen=True)
@@ -92,7 +100,13 @@ class ExplorerResult:
     law_agreement: their ``RidgeLaws.agreement()``; sensitivity: ``PhaseSensitivity.table()`` (plain JSON under
     the NaN policy of :mod:`ridgeviz.utils.results`: NaN as None); config: :func:`made_from` plus the phases;
     shares: ``{"all": ..., "in_tube": ...}`` phase shares over all sample-steps and over those after reach where
-    the ridge is defined.
+    the ridge is defined. outcomes: (M,) int8 codes into ``core.outcomes.CATEGORIES`` for the final samples (None
+    when the outcome rule does not apply: fewer than two distinct neighbours); outcome_ridge: polylines of the
+    outcome rule's ridge ``R_{t*} / alpha_{t*}`` in the plane (data units, as on the home page); outcome:
+    ``{"t_star", "tube", "rule", "fractions"}``; h: (K+1,) the bandwidth ``h_t`` at each time. The bands hold,
+    besides the error norms, ``length_normal`` and ``length_tangential``: the error as a length, ``h_t |e|``
+    (= ``alpha_t |D_theta - D|``, how far the model's denoised point is off), which stays of the order of the
+    distance to the ridge as t -> 0 where ``|e|`` itself grows like ``1 / h_t``.
 
     NaN means *undefined*, never a failure (a failure raises ``ValueError``): ``distance`` and the errors are NaN
     exactly where the ridge is undefined (duplicate points, data far closer together or further apart than the
@@ -124,15 +138,21 @@ class ExplorerResult:
     law_agreement: dict = field(default_factory=dict)
     sensitivity: dict = field(default_factory=dict)
     shares: dict = field(default_factory=dict)
+    outcomes: np.ndarray = None
+    h: np.ndarray = None
+    outcome_ridge: list = field(default_factory=list)
+    outcome: dict = field(default_factory=dict)
 
     def to_npz_bytes(self) -> bytes:
         """The result in ridgeviz's one result-file format (:mod:`ridgeviz.utils.results`; no pickles)."""
         arrays = {k: getattr(self, k) for k in _ARRAYS}
-        if self.tube_width is not None:
-            arrays["tube_width"] = self.tube_width
+        for k in ("tube_width", "outcomes", "h"):
+            if getattr(self, k) is not None:
+                arrays[k] = getattr(self, k)
         arrays.update({f"band_{k}": v for k, v in self.bands.items()})
         return write_result(RESULT_KIND, RESULT_FORMAT, arrays, {k: getattr(self, k) for k in _META},
-                            {"ridges": self.ridges}, made_from=provenance_of(self.config))
+                            {"ridges": self.ridges, "outcome_ridge": [self.outcome_ridge]},
+                            made_from=provenance_of(self.config))
 
     @classmethod
     def from_npz(cls, source) -> "ExplorerResult":
@@ -140,20 +160,20 @@ class ExplorerResult:
         f = read_result(source, RESULT_KIND, RESULT_FORMAT, "trajectories file")
         arrays, meta = f.arrays, f.meta
         bands = {k[5:]: arrays.pop(k) for k in list(arrays) if k.startswith("band_")}
-        arrays.setdefault("tube_width", None)
         try:
-            fields = {k: meta[k] for k in _META} | {k: arrays[k] for k in (*_ARRAYS, "tube_width")}
+            fields = {k: meta[k] for k in _META} | {k: arrays.get(k) for k in ("tube_width", "outcomes", "h")} | {
+                k: arrays[k] for k in _ARRAYS}
         except KeyError as exc:
             raise ValueError(f"trajectories file: it lacks {exc}") from None
         fields.update(bounds=tuple(meta["bounds"]), axis_labels=tuple(meta["axis_labels"]),
                       quantiles=tuple(meta["quantiles"]))
-        return cls(bands=bands, ridges=f.polylines["ridges"], **fields)
+        return cls(bands=bands, ridges=f.polylines["ridges"], outcome_ridge=f.polylines["outcome_ridge"][0], **fields)
 
 
 RESULT_KIND = "trajectories"
 _ARRAYS = ("times", "xs", "labels", "distance", "error_normal", "error_tangential", "fractions", "frames", "data")
 _META = ("bounds", "axis_labels", "rule_text", "tube", "distance_kind", "config", "quantiles", "laws",
-         "law_agreement", "sensitivity", "shares")
+         "law_agreement", "sensitivity", "shares", "outcome")
 
 
 def made_from(X: np.ndarray, sched_cfg: ScheduleConfig, cfg: TrajectoryConfig, model_cfg: ModelConfig) -> dict:
@@ -202,6 +222,8 @@ def run_trajectories(X: np.ndarray, sched_cfg: ScheduleConfig, cfg: TrajectoryCo
     bounds = default_bounds(data2)
     report("tracing the ridge", 0.0)
     ridges = trace_ridges_projected(dens, times[frames], cfg.dim, plane, bounds, grid=cfg.ridge_grid)
+    outcome = _outcomes(dens, as_numpy(traj.xs[-1]), plane, bounds)
+    h = np.asarray(sched.h(torch.as_tensor(times)), dtype=np.float64)
     report("done", 1.0)
     f32 = np.float32
     xs = plane.project(as_numpy(traj.xs))
@@ -211,13 +233,42 @@ def run_trajectories(X: np.ndarray, sched_cfg: ScheduleConfig, cfg: TrajectoryCo
     return ExplorerResult(
         times=times, xs=xs.astype(f32), labels=phases.labels.astype(np.int8),
         distance=dec.distance.astype(f32), error_normal=dec.error_normal.astype(f32),
-        error_tangential=dec.error_tangential.astype(f32), bands=dec.summary(quantiles), quantiles=tuple(quantiles),
-        fractions=phases.fractions(), frames=frames, ridges=ridges, data=data2, bounds=tuple(map(float, bounds)),
-        axis_labels=plane.labels, rule_text=rule.describe(dens.data), tube=float(phases.tube),
-        distance_kind=dec.distance_kind, tube_width=phases.tube_t, laws=to_json(laws.points(seed=cfg.seed)),
-        law_agreement=to_json(laws.agreement()), sensitivity=to_json(phase_sensitivity(X, dec, rule).table()),
-        shares=to_json({"all": phases.shares(), "in_tube": phases.in_tube_shares()}),
+        error_tangential=dec.error_tangential.astype(f32), bands=_bands(dec, h, quantiles), h=h,
+        quantiles=tuple(quantiles), fractions=phases.fractions(), frames=frames, ridges=ridges, data=data2,
+        bounds=tuple(map(float, bounds)), axis_labels=plane.labels, rule_text=rule.describe(dens.data),
+        tube=float(phases.tube), distance_kind=dec.distance_kind, tube_width=phases.tube_t,
+        laws=to_json(laws.points(seed=cfg.seed)), law_agreement=to_json(laws.agreement()),
+        sensitivity=to_json(phase_sensitivity(X, dec, rule).table()),
+        shares=to_json({"all": phases.shares(), "in_tube": phases.in_tube_shares()}), **outcome,
         config=made_from(X, sched_cfg, cfg, model_cfg) | {"phases": list(PHASES), "gap_tol": GAP_TOL})
+
+
+def _bands(dec, h: np.ndarray, quantiles) -> dict:
+    """The decomposition's bands plus the error as a length, ``h_t |e|`` (see :class:`ExplorerResult`)."""
+    ok = ~np.asarray(dec.undefined, dtype=bool)
+    return dec.summary(quantiles) | {f"length_{part}": masked_bands(h[:, None] * getattr(dec, f"error_{part}"), ok,
+                                                                    quantiles) for part in ("normal", "tangential")}
+
+
+def _outcomes(dens, final: np.ndarray, plane, bounds) -> dict:
+    """Where the final samples ``(M, D)`` end by the one outcome rule (:mod:`ridgeviz.core.outcomes`), and that
+    rule's ridge at ``t*`` in data units, ``R_{t*} / alpha_{t*}``, as the home page draws it (traced as the ridge of
+    the data's Gaussian KDE at bandwidth ``sigma_{t*} / alpha_{t*}``, the same set). Empty when the rule does not
+    apply (fewer than two distinct neighbours)."""
+    from .bandwidth import kde_density
+
+    X = as_numpy(dens.data)
+    try:
+        rule = OutcomeRule.for_data(X, dens.schedule)
+    except ValueError:
+        return {}
+    codes = classify_samples(dens, final, rule)
+    sched, t = dens.schedule, rule.t_ridge
+    a, b = float(sched.alpha(t)), float(sched.sigma(t) / sched.alpha(t))
+    lines = trace_ridges_projected(kde_density(X, b, b), [b], rule.dim, plane, bounds, grid=24)[0]
+    return {"outcomes": codes, "outcome_ridge": lines,
+            "outcome": to_json({"t_star": t, "tube": rule.tube / a, "rule": rule.describe(),
+                                "fractions": outcome_fractions(codes)})}
 
 
 def _laws(dens, traj, dim, dec, aligned_step, seed):
@@ -232,8 +283,12 @@ def error_profile(model, dens: SmoothedEmpirical, times, dim: int, n: int = 256,
     """Mean norms of the model's score error ``e = s_theta - grad log p_t`` split along the ridge frame, per time.
 
     At each time in ``times: (F,)``, ``n`` points are drawn from ``p_t`` (``alpha_t x_i + sigma_t z``, seeded);
-    ``e_perp = P_perp e`` and ``e_par = e - e_perp`` in the frame at the point. Returns ``{"times", "normal",
-    "tangential", "total", "undefined"}``, each ``(F,)`` (``undefined``: fraction of points without a ridge frame).
+    ``e_perp = P_perp e`` and ``e_par = e - e_perp`` in the frame at the point. The normal and tangential means are
+    over the points where the ridge is defined (NaN at a time where it is defined at none): where it is not (the
+    round blob around an isolated training point at small t, one blob at large t) the frame's directions are
+    arbitrary and so is the split; an injected tangential error of 0.5 read 0.1 there before. The total is over
+    every point. Returns ``{"times", "normal", "tangential", "total", "undefined"}``, each ``(F,)``
+    (``undefined``: fraction of points without a ridge frame).
     """
     times = np.asarray(times, dtype=np.float64)
     g = torch.Generator().manual_seed(seed)
@@ -252,13 +307,40 @@ def error_profile(model, dens: SmoothedEmpirical, times, dim: int, n: int = 256,
         nrm, tan = frame.split(err)
         parts.append(torch.stack([nrm.norm(dim=-1), tan.norm(dim=-1), err.norm(dim=-1),
                                   frame.undefined().to(dens.dtype)]))
-    cols = as_numpy(torch.cat(parts, dim=1)).reshape(4, F, n).mean(2)
-    return {"times": times, "normal": cols[0], "tangential": cols[1], "total": cols[2], "undefined": cols[3]}
+    cols = as_numpy(torch.cat(parts, dim=1)).reshape(4, F, n)
+    defined = cols[3] == 0
+    count = defined.sum(1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        normal, tangential = ((np.where(defined, c, 0.0).sum(1) / count) for c in cols[:2])
+    return {"times": times, "normal": np.where(count > 0, normal, np.nan),
+            "tangential": np.where(count > 0, tangential, np.nan), "total": cols[2].mean(1),
+            "undefined": cols[3].mean(1)}
+
+
+def generalising_config() -> ModelConfig:
+    """The shipped generalising MLP (:mod:`ridgeviz.models.recipes`) as a model choice: a loaded checkpoint whose
+    ``key`` is the digest of the file's bytes, so a result made with it names the very weights."""
+    stat = GENERALISING_ASSET.stat()
+    return ModelConfig(LOADED, dim=1, normal=0.0, tangential=0.0, key=_digest(str(GENERALISING_ASSET),
+                                                                               stat.st_mtime_ns, stat.st_size))
+
+
+@functools.lru_cache(maxsize=4)
+def _digest(path: str, mtime_ns: int, size: int) -> str:
+    return file_digest(path)  # read again only when the file changed
 
 
 def demo_inputs() -> tuple[np.ndarray, ScheduleConfig, TrajectoryConfig, ModelConfig]:
-    """The home page's demo: the 13-point set, OU, 512 particles, EM, 200 steps, the injected-error model."""
+    """The Trajectories page's default view: the 13-point set, OU, 512 particles, EM, 200 steps and the shipped
+    generalising MLP (:func:`generalising_config`), whose new samples end on the ridge (:func:`run_demo`)."""
     from ..data.datasets import MODE_SETS
 
-    return MODE_SETS["thirteen"].copy(), ScheduleConfig(), TrajectoryConfig(), ModelConfig()
+    return MODE_SETS["thirteen"].copy(), ScheduleConfig(), TrajectoryConfig(), generalising_config()
 
+
+def run_demo(callback=None) -> ExplorerResult:
+    """The shipped default view (``assets/demo_thirteen_ou.npz``): :func:`demo_inputs` with the shipped MLP."""
+    from ..models.recipes import load_generalising_model
+
+    X, sched_cfg, cfg, model_cfg = demo_inputs()
+    return run_trajectories(X, sched_cfg, cfg, load_generalising_model(), model_cfg, callback=callback)

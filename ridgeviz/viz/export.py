@@ -3,8 +3,9 @@
 kaleido 1.x no longer bundles a browser: it starts a Chrome/Chromium it finds, or the one named by the
 environment variable ``BROWSER_PATH`` (read by its browser launcher, choreographer). :func:`chromium_path`
 picks ``RIDGEVIZ_CHROMIUM``, then ``BROWSER_PATH``, then Debian's ``/usr/bin/chromium``; the variable is set
-only when an image is asked for (importing this module changes nothing). An animated figure is exported as
-its current still: frames, sliders and play buttons are dropped.
+only when an image is asked for (importing this module changes nothing). An animated figure is exported as one
+still: the frame asked for (the one the page's slider shows), by default the frame its slider starts at, with
+that frame's data, its time stamp (a text trace or the frame's title) and no slider or play buttons.
 """
 
 from __future__ import annotations
@@ -46,17 +47,39 @@ def available() -> str | None:
     return None
 
 
+def still_frame(fig: go.Figure, frame: int | None = None) -> int | None:
+    """The frame a still of ``fig`` shows: ``frame`` (negative counts from the end), else the one its slider starts
+    at; None for a figure without frames."""
+    if not fig.frames:
+        return None
+    if frame is None:
+        sliders = fig.layout.sliders
+        frame = int(sliders[0].active or 0) if sliders else 0
+    return int(frame) % len(fig.frames)
+
+
 def static_figure(fig: go.Figure, frame: int | None = None) -> go.Figure:
-    """A copy of ``fig`` without frames, sliders and play buttons: as it opens, or at animation frame ``frame``."""
+    """A copy of ``fig`` without frames, sliders and play buttons, at animation frame :func:`still_frame`: the
+    frame's traces on the base traces and its title when it has one (so the still carries the frame's time)."""
     still = go.Figure(data=fig.data, layout=fig.layout)
     still.layout.sliders, still.layout.updatemenus = (), ()  # update_layout(sliders=[]) would merge, not clear
-    if frame is not None and fig.frames:
-        shown = fig.frames[frame]
+    f = still_frame(fig, frame)
+    if f is not None:
+        shown = fig.frames[f]
         for idx, trace in zip(shown.traces, shown.data):
             still.data[idx].update({k: v for k, v in trace.to_plotly_json().items() if k != "type"})
         if shown.layout is not None and shown.layout.title.text:
             still.layout.title.text = shown.layout.title.text
     return still
+
+
+def frame_label(fig: go.Figure, frame: int | None = None) -> str | None:
+    """The slider label of the still's frame (its t, say), or None."""
+    f = still_frame(fig, frame)
+    sliders = fig.layout.sliders
+    if f is None or not sliders or f >= len(sliders[0].steps):
+        return None
+    return str(sliders[0].steps[f].label)
 
 
 def _size(fig: go.Figure, width: int | None, height: int | None) -> tuple[int, int]:

@@ -1,27 +1,21 @@
 """Plotly figure builders: arrays in, ``go.Figure`` out. No streamlit, no torch, no arithmetic beyond drawing.
 
-The trajectory animation follows the habits in ../shared/STYLE.md: SVG ``scatter`` (``scattergl`` does not
-animate), fixed axis ranges, static layers (training points, curves, legend entries) drawn once, frames that
-carry only the moving traces (ridge, trails, particles, time markers) as plain dicts of float32 arrays, capped
-frames and points (subsampled here, not in the core), the same points in the same order in every frame.
+The trajectory animation lives in :mod:`ridgeviz.viz.trajectories` (re-exported here); this module holds the
+model pages' curves, the random-feature sweep and the small helpers other figures share.
 """
 
 from __future__ import annotations
-
-import textwrap
 
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ..core.vocabulary import PHASE_COLORS, PHASES
 from .style import (
-    BAND_FILL,
     DATA_COLOR,
     LINE_COLOR,
+    QUANTITY_DASH,
     RIDGE_COLOR,
-    TRAIL_COLOR,
-    animation_controls,
+    UNDEFINED_GREY,
     axis_ranges,
     data_trace,
     f32,
@@ -29,157 +23,11 @@ from .style import (
     ridge_trace,
     subsample,
 )
+from .trajectories import phase_colorscale, trajectory_figure
 
 # re-exported: other viz modules and experiments draw with the same helpers
 _r, _lines_xy, _pad = f32, lines_xy, axis_ranges
-
-
-def phase_colorscale() -> list:
-    """Discrete colourscale mapping the integer phase codes 0..3 (with cmin=-0.5, cmax=3.5) to PHASE_COLORS."""
-    n = len(PHASES)
-    scale = []
-    for i, name in enumerate(PHASES):
-        scale += [[i / n, PHASE_COLORS[name]], [(i + 1) / n, PHASE_COLORS[name]]]
-    return scale
-
-
-def _trail_xy(xs: np.ndarray, frames: np.ndarray, f: int, trail: int, points: np.ndarray):
-    """Each particle's last ``trail`` frame positions joined into segments separated by NaN."""
-    steps = frames[np.clip(np.arange(f - trail, f + 1), 0, None)]
-    seg = xs[steps][:, points].transpose(1, 0, 2)  # (M, trail+1, 2)
-    seg = np.concatenate([seg, np.full((seg.shape[0], 1, 2), np.nan)], axis=1).reshape(-1, 2)[:-1]
-    return _r(seg[:, 0]), _r(seg[:, 1])
-
-
-def _pad(bounds) -> tuple[list, list]:
-    return [bounds[0], bounds[1]], [bounds[2], bounds[3]]
-
-
-def trajectory_figure(res, *, max_frames: int = 100, max_points: int = 512, trail: int = 3, trail_points: int = 192,
-                      follow=None, frame: int = 0, frame_ms: int = 80, height: int = 640) -> go.Figure:
-    """Animated reverse-time trajectories beside their error, distance and phase curves.
-
-    ``res``: a :class:`ridgeviz.views.trajectories.ExplorerResult` (times (K+1,), xs (K+1, M, 2), labels (K+1, M),
-    bands, fractions (K+1, 4), frames (F,), ridges (F lists), data (N, 2), bounds, rule_text). At most
-    ``max_frames`` of the F ridge frames and ``max_points`` particles are drawn (``follow``, a particle index, is
-    always kept and drawn with its whole path); ``trail_points`` of them carry a trail over the last ``trail``
-    frames (trails are most of the figure's size). ``frame`` is the frame shown first (a slider step). Returns a
-    figure whose frames each hold ``len(fig.frames[0].traces)`` moving traces.
-    """
-    K1, M, _ = res.xs.shape
-    pick = subsample(len(res.frames), max_frames)
-    frames = np.asarray(res.frames)[pick]
-    ridges = [res.ridges[i] for i in pick]
-    points = subsample(M, max_points, keep=() if follow is None else (follow,))
-    frame = int(np.clip(frame, 0, len(frames) - 1))
-    fig = make_subplots(rows=3, cols=2, column_widths=[0.58, 0.42], horizontal_spacing=0.1, vertical_spacing=0.07,
-                        specs=[[{"rowspan": 3}, {}], [None, {}], [None, {}]],
-                        subplot_titles=("particles, trails and the ridge of p_t", "score error norms (mean, 10-90%)",
-                                        "distance to the ridge", "fraction of samples per phase"))
-    # static layers, drawn once
-    fig.add_trace(go.Scatter(x=res.data[:, 0], y=res.data[:, 1], mode="markers", name="training points",
-                             marker=dict(symbol="x", size=9, color=DATA_COLOR, line=dict(width=1))), 1, 1)
-    for name in PHASES:
-        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=name,
-                                 marker=dict(size=9, color=PHASE_COLORS[name])), 1, 1)
-    times = np.asarray(res.times)
-    _band_traces(fig, times, res.bands, "error_normal", "normal", "normal error", 1)
-    _band_traces(fig, times, res.bands, "error_tangential", "tangential", "tangential error", 1)
-    _band_traces(fig, times, res.bands, "distance", "distance", "distance to ridge", 2)
-    tube = getattr(res, "tube_width", None)  # per time (max(floor, k sqrt(h_t))) when the result has it
-    tx, ty = (times, _r(tube)) if tube is not None else ([times[0], times[-1]], [res.tube, res.tube])
-    fig.add_trace(go.Scatter(x=tx, y=ty, mode="lines", name="tube width",
-                             line=dict(color="#555", dash="dot", width=1)), 2, 2)
-    for c, name in enumerate(PHASES):
-        fig.add_trace(go.Scatter(x=times, y=res.fractions[:, c], mode="lines", stackgroup="phases", name=name,
-                                 line=dict(width=0.5, color=PHASE_COLORS[name]), showlegend=False), 3, 2)
-    if follow is not None:
-        _follow_traces(fig, res, int(follow), times)
-    # moving traces: their indices are what every frame updates
-    moving_start = len(fig.data)
-    fig.add_trace(go.Scatter(mode="lines", name="ridge of p_t", line=dict(color=RIDGE_COLOR, width=2.5)), 1, 1)
-    fig.add_trace(go.Scatter(mode="lines", name="trails", line=dict(color=TRAIL_COLOR, width=1), hoverinfo="skip"),
-                  1, 1)
-    fig.add_trace(go.Scatter(mode="markers", name="particles", showlegend=False, customdata=points,
-                             hovertemplate="particle %{customdata}<br>(%{x:.2f}, %{y:.2f})<extra></extra>",
-                             marker=dict(size=6, colorscale=phase_colorscale(), cmin=-0.5, cmax=len(PHASES) - 0.5,
-                                         line=dict(width=0))), 1, 1)
-    tops = _curve_tops(res)
-    for row in (1, 2, 3):
-        fig.add_trace(go.Scatter(mode="lines", line=dict(color="#222", width=1.5), showlegend=False,
-                                 hoverinfo="skip"), row, 2)
-    if follow is not None:
-        fig.add_trace(go.Scatter(mode="markers", name=f"particle {follow} now", showlegend=False, hoverinfo="skip",
-                                 marker=dict(size=14, color="rgba(0,0,0,0)", line=dict(color="#000", width=2.5))),
-                      1, 1)
-    moving = list(range(moving_start, len(fig.data)))
-    trailed = points[subsample(len(points), trail_points)] if trail > 0 else points[:0]
-    frame_dicts = [_frame(res, frames, ridges, f, trail, points, trailed, tops, moving, follow)
-                   for f in range(len(frames))]
-    for idx, trace in zip(moving, frame_dicts[frame]["data"]):
-        fig.data[idx].update({k: v for k, v in trace.items() if k != "type"})
-    fig.frames = [go.Frame(**fd) for fd in frame_dicts]
-    animation_controls(fig, [f"{t:.3g}" for t in times[frames]], active=frame, frame_ms=frame_ms)
-    _layout(fig, res, tops, height)
-    return fig
-
-
-def _band_traces(fig, times, bands, key, color, label, row):
-    b = bands[key]
-    fig.add_trace(go.Scatter(x=times, y=b[-1], mode="lines", line=dict(width=0), showlegend=False,
-                             hoverinfo="skip"), row, 2)
-    fig.add_trace(go.Scatter(x=times, y=b[1], mode="lines", line=dict(width=0), fill="tonexty",
-                             fillcolor=BAND_FILL[color], showlegend=False, hoverinfo="skip"), row, 2)
-    fig.add_trace(go.Scatter(x=times, y=b[0], mode="lines", name=label, line=dict(color=LINE_COLOR[color], width=2)),
-                  row, 2)
-
-
-def _follow_traces(fig, res, p, times):
-    path = res.xs[:, p]
-    fig.add_trace(go.Scatter(x=path[:, 0], y=path[:, 1], mode="lines", name=f"particle {p}",
-                             line=dict(color="#000", width=1.5, dash="dot")), 1, 1)
-    for key, color, row in (("error_normal", "normal", 1), ("error_tangential", "tangential", 1),
-                            ("distance", "distance", 2)):
-        fig.add_trace(go.Scatter(x=times, y=getattr(res, key)[:, p], mode="lines", showlegend=False,
-                                 name=f"particle {p}", line=dict(color=LINE_COLOR[color], width=1, dash="dot")), row, 2)
-
-
-def _curve_tops(res) -> dict:
-    err = max(float(np.nanmax(res.bands["error_normal"][-1])), float(np.nanmax(res.bands["error_tangential"][-1])))
-    dist = max(float(np.nanmax(res.bands["distance"][-1])), res.tube)
-    return {1: 1.05 * err if err > 0 else 1.0, 2: 1.05 * dist if dist > 0 else 1.0, 3: 1.0}
-
-
-def _frame(res, frames, ridges, f, trail, points, trailed, tops, moving, follow=None) -> dict:
-    k = int(frames[f])
-    t = float(res.times[k])
-    rx, ry = _lines_xy(ridges[f])
-    tx, ty = _trail_xy(res.xs, frames, f, trail, trailed)
-    pos = res.xs[k, points]
-    data = [dict(type="scatter", x=rx, y=ry), dict(type="scatter", x=tx, y=ty),
-            dict(type="scatter", x=_r(pos[:, 0]), y=_r(pos[:, 1]),
-                 marker=dict(color=np.asarray(res.labels[k, points], dtype=np.int8)))]
-    data += [dict(type="scatter", x=[t, t], y=[0, tops[row]]) for row in (1, 2, 3)]
-    if follow is not None:
-        data.append(dict(type="scatter", x=_r(res.xs[k, follow, :1]), y=_r(res.xs[k, follow, 1:])))
-    return dict(name=str(f), data=data, traces=moving)
-
-
-def _layout(fig, res, tops, height):
-    x, y = _pad(res.bounds)
-    fig.update_xaxes(range=x, title_text=res.axis_labels[0], row=1, col=1)
-    fig.update_yaxes(range=y, title_text=res.axis_labels[1], row=1, col=1, scaleanchor="x", scaleratio=1)
-    t0, t1 = float(res.times[0]), float(res.times[-1])
-    for row in (1, 2, 3):
-        fig.update_xaxes(type="log", range=[np.log10(t0), np.log10(t1)], row=row, col=2, showticklabels=row == 3,
-                         title_text="reverse time t (T on the left)" if row == 3 else None)
-        fig.update_yaxes(range=[0, tops[row]], row=row, col=2)
-    rule = textwrap.wrap("phase rule: " + res.rule_text, 125)  # wrapped: one long line is cut off by the figure
-    fig.update_layout(height=height + 14 * len(rule), margin=dict(l=50, r=20, t=96 + 14 * len(rule), b=110),
-                      hovermode="closest", template="plotly_white", uirevision="trajectories",
-                      legend=dict(orientation="h", x=0, y=1.06, yanchor="bottom", traceorder="normal"),
-                      title=dict(text="<br>".join(rule), x=0.01, xanchor="left", y=0.995, yanchor="top",
-                                 font=dict(size=11, color="#444")))
+__all__ = ["DATA_COLOR", "RIDGE_COLOR", "phase_colorscale", "subsample", "trajectory_figure"]
 
 
 # -- models -----------------------------------------------------------------------------------------------------
@@ -195,10 +43,59 @@ def curves_figure(x, curves: dict, *, x_title="t", y_title="", log_x=True, log_y
     return fig
 
 
-def error_profile_figure(profile: dict, title="score error of the model against the exact score") -> go.Figure:
-    """Mean normal, tangential and total error norms against t (``views.trajectories.error_profile`` output)."""
-    return curves_figure(profile["times"], {"normal": profile["normal"], "tangential": profile["tangential"],
-                                            "total": profile["total"]}, y_title="mean |error|", title=title)
+SPIKE_RATIO = 30.0  # a curve whose largest value is this many times its median is drawn on a log axis
+
+
+def needs_log(*curves) -> bool:
+    """Whether curves (arrays, NaN allowed) need a log axis: positive, and a spike ``SPIKE_RATIO`` times their
+    median would flatten the rest on a linear one."""
+    v = np.concatenate([np.asarray(c, dtype=np.float64).ravel() for c in curves])
+    v = v[np.isfinite(v)]
+    return bool(len(v)) and bool((v > 0).any()) and float(v.max()) > SPIKE_RATIO * float(np.median(v[v > 0]))
+
+
+def error_profile_figure(profile: dict, title="score error of the model against the exact score",
+                         height: int = 380) -> go.Figure:
+    """Mean normal, tangential and total error norms against t (``views.trajectories.error_profile`` output).
+
+    Normal and tangential are means over the points where the ridge is defined; times where it is undefined at
+    most points are shaded (the split has no meaning there). A log axis when a spike (at ``t_min``, say) would
+    flatten the curves."""
+    t = np.asarray(profile["times"], dtype=np.float64)
+    fig = go.Figure()
+    for key, color, dash, width in (("normal", "normal", QUANTITY_DASH["normal"], 2.5),
+                                    ("tangential", "tangential", QUANTITY_DASH["tangential"], 2.5),
+                                    ("total", "bandwidth", "dot", 1.5)):
+        fig.add_trace(go.Scatter(x=t, y=f32(profile[key]), name=key, mode="lines",
+                                 line=dict(color=LINE_COLOR[color], dash=dash, width=width)))
+    undefined = np.asarray(profile.get("undefined", np.zeros_like(t))) > 0.5
+    for lo, hi in _runs(t, undefined):
+        fig.add_vrect(x0=lo, x1=hi, fillcolor=UNDEFINED_GREY, opacity=0.5, line_width=0, layer="below")
+    if undefined.any():
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name="ridge undefined at most points",
+                                 marker=dict(symbol="square", size=12, color=UNDEFINED_GREY)))
+    log_y = needs_log(profile["normal"], profile["tangential"], profile["total"])
+    lo, hi = np.log10(t.min()), np.log10(t.max())
+    fig.update_xaxes(type="log", title_text="t", dtick=1, range=[lo - 0.2, hi + 0.2])  # corner labels kept apart
+    fig.update_yaxes(type="log" if log_y else "linear", title_text="mean |error|" + (" (log)" if log_y else ""),
+                     rangemode="tozero" if not log_y else None, dtick=1 if log_y else None)
+    fig.update_layout(title=title, height=height, template="plotly_white", margin=dict(t=50, b=40),
+                      legend=dict(orientation="h", x=0, y=-0.22, yanchor="top"))
+    return fig
+
+
+def _runs(t: np.ndarray, mask: np.ndarray) -> list[tuple[float, float]]:
+    """Spans ``(t_lo, t_hi)`` of consecutive ``t`` where ``mask``, widened half a step each side (log spacing)."""
+    out, start = [], None
+    for i, m in enumerate(np.append(mask, False)):
+        if m and start is None:
+            start = i
+        elif not m and start is not None:
+            lo, hi = t[start], t[i - 1]
+            step = np.sqrt(t[1] / t[0]) if len(t) > 1 and t[0] > 0 else 1.0
+            out.append((float(min(lo, hi) / step), float(max(lo, hi) * step)))
+            start = None
+    return out
 
 
 def tau_text(tau: float) -> str:
@@ -224,28 +121,32 @@ def rf_sweep_figure(sweep) -> go.Figure:
     """
     x, labels = tau_positions(sweep.taus)
     fig = make_subplots(rows=1, cols=2, column_widths=[0.62, 0.38], horizontal_spacing=0.1,
-                        subplot_titles=("mean error norm along the trajectories", "inter-mode mass"))
-    for key, name, color, dash in (("bias_normal", "bias, normal", LINE_COLOR["normal"], "solid"),
-                                   ("bias_tangential", "bias, tangential", LINE_COLOR["tangential"], "solid"),
-                                   ("opt_normal", "optimisation, normal", LINE_COLOR["normal"], "dash"),
-                                   ("opt_tangential", "optimisation, tangential", LINE_COLOR["tangential"], "dash")):
+                        subplot_titles=("mean error along the trajectories", "inter-mode mass"))
+    # colour: normal or tangential; line and marker: bias (solid, circles) or optimisation (dotted, squares)
+    for key, name, color, dash, symbol in (
+            ("bias_normal", "bias, normal", LINE_COLOR["normal"], "solid", "circle"),
+            ("bias_tangential", "bias, tangential", LINE_COLOR["tangential"], "solid", "circle"),
+            ("opt_normal", "optimisation, normal", LINE_COLOR["normal"], "dot", "square"),
+            ("opt_tangential", "optimisation, tangential", LINE_COLOR["tangential"], "dot", "square")):
         y = np.asarray(getattr(sweep, key), dtype=np.float64)
         fig.add_trace(go.Scatter(x=x, y=np.where(y > 0, y, np.nan), name=name, mode="lines+markers",
-                                 line=dict(color=color, dash=dash)), 1, 1)
+                                 marker=dict(symbol=symbol, size=8), line=dict(color=color, dash=dash)), 1, 1)
     fig.add_trace(go.Scatter(x=x, y=sweep.inter_mode, name="inter-mode mass", mode="lines+markers",
-                             line=dict(color="#54A24B")), 1, 2)
+                             line=dict(color=LINE_COLOR["inter-mode"])), 1, 2)
     for col in (1, 2):
-        fig.update_xaxes(type="log", tickvals=x, ticktext=labels, title_text="training time tau", row=1, col=col)
-    fig.update_yaxes(type="log", title_text="mean |error|", row=1, col=1)
-    fig.update_yaxes(range=[0, 1.02], title_text="fraction of final samples", row=1, col=2)
-    fig.update_layout(height=420, template="plotly_white", legend=dict(orientation="h", y=-0.22))
+        fig.update_xaxes(type="log", tickvals=x, ticktext=labels, tickangle=0, title_text="training time τ", row=1,
+                         col=col)
+    fig.update_yaxes(type="log", dtick=1, title_text="mean |error|", row=1, col=1)
+    fig.update_yaxes(range=[0, 1.1], tickvals=[0, 0.5, 1], title_text="fraction", row=1, col=2)
+    fig.update_layout(height=420, template="plotly_white", margin=dict(t=50),
+                      legend=dict(orientation="h", x=0, y=-0.25, yanchor="top"))
     return fig
 
 
 def cloud_figure(data, samples, lines=(), bounds=None, title="") -> go.Figure:
     """Final samples ``(M, 2)`` over the training points ``(N, 2)`` and the ridge polylines."""
     fig = go.Figure([go.Scatter(x=samples[:, 0], y=samples[:, 1], mode="markers", name="samples",
-                                marker=dict(size=4, color="#4C78A8", opacity=0.6)),
+                                marker=dict(size=4, color=LINE_COLOR["samples"], opacity=0.6)),
                      ridge_trace(list(lines)), data_trace(data)])
     if bounds is not None:
         x, y = _pad(bounds)

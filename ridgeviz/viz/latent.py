@@ -14,8 +14,14 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-DEFINED_COLOR, UNDEFINED_COLOR = "#4C78A8", "#BBBBBB"
-THRESHOLD_COLORS = ("#54A24B", "#E45756")  # on / off
+from ..core.vocabulary import OUTCOME_COLORS, PHASE_COLORS
+from .style import QUANTITY_COLORS
+
+# one colour per meaning on every page (core/vocabulary.py, viz/style.py): "ridge undefined" is the phase colour of
+# "no ridge", the on/off thresholds the outcome colours of on and off the ridge, other bars a quantity colour
+DEFINED_COLOR, UNDEFINED_COLOR = QUANTITY_COLORS["samples"], PHASE_COLORS["no ridge"]
+THRESHOLD_COLORS = (OUTCOME_COLORS["new on ridge"], OUTCOME_COLORS["new off ridge"])  # on / off
+CHOSEN_COLOR, SUGGESTED_COLOR, GAP_COLOR = QUANTITY_COLORS["tangential"], QUANTITY_COLORS["distance"], "#90A4AE"
 
 
 def deviation_figure(dev, *, value: str = "normalised", bins: int = 25, thresholds=(0.5, 0.6),
@@ -56,9 +62,9 @@ def spectrum_figure(gaps, dim: int, suggested: int, paper_dim: int | None = 25, 
     """Median scale-free gaps ``h_t (l_k - l_{k+1})``, k = 1..D-1, with the chosen and suggested ``d`` marked."""
     gaps = np.asarray(gaps, dtype=np.float64)
     k = np.arange(1, len(gaps) + 1)
-    colors = ["#F58518" if i == dim else ("#4C78A8" if i != suggested else "#72B7B2") for i in k]
+    colors = [CHOSEN_COLOR if i == dim else (GAP_COLOR if i != suggested else SUGGESTED_COLOR) for i in k]
     fig = go.Figure(go.Bar(x=k, y=gaps, marker_color=colors, hovertemplate="k = %{x}: %{y:.3g}<extra></extra>"))
-    notes = [f"chosen d = {dim} (orange)", f"suggested d = {suggested} (largest gap)"]
+    notes = [f"chosen d = {dim} (magenta)", f"suggested d = {suggested} (largest gap, teal)"]
     if paper_dim is not None:
         notes.append(f"authors' code: d = {paper_dim}")
     when = f" at t = {t:g}" if t is not None else ""

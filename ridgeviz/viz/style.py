@@ -9,12 +9,28 @@ import numpy as np
 import plotly.graph_objects as go
 
 TRAIL_COLOR = "rgba(90, 90, 90, 0.35)"
-RIDGE_COLOR = "#7B3FA0"  # purple: distinct from the phase colours and the red tangential-error curve
+RIDGE_COLOR = "#7B3FA0"  # purple: distinct from the phase, outcome and quantity colours
 DATA_COLOR = "#111111"
-BAND_FILL = {"normal": "rgba(76, 120, 168, 0.2)", "tangential": "rgba(228, 87, 86, 0.2)",
-             "distance": "rgba(114, 183, 178, 0.25)"}
-LINE_COLOR = {"normal": "#4C78A8", "tangential": "#E45756", "distance": "#2E8B84"}
+# The third colour set: quantities drawn as curves (errors, distances, schedule curves). Phases and outcomes have
+# their own sets (ridgeviz.core.vocabulary); a curve never borrows one of their colours, so a colour keeps one
+# meaning on every page (tests/test_viz.py checks that the three sets are apart).
+QUANTITY_COLORS = {"normal": "#283593", "tangential": "#C51B8A", "distance": "#00796B", "memorising": "#C51B8A",
+                   "ridge length": "#283593", "alpha": "#00796B", "sigma": "#827717", "bandwidth": "#37474F",
+                   "samples": "#37474F", "inter-mode": "#827717"}
+LINE_COLOR = QUANTITY_COLORS
+# dash patterns: the normal and tangential curves differ in dash too, so they stay apart where they overlap
+QUANTITY_DASH = {"normal": "solid", "tangential": "dash", "distance": "solid"}
+
+
+def rgba(color: str, alpha: float) -> str:
+    """``"#RRGGBB"`` with opacity ``alpha`` as a CSS ``rgba(...)`` string."""
+    r, g, b = (int(color[i:i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r}, {g}, {b}, {alpha})"
+
+
+BAND_FILL = {k: rgba(QUANTITY_COLORS[k], 0.15) for k in ("normal", "tangential", "distance")}
 UNDEFINED_GREY = "#d9d9d9"
+OUTCOME_RIDGE_COLOR = "rgba(60, 60, 60, 0.55)"  # the outcome rule's ridge at t* (dashed), as on the home page
 PRESENTATION_SCALE = 1.6  # fonts, markers and lines in projector mode
 
 
@@ -60,27 +76,44 @@ def subsample(n: int, cap: int, keep=()) -> np.ndarray:
 
 
 def animation_controls(fig, labels, *, active: int = 0, frame_ms: int = 80, redraw: bool = False,
-                       prefix: str = "t = ", buttons: bool = True, y: float = -0.04) -> None:
+                       prefix: str = "t = ", buttons: bool = True, y: float = -0.04, readout: bool = True,
+                       gap: int | None = None) -> None:
     """A Play/Pause pair and a slider with one step per frame (frames named ``"0"``, ``"1"``, ...).
 
-    Moving the slider or playing animates in the browser only (no server round trip). ``redraw`` must be True
-    when frames change non-scatter traces (contours, heatmaps).
+    ``labels`` are the steps' tick labels (the frame's t, say): Plotly writes every n-th of them, n chosen so that
+    they do not collide. ``readout``: the slider also writes ``prefix`` and the current step's label above itself
+    (off where the figure writes the frame's time itself). ``y``: the slider's top in paper units, and ``gap`` the
+    pixels between there and the slider (room for the axis labels above it; default 30 with the readout, else 8).
+    Moving the slider or playing animates in the browser
+    only (no server round trip). ``redraw`` must be True when frames change non-scatter traces (contours,
+    heatmaps) or layout titles.
     """
     still = {"mode": "immediate", "frame": {"duration": 0, "redraw": redraw}, "transition": {"duration": 0}}
     play = {"frame": {"duration": frame_ms, "redraw": redraw}, "fromcurrent": True, "transition": {"duration": 0},
             "mode": "immediate"}
-    menus = [dict(type="buttons", direction="left", showactive=False, x=0.0, y=y - 0.02, xanchor="left",
-                  yanchor="top", pad=dict(r=8, t=4),
+    gap = (30 if readout else 8) if gap is None else gap
+    menus = [dict(type="buttons", direction="left", showactive=False, x=0.0, y=y, xanchor="left",
+                  yanchor="top", pad=dict(r=8, t=gap - 4 if gap > 8 else 4),
                   buttons=[dict(label="▶ Play", method="animate", args=[None, play]),
-                           dict(label="❚❚ Pause", method="animate", args=[[None], still])])] if buttons else []
+                           dict(label="❚❚", method="animate", args=[[None], still])])] if buttons else []
     fig.update_layout(
         updatemenus=menus,
-        sliders=[dict(active=active, x=0.16 if buttons else 0.0, len=0.84 if buttons else 1.0, y=y, yanchor="top",
-                      pad=dict(t=30, b=10), currentvalue=dict(prefix=prefix, visible=True, xanchor="right",
-                                                              font=dict(size=13, color="#222")),
-                      font=dict(size=8, color="rgba(0, 0, 0, 0)"), minorticklen=0,  # 100 tick labels would collide
+        sliders=[dict(active=active, x=0.2 if buttons else 0.0, len=0.8 if buttons else 1.0, y=y, yanchor="top",
+                      pad=dict(t=gap, b=10),
+                      currentvalue=dict(prefix=prefix, visible=readout, xanchor="right",
+                                        font=dict(size=13, color="#222")),
+                      font=dict(color="#444444"), minorticklen=0,
                       steps=[dict(method="animate", label=str(label), args=[[str(i)], still])
                              for i, label in enumerate(labels)])])
+
+
+def stamp_trace(x: float, y: float, text: str = "") -> go.Scatter:
+    """A text trace at data position ``(x, y)`` (its upper-left corner: text above and to the right) whose frames set
+    ``text`` to the frame's time: Plotly redraws a text trace in a scatter-only animation, not a layout title, so
+    the time shows on screen and in a still exported from any frame. Its font is the figure's (projector mode
+    scales it)."""
+    return go.Scatter(x=[x], y=[y], mode="text", text=[text], textposition="top right", cliponaxis=False,
+                      showlegend=False, hoverinfo="skip", name="time", textfont=dict(color="#222222"))
 
 
 def present(fig, scale: float = PRESENTATION_SCALE, height: int | None = None, margin_scale: float | None = None):
