@@ -2,9 +2,9 @@
 
     python benchmarks/bench_latent_residual.py [--n 60000] [--samples 2000] [--threads T] [--ref-queries 50]
 
-Target (issue 14): 2,000 samples at 11 recorded times, N = 60,000 training latents (all of MNIST's training set;
-not on this machine, so synthesised), D = 32, d = 25, in under 60 s on this CPU with peak memory under 2 GB
-(``--n 6742``: the digit-1 class, issue 5's size). The training latents are Gaussian with the covariance of the
+Target: 2,000 samples at 11 recorded times, N = 60,000 training latents (all of MNIST's training set; not on this
+machine, so synthesised), D = 32, d = 25, in under 60 s on this CPU with peak memory under 2 GB (``--n 6742``: the
+digit-1 class, the size of the first latent runs). The training latents are Gaussian with the covariance of the
 shipped VAE's encoder means of the shipped digits; the samples are ``alpha_t x_i + sigma_t z`` at the paper's
 recorded times 10, 10^0.6, ..., 1e-3. Timed: ``ridgeviz.latent.analysis.ridge_deviation`` (the core's frame,
 :func:`ridgeviz.local_frame`, per time). Memory: the peak resident set (VmHWM) before and after the call.

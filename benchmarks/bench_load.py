@@ -17,7 +17,7 @@ browser context per session (a context is a separate session: its own cookies an
 Reported: per kind of session the time to the first figure and to a result (min / median / max), every queue or
 refusal message with the second it appeared, and the server's resident memory (the server and its training
 workers) after a warm-up visit (baseline), at its peak, and 10 s and 60 s after every session has closed.
-Targets (issue 19): every Home view within 5 s at 30 sessions; no heavy request left more than 2 minutes without
+Targets: every Home view within 5 s at 30 sessions; no heavy request left more than 2 minutes without
 an honest message; memory back to the baseline afterwards. Printed as measured, with no pass/fail.
 """
 

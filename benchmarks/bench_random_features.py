@@ -1,8 +1,8 @@
 """Benchmark: random-feature moments U, V by deterministic quadrature against the authors' plain Monte Carlo.
 
-Problem: p = 2,000 features, K = 128 frequencies, the two points (+-3, 0), OU with T = 10 (DESIGN.md). The
-authors' estimator uses 2,000 time intervals x 2,000 noise draws per training point (8 M feature evaluations,
-982 s measured here with their code). Measured in one run:
+Problem: p = 2,000 features, K = 128 frequencies, the two points (+-3, 0), OU with T = 10 (the authors' code's
+setting). The authors' estimator uses 2,000 time intervals x 2,000 noise draws per training point (8 M feature
+evaluations, 982 s measured here with their code). Measured in one run:
 
 - time: the default :class:`~ridgeviz.random_features.Quadrature` at full size, and Monte Carlo at the full time
   density with ``--mc-noise`` draws, scaled by the work to 2,000 draws (both run the same code path, so the

@@ -16,8 +16,8 @@ measured beside it in the same process (a 2,000 x 2,000 product, best of 5, befo
 the report gives the step's rate as a share of it (target >= 40%).
 
 **References**, on ``--plain-steps`` steps of one tau and scaled by the work (steps x taus): the plain
-per-particle evaluation ``relu(W_x x + W_t phi(t_m) + b) / sqrt(p) @ A^T`` (what ridgeviz did before issue 14),
-and ``ridgeviz.sample`` with the model's own score (what this benchmark timed before issue 21). The lockstep
+per-particle evaluation ``relu(W_x x + W_t phi(t_m) + b) / sqrt(p) @ A^T`` (what ridgeviz did first),
+and ``ridgeviz.sample`` with the model's own score (what this benchmark timed before the lockstep sampler). The lockstep
 sampler gives the plain evaluation's samples to rounding (printed). The optional float32 path (``--float32``)
 reruns tau = inf in float32 and states its error against float64.
 

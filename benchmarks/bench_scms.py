@@ -5,7 +5,7 @@ products, :mod:`ridgeviz.core.posterior`; closed-form 2x2 eigenvectors), timed `
 slowest printed). Reference, run once in the same process: the plain SCMS loop in torch -- every walker, every
 iteration, no chunking, no active set, centred einsum covariance, ``torch.linalg.eigh`` -- with the same step
 ``x <- x + P_perp (alpha D - x)``, the same stopping rule and the same iteration cap (this is also what ridgeviz
-computed before issue 14; its end points agreed with this loop to 4e-15). Data: a noisy ring (radius 3, noise
+computed at first; its end points agreed with this loop to 4e-15). Data: a noisy ring (radius 3, noise
 0.3) or noisy three points.
 
 On a busy machine run with ``OMP_WAIT_POLICY=PASSIVE`` (or ``--threads 1``): torch's OpenMP threads spin-wait by

@@ -262,7 +262,7 @@ def test_train_mlp_refuses_a_dict_config():
         rv.train_mlp(MODE_SETS["two-points"], rv.get_schedule("ou"), {"steps": 10})
 
 
-# -- edges found by the held-out rounds (issue 19) -----------------------------------------------------------------
+# -- edges found by the held-out rounds  -----------------------------------------------------------------
 @FUZZ
 @given(bounds=st.one_of(st.lists(VALUES, min_size=0, max_size=6), st.sampled_from(["abcd", None, 3, (1, 0, 0, 1)])))
 def test_trace_ridge_bounds(bounds):

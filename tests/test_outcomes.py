@@ -208,7 +208,7 @@ def _segment_distance(p, a, b) -> float:
     return float(np.linalg.norm(p - (a + u * (b - a))))
 
 
-# -- discrimination on sets in general position generated here (the "done when") ------------------------
+# -- discrimination on sets in general position generated here (held-out style) ------------------------
 @pytest.fixture(scope="module")
 def general():
     sched = rv.get_schedule("ou")

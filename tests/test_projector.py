@@ -21,7 +21,7 @@ reason = bu.missing()
 pytestmark = [pytest.mark.skipif(reason is not None, reason=reason or ""), pytest.mark.timeout(600)]
 
 SCREEN = {"width": 1280, "height": 720}
-STEP_SECONDS = float(os.environ.get("RIDGEVIZ_STEP_SECONDS", "3"))  # the budget per lecture step
+STEP_SECONDS = float(os.environ.get("RIDGEVIZ_STEP_SECONDS", "3"))  # the budget per lecture step
 DRAWN = ".main-svg .scatterlayer .trace, .main-svg .heatmaplayer .hm"
 # pages whose figures another part of the work owns (ridgeviz/viz/figures.py, bandwidth.py, random_features.py):
 # their overlaps are reported, and the test is expected to fail there until those builders are fixed

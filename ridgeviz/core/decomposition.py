@@ -1,7 +1,7 @@
 """Along a trajectory: the ridge geometry, and the score error and each step's motion split normal / tangential.
 
 The frame (Hessian eigenvectors of ``log p_t`` for ridge dimension ``dim``) is taken at the trajectory point
-``xs[k]`` (``frame="point"``, cheap) or at its SCMS ridge projection (``frame="projection"``, DESIGN.md's 2-D
+``xs[k]`` (``frame="point"``, cheap) or at its SCMS ridge projection (``frame="projection"``, the 2-D
 option). The error is ``e = s_theta - grad log p_t`` (the smoothed *empirical* score, the data-dependent
 reference); ``e_perp = P_perp e`` and ``e_par = e - e_perp``. The same split is applied to each step's drift
 (its deterministic part) and to the raw displacement.

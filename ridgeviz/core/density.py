@@ -1,6 +1,6 @@
 """The smoothed empirical density ``p_t(x) = (1/N) sum_i N(x; alpha_t x_i, h_t I)`` in closed form.
 
-Everything comes from one softmax over the training points (DESIGN.md section 1):
+Everything comes from one softmax over the training points (docs/rules.md has the mathematics):
 
     w_i(x,t) = softmax_i(-|x - alpha_t x_i|^2 / (2 h_t))        posterior weights
     D(x,t)   = sum_i w_i x_i                                     exact denoiser E[x_0 | x_t = x]
@@ -43,7 +43,7 @@ class SmoothedEmpirical:
     ----------
     data : (N, D) array or tensor, the training points.
     schedule : a :class:`~ridgeviz.schedules.Schedule`.
-    dtype : arithmetic dtype (float64 by default, as DESIGN.md requires).
+    dtype : arithmetic dtype (float64 by default: the ridge's eigengaps need it).
     device : where the data live; queries are moved there. Default: the data's device.
     chunk_elements : bound on the elements of the largest temporary per tile (``m x n`` logits of ``m``
         queries against ``n`` training points; ``m x n x D`` on the centred path); 2**21 float64 = 16 MiB.

@@ -1,4 +1,4 @@
-"""The time-dependent log-density ridge of the smoothed empirical density (DESIGN.md section 1).
+"""The time-dependent log-density ridge of the smoothed empirical density (docs/rules.md).
 
 For ridge dimension ``d`` the Hessian's eigenvalues in descending order ``l_1 >= ... >= l_D`` split
 space into the tangent span ``v_1..v_d`` and the normal span ``v_{d+1}..v_D`` (projector ``P_perp``);
@@ -25,8 +25,7 @@ from .density import SmoothedEmpirical
 
 # Scale-free eigengap h_t (l_d - l_{d+1}) below which the normal space is undefined. Measured on the two-point
 # set under OU: the gap is 0.02 at t = 3 (p_t nearly one Gaussian), 0.17 at t = 2, 0.4-1.4 for t in [0.5, 1],
-# and < 1e-4 near an isolated point at small t; 0.05 marks the ridge defined for t < ~2.5 there, as DESIGN.md
-# observed.
+# and < 1e-4 near an isolated point at small t; 0.05 marks the ridge defined for t < ~2.5 there.
 GAP_TOL = 0.05
 
 

@@ -3,7 +3,7 @@
 A spec is a dict: ``{"kind": "exact"}``, ``{"kind": "null"}``, ``{"kind": "shipped"}`` (the shipped generalising
 MLP, :data:`~ridgeviz.models.recipes.GENERALISING_ASSET`), ``{"kind": "mlp", **overrides}`` (the generalising
 recipe of :mod:`ridgeviz.models.recipes` with some fields changed: training length, width, weight decay) or
-``{"kind": "rf", "p": ..., "tau": ...}`` (the random-feature model of DESIGN.md; :func:`rf_models` fits every tau
+``{"kind": "rf", "p": ..., "tau": ...}`` (the paper's random-feature model; :func:`rf_models` fits every tau
 from one set of moments).
 """
 

@@ -117,7 +117,7 @@ def run(ctx: Context) -> Experiment:
             rows.append([s, method] + [f"{stats[k][0]:.2f}" for k in stats])
             ex.checks += _checks(s, method, v)
     ex.tables.append(("Means over seeds", ["set", "sampler", *[k for k in results[0]["em"] if k != "shares"]], rows))
-    ex.notes.append("Thresholds (ridgeviz's, from the issue that asked for them): median switches <= 3; align ends "
+    ex.notes.append("Thresholds (ridgeviz's, set before the measurement): median switches <= 3; align ends "
                     "below 0.8 of its starting offset; mostly 'to a training point' samples end as copies >= 0.6; "
                     "mostly held samples end as copies <= 0.2. Under the SDE most samples arrive at their noise "
                     "level and have no align, so the align check is made under the ODE only; the per-step rule does "

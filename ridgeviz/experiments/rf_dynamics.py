@@ -160,7 +160,7 @@ def run(ctx: Context) -> Experiment:
                                      "ridge defined"], rows))
     ex.notes += [
         "Claim tested (not the abstract's words: the training-dynamics statement behind its align/slide mechanism, as "
-        "summarised in this project's issue 6): during "
+        "ridgeviz reads it): during "
         "training the normal part of the score error becomes small while a tangential part remains, and the "
         "architectural bias (tau = inf) is mostly tangential. Control: a trivial smoother, the exact score blurred "
         f"by a bandwidth x{BLUR:g} (and, for the training claim, a blur falling from x{BLUR_START:g} to "

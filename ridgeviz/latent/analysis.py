@@ -7,7 +7,7 @@ For reverse-time samples ``x_t`` in the latent ``R^D`` (D = 32) and ridge dimens
   as the histograms of the authors' code do;
 - the **curvature check** ``l_{d+1}(x) < 0`` and the **eigengap filter**: where the scale-free gap
   ``h_t (l_d - l_{d+1})`` is below ``gap_tol`` the normal space is undefined and the residual is rounding noise
-  (DESIGN.md: near isolated latents at t = 1e-3); such samples are labelled "ridge undefined", never dropped;
+  (near isolated latents at t = 1e-3); such samples are labelled "ridge undefined", never dropped;
 - the **ridge deviation evolution**: the residual histogram at each recorded time from T = 10 down to 1e-3
   (reach, then align);
 - the **on/off-ridge split** of the final samples by the thresholds of the authors' code: normalised residual ``< 0.5``

@@ -18,7 +18,7 @@ generator, kept in float64, so float32 storage is lossless) and the readout ``A`
 
 The time integral runs over ``[t_min, T]`` by default, as in the authors' code (``t_min`` the schedule's, where the
 samplers stop); ``Quadrature(interval="zero")`` integrates over ``[0, T]`` instead (the integrand is bounded at
-t = 0; ridgeviz's rule before issue 17). The loss is unweighted: its floor, the exact denoiser's loss, is 0.2648 on
+t = 0; ridgeviz's earlier rule). The loss is unweighted: its floor, the exact denoiser's loss, is 0.2648 on
 (+-3, 0) under OU with T = 10 and t_min = 1e-3 (the authors' code compares it with a floor weighted by 1/h_t^2,
 0.3466; see the README's random-feature paragraph).
 

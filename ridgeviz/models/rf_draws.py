@@ -1,11 +1,11 @@
 """Random features over several feature draws: one draw is not a result.
 
 At p = 2,000 on (+-3, 0) the share of samples within 1.0 of a training point ranged 47-96% over 8 feature draws
-(issue 17), so results are reported as a mean and a spread over draws. :func:`run_draw` is the unit of work for an
-executor: one draw's frozen features, its moments once, the readout at every tau from one eigendecomposition of
-U, and every tau sampled in lockstep by :func:`~ridgeviz.models.rf_sampler.em_finals_seeded`; it takes settings
-and seeds, and returns the final samples (small). :func:`summarise_draws` turns the runs into mean, standard
-deviation, minimum and maximum per tau of any statistic of the final samples.
+(ridgeviz's draw study), so results are reported as a mean and a spread over draws. :func:`run_draw` is the unit of
+work for an executor: one draw's frozen features, its moments once, the readout at every tau from one
+eigendecomposition of U, and every tau sampled in lockstep by :func:`~ridgeviz.models.rf_sampler.em_finals_seeded`;
+it takes settings and seeds, and returns the final samples (small). :func:`summarise_draws` turns the runs into
+mean, standard deviation, minimum and maximum per tau of any statistic of the final samples.
 """
 
 from __future__ import annotations
@@ -74,6 +74,6 @@ def summarise_draws(runs: list[DrawRun], statistic) -> dict:
 
 def near_point_share(final, data, radius: float = 1.0) -> float:
     """Fraction of ``final: (M, D)`` within ``radius`` of a training point of ``data: (N, D)`` (the statistic of
-    issue 17's draw study: within 1.0 of a point on (+-3, 0))."""
+    ridgeviz's draw study: within 1.0 of a point on (+-3, 0))."""
     d = np.linalg.norm(np.asarray(final, np.float64)[:, None, :] - np.asarray(data, np.float64)[None], axis=-1)
     return float((d.min(axis=1) <= radius).mean())

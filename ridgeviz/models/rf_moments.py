@@ -31,9 +31,9 @@ class Quadrature:
     """Deterministic rule for ``(1/N) sum_i int_t0^T E_z[...] dt``.
 
     ``interval``: ``"t_min"`` (the default, the authors' code's ``[t_min, T]``, ``t_min`` the schedule's) or
-    ``"zero"`` (``[0, T]``; ridgeviz's rule before issue 17: the loss then also fits the model below the
+    ``"zero"`` (``[0, T]``; ridgeviz's earlier rule: the loss then also fits the model below the
     smallest time a sampler visits). On (+-3, 0) at p = 2,000 the two give different readouts: with
-    ``[t_min, T]`` and the authors' feature draw ridgeviz reproduced their run in issue 17's side-by-side
+    ``[t_min, T]`` and the authors' feature draw ridgeviz reproduced their run in a side-by-side
     comparison (loss 0.358-0.360 against their 0.360; sample centres +-2.15 against +-2.15).
 
     Time: ``[t0, T]`` split into ``max(min_panels, ceil(panels_per_period * K))`` equal panels (each period

@@ -8,11 +8,11 @@ prediction: the usual ``|eps_hat - eps|^2``) or ``h_t^2``. Times are drawn log-u
 (the authors' code's geometric grid) or uniformly.
 
 Every ``eval_every`` steps the model's error ``e = s_theta - grad log p_t`` is measured on a fixed probe set
-(``probe_size`` points drawn from ``p_t`` at each of ``eval_times`` times, geometric between 10 t_min and T/10)
-and split into normal and tangential parts with :func:`ridgeviz.ridge.local_frame` (ridge dimension
-``ridge_dim``). Measured on two CPU cores: the default config (13-point set, OU, 4,000 steps) trains in 5 s
-(800 steps/s; 10 s with one thread on a loaded machine); its relative error ``rms|e| / rms|grad log p_t|`` over
-the probe at t in [0.05, 1] is at most 0.11, and tests/test_training.py checks the bound 0.2 on fresh samples.
+(``probe_size`` points drawn from ``p_t`` at each of ``eval_times`` times, geometric between 10 t_min and T/10) and
+split into normal and tangential parts with :func:`ridgeviz.core.ridge.local_frame` (ridge dimension ``ridge_dim``).
+The default config (13-point set, OU, 4,000 steps) trains in seconds on two CPU cores (docs/benchmarks.md has the
+measured rate); its relative error ``rms|e| / rms|grad log p_t|`` over the probe at t in [0.05, 1] is at most 0.11,
+and tests/test_training.py checks the bound 0.2 on fresh samples.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """The explorer's computations, UI-free: one call per view, frozen configs in, plain arrays out.
 
-The Streamlit pages reach these through cached wrappers in :mod:`ridgeviz.ui`; the command line and tests call
-them directly. Data flow (DESIGN.md section 2): data + schedule -> density -> model -> sampler -> trajectory ->
-decomposition / phases / ridge -> an :class:`ExplorerResult` of NumPy arrays, ready for :mod:`ridgeviz.viz`.
+The Streamlit pages reach these through cached wrappers in :mod:`ridgeviz.app.compute`; the command line and tests
+call them directly. Data flow (docs/architecture.md): data + schedule -> density -> model -> sampler -> trajectory
+-> decomposition / phases / ridge -> an :class:`ExplorerResult` of NumPy arrays, ready for :mod:`ridgeviz.viz`.
 
 High-dimensional data (D > 2) are shown in the plane of the data's first two principal axes; the ridge is then
 traced in R^D from seeds on that plane and projected back (``trace_ridges_projected``).
