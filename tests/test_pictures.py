@@ -1,7 +1,6 @@
 """Pictures that make the point: one palette per meaning, the Trajectories view ending on the outcome, the error as
 a length, time stamps on every animated figure, stills of the frame shown, the live loop's prediction."""
 
-import math
 import re
 from pathlib import Path
 
@@ -212,19 +211,27 @@ def test_the_bandwidth_figure_puts_the_slider_under_the_density_and_names_each_c
 
 
 # -- the live loop ---------------------------------------------------------------------------------------------------
-def test_the_live_loop_predicts_from_the_last_measured_run():
-    from ridgeviz.app import compute
-    from ridgeviz.utils.limits import Cost
+def test_the_live_loop_predicts_from_the_runs_measured_on_this_server():
+    """A change reruns by itself only when its price, times the ratio measured over this server's runs of the same
+    kind, is under LIVE_SECONDS: before any run the price alone decides; after runs that took a tenth of their
+    price the same settings go live; after slow runs they wait for Run."""
+    from ridgeviz.app import budget, compute
+    from ridgeviz.app.admission import Calibration
+    from ridgeviz.views.budget import trajectories_cost
 
-    compute._speeds().clear()
-    cost = Cost(0, 0)
-    price = compute.trajectories_price(MODE_SETS["thirteen"], ScheduleConfig(steps=100),
-                                       tj.TrajectoryConfig(particles=256))
-    assert compute.predicted_seconds("trajectories", price) == pytest.approx(price.seconds)  # none measured yet
-    assert compute.measured("x", cost, lambda: 7) == 7 and "x" not in compute._speeds()  # no price: no ratio
-    compute._speeds()["trajectories"] = 0.1  # a run here took a tenth of its estimate
-    assert compute.predicted_seconds("trajectories", price) == pytest.approx(0.1 * price.seconds)
-    assert compute.live("trajectories", price) == (0.1 * price.seconds <= compute.LIVE_SECONDS)
-    compute._speeds()["trajectories"] = math.inf
-    assert not compute.live("trajectories", price)
-    compute._speeds().clear()
+    X, sched, cfg = MODE_SETS["thirteen"], ScheduleConfig(steps=100), tj.TrajectoryConfig(particles=256)
+    price = trajectories_cost(X.shape, sched, cfg)
+    q = budget.heavy_queue()
+    saved = q.calibration
+    try:
+        q.calibration = Calibration()
+        assert budget.estimate(price, "trajectories") == pytest.approx(price.seconds)  # none measured yet
+        for _ in range(20):
+            q.calibration.record("trajectories", 1.0, 0.1)  # each run here took a tenth of its price
+        assert budget.estimate(price, "trajectories") == pytest.approx(0.1 * price.seconds, rel=1e-6)
+        assert compute.live("trajectories", price) == (0.1 * price.seconds <= compute.LIVE_SECONDS)
+        for _ in range(40):
+            q.calibration.record("trajectories", 1.0, 200.0)  # slow runs (the ratio is capped at 200)
+        assert not compute.live("trajectories", price)
+    finally:
+        q.calibration = saved
