@@ -277,5 +277,5 @@ def test_panel_titles_never_round_a_share_to_all_or_nothing():
     from ridgeviz.viz.side_by_side import panel_title
 
     title = panel_title("m", [0.996, 0.002, 0.0, 0.002], ("copy", "new on ridge", "new off ridge", "ridge undefined"))
-    assert title == "<b>m</b><br>copies >99% · new on ridge <1%<br>new off ridge 0% · ridge undefined <1%"
+    assert title == "<b>m</b><br>copies >99% · on ridge <1%<br>off ridge 0% · undefined <1%"  # short names: 1280 px
     assert "copies 100%" in panel_title("m", [1.0, 0.0], ("copy", "new on ridge"))

@@ -43,7 +43,7 @@ def _r2_lines(part: dict | None, baseline: str) -> str:
             f"{baseline}){tail}")
 
 
-def law_figure(laws: dict, agreement: dict | None = None, height: int = 500, title: str | None = None) -> go.Figure:
+def law_figure(laws: dict, agreement: dict | None = None, height: int = 900, title: str | None = None) -> go.Figure:
     """Predicted (x) against measured (y) distance to the ridge and displacement along it, one point per
     sample-time, with the identity line and R^2 in the panel titles.
 
@@ -51,36 +51,39 @@ def law_figure(laws: dict, agreement: dict | None = None, height: int = 500, tit
     ``(P,)`` (``RidgeLaws.points``); ``agreement``: ``RidgeLaws.agreement()`` (its ``normal`` and ``tangential``
     R^2 entries and ``error_share``). R^2 = 1 - SS_res / SS_tot about the measured mean (1: exact, 0: no better
     than the mean, negative: worse), per sample (median over samples) and pooled. Points are coloured by log10 t.
+    The two panels are stacked, so each title has the figure's width (it stays whole on a 1280-pixel projector).
     """
     agreement = agreement or {}
     share = agreement.get("error_share")
     titles = [f"<b>{PANELS[k][0]}</b><br>{_r2_lines(agreement.get(k), PANELS[k][1])}" for k in PANELS]
     if share is not None and np.isfinite(share):
         titles[1] += f"<br>the error drives {100 * share:.0f}% of the predicted motion, the exact pull the rest"
-    fig = make_subplots(rows=1, cols=2, subplot_titles=titles, horizontal_spacing=0.1)
+    fig = make_subplots(rows=2, cols=1, subplot_titles=titles, vertical_spacing=0.24)
     t = np.asarray(laws.get("t", []), dtype=np.float64)
     color = np.log10(t) if len(t) else t
-    for col, key in ((1, "normal"), (2, "tangential")):
+    for row, key in ((1, "normal"), (2, "tangential")):
         x = np.asarray(laws.get(f"{key}_predicted", []), dtype=np.float32)
         y = np.asarray(laws.get(f"{key}_measured", []), dtype=np.float32)
         both = np.concatenate([x, y])
         both = both[np.isfinite(both)]
         lo, hi = (min(float(both.min()), 0.0), float(both.max())) if both.size else (0.0, 1.0)
         fig.add_trace(go.Scatter(x=[lo, hi], y=[lo, hi], mode="lines", name="measured = predicted",
-                                 line=dict(color=IDENTITY_COLOR, dash="dash", width=1), showlegend=col == 1), 1, col)
+                                 line=dict(color=IDENTITY_COLOR, dash="dash", width=1), showlegend=row == 1), row, 1)
         fig.add_trace(go.Scattergl(x=x, y=y, mode="markers", name=f"{key} (one point per sample and time)",
                                    showlegend=False, customdata=t,
                                    hovertemplate="t = %{customdata:.3g}<br>predicted %{x:.3g}<br>measured %{y:.3g}"
                                                  "<extra></extra>",
                                    marker=dict(size=4, opacity=0.6, color=color, colorscale="Viridis",
-                                               showscale=col == 2, colorbar=dict(title="log10 t", len=0.7))),
-                      1, col)
-        fig.update_xaxes(title_text=PANELS[key][2], row=1, col=col)
-        fig.update_yaxes(title_text=PANELS[key][3], row=1, col=col)
+                                               showscale=row == 1,
+                                               colorbar=dict(title=dict(text="log10 t", side="right"), len=0.35,
+                                                             y=1.0, yanchor="top"))),
+                      row, 1)
+        fig.update_xaxes(title_text=PANELS[key][2], row=row, col=1)
+        fig.update_yaxes(title_text=PANELS[key][3], row=row, col=1)
     fig.update_annotations(font_size=12)
-    fig.update_layout(height=height, template="plotly_white", margin=dict(l=60, r=20, t=150 if title else 130, b=60),
-                      legend=dict(orientation="h", x=0, y=-0.15), title=dict(text=title, x=0.01, y=0.99) if title
-                      else None)
+    fig.update_layout(height=height, template="plotly_white", margin=dict(l=70, r=20, t=170 if title else 130, b=60),
+                      legend=dict(x=0.01, y=1.0, xanchor="left", yanchor="top", bgcolor="rgba(255,255,255,0.7)"),
+                      title=dict(text=title, x=0.01, y=0.99, yanchor="top") if title else None)
     return fig
 
 

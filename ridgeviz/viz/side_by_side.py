@@ -48,13 +48,13 @@ def panel_title(name: str, fractions, categories) -> str:
 
 
 def side_by_side_figure(res, categories, *, max_frames: int = 100, max_points: int = 512, frame_ms: int = 80,
-                        height: int = 480) -> go.Figure:
+                        height: int = 460) -> go.Figure:
     """The two panels of a :class:`ridgeviz.views.side_by_side.SideBySide` result, animated together.
 
     ``res``: times (F,), xs (2, F, M, 2), category (2, M), fractions (2, C), ridges (F lists), eval_ridge,
     b_eval, data (N, 2), bounds, names; ``categories``: the C category names. At most ``max_frames`` frames
     and ``max_points`` particles per panel are drawn (the same particles in both panels). The legend stands right
-    of the panels and the Play button under them, so at ``height`` 480 the whole figure fits a 1280x720 screen
+    of the panels and the Play button under them, so at ``height`` 460 the whole figure fits a 1280x720 screen
     under the page's title.
     """
     F, M = res.xs.shape[1], res.xs.shape[2]
