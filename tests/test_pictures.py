@@ -51,8 +51,8 @@ def test_no_code_hard_codes_a_phase_or_outcome_colour():
     assert not found
 
 
-def test_the_readme_names_every_phase_and_outcome_colour():
-    text = (ROOT / "README.md").read_text()
+def test_the_docs_name_every_phase_and_outcome_colour():
+    text = (ROOT / "docs" / "pages.md").read_text()
     (para,) = re.findall(r"\*\*Colours\.\*\*(.*?)\n\n", text, flags=re.S)
     for name in [*PHASES, *CATEGORIES]:
         assert name in para, name
