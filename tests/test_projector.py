@@ -23,11 +23,6 @@ pytestmark = [pytest.mark.skipif(reason is not None, reason=reason or ""), pytes
 SCREEN = {"width": 1280, "height": 720}
 STEP_SECONDS = float(os.environ.get("RIDGEVIZ_STEP_SECONDS", "3"))  # the budget per lecture step
 DRAWN = ".main-svg .scatterlayer .trace, .main-svg .heatmaplayer .hm"
-# pages whose figures another part of the work owns (ridgeviz/viz/figures.py, bandwidth.py, random_features.py):
-# their overlaps are reported, and the test is expected to fail there until those builders are fixed
-OTHERS = {"data_and_bandwidth": "the Data and bandwidth figure (ridgeviz/viz/bandwidth.py)",
-          "trajectories": "the Trajectories figures (ridgeviz/viz/figures.py, laws.py)",
-          "random_features": "the Random features figures (ridgeviz/viz/figures.py, random_features.py)"}
 
 
 @pytest.fixture(scope="module")
@@ -136,12 +131,6 @@ def test_no_figure_text_overlaps_or_is_cut_off_in_projector_mode(server, browser
     found = tb.problems(figures)
     page.screenshot(path=str(bu.SHOTS / f"projector-{name}.png"), full_page=True)
     context.close()
-    if found:
-        text = tb.report(name, found)
-        print(text)
-        owner = next((who for page_name, who in OTHERS.items() if page_name in name), None)
-        if owner:
-            pytest.xfail(f"overlapping or cut-off text in {owner}:\n{text}")
     assert not found, tb.report(name, found)
     assert figures, f"{name}: no figure drawn"
 

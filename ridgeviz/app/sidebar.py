@@ -16,7 +16,7 @@ from .state import persistent, store
 DEFAULT_SPEC = DatasetSpec("preset", "thirteen")
 DEFAULT_SCHEDULE = ScheduleConfig()
 SIZE_HELP = ("Larger sizes cost more: each page shows its estimate, asks before a long computation and refuses "
-             "one above the server's limits (memory and time per computation; see the README's Limits).")
+             "one above the server's limits (memory and time per computation; see docs/limits.md).")
 _NOISE = {"preset": 0.0, "noisy": 0.3, "sklearn": 0.05, "ring": 0.1, "highdim": 0.0}
 
 

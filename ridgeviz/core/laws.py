@@ -1,6 +1,6 @@
 """The align and slide laws: predicted against measured normal offset and motion along the ridge, per sample.
 
-Linearised near the ridge (docs/architecture.md, :mod:`ridgeviz.core.phases`), a sampler step
+Linearised near the ridge (docs/rules.md, :mod:`ridgeviz.core.phases`), a sampler step
 ``x' = x + A x + B s + sqrt(q) z`` (:func:`~ridgeviz.core.sampling.step_coefficients`) with
 ``s = grad log p_t + e`` moves a sample as follows; everything is linearised about the ridge point ``pi`` under
 the sample (its SCMS projection; with the residual proxy, one Newton step ``x - H_perp^{-1} P_perp g``).

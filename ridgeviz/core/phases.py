@@ -50,7 +50,7 @@ never held and never slides. An error with no tangential part never slides and i
 offset halves); ``settle = 2`` (within twice the level is arrived); ``hold_ratio = 3`` (held while neither side
 outweighs the other threefold); ``window = 0.05`` (a twentieth of the run); ``gap_tol = 0.05`` (ridge.GAP_TOL).
 :func:`phase_sensitivity` tabulates the phase shares with each threshold halved and doubled; what was measured
-with them is in docs/phases.md.
+with them is in docs/rules.md.
 """
 
 from __future__ import annotations

@@ -1,14 +1,14 @@
 """The words and colours of the two labellings, in one place: the phases along a trajectory and the outcomes of
 final samples. Plain data (no imports), so a page that only draws can use them without loading torch.
 
-Each meaning has one colour on every page, in the README and in exports, and the two sets share no colour.
+Each meaning has one colour on every page, in the docs and in exports, and the two sets share no colour.
 """
 
 PHASES = ("reach", "align", "held", "slide", "to a training point", "no ridge")
 # one colour per meaning, never reused by the outcome colours below
 PHASE_COLORS = {"reach": "#4C78A8", "align": "#F58518", "held": "#B279A2", "slide": "#EECA3B",
                 "to a training point": "#9D755D", "no ridge": "#BAB0AC"}
-# what each colour encodes, in words (pages, README and CLI print these)
+# what each colour encodes, in words (pages, docs and CLI print these)
 PHASE_MEANINGS = {
     "reach": "not yet inside the tube around the ridge",
     "align": "in the tube, and the distance to the ridge is still shrinking toward the level the normal error sets",

@@ -20,7 +20,7 @@ The time integral runs over ``[t_min, T]`` by default, as in the authors' code (
 samplers stop); ``Quadrature(interval="zero")`` integrates over ``[0, T]`` instead (the integrand is bounded at
 t = 0; ridgeviz's earlier rule). The loss is unweighted: its floor, the exact denoiser's loss, is 0.2648 on
 (+-3, 0) under OU with T = 10 and t_min = 1e-3 (the authors' code compares it with a floor weighted by 1/h_t^2,
-0.3466; see the README's random-feature paragraph).
+0.3466; see docs/reproducing.md, Score models that learn).
 
 **Training time.** ``tau`` is gradient-flow time for ``D * L`` (the 1/D of L absorbed into tau), so
 ``dA/dtau = -2 (A U - V)`` and, from ``A(0) = A0``,

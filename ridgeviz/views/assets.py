@@ -1,10 +1,10 @@
 """Every file the project ships under ``assets/`` and how to rebuild it: ``python -m ridgeviz assets [NAME ...]``.
 
 Each entry names its files, says what they are, and builds them deterministically on the CPU: on one machine the
-same code and options give the same bytes; another CPU family may change the last bits of the floats (the README's
-"Reproducibility"). Each file is written whole or not at all. The precomputed views carry a fingerprint of the code
-that made them (:mod:`ridgeviz.utils.provenance`); the app recomputes a stale one, and a test fails until it is
-rebuilt.
+same code and options give the same bytes; another CPU family may change the last bits of the floats
+(docs/testing.md, "The same results on any CPU"). Each file is written whole or not at all. The precomputed views
+carry a fingerprint of the code that made them (:mod:`ridgeviz.utils.provenance`); the app recomputes a stale one,
+and a test fails until it is rebuilt.
 """
 
 from __future__ import annotations
