@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import numpy as np
+import plotly.graph_objects as go
 import plotly.io as pio
 import pytest
 
@@ -227,6 +228,17 @@ def test_present_enlarges_fonts_markers_and_lines_but_not_the_frames(fig):
     pairs = [(a, b) for a, b in zip(fig.data, big.data) if isinstance(a.marker.size, (int, float))]
     assert pairs and all(b.marker.size == 2 * a.marker.size for a, b in pairs)
     assert json.loads(pio.to_json(big))["frames"] == json.loads(pio.to_json(fig))["frames"]
+
+
+def test_present_styles_every_page_figure_kind():
+    """Bars, histograms and heatmaps have markers without a size (the MNIST page's figures): projector mode
+    enlarges their fonts and leaves them whole."""
+    from ridgeviz.viz.style import present
+
+    fig = go.Figure([go.Bar(x=[1, 2], y=[3, 4]), go.Histogram(x=[1, 2, 2]), go.Heatmap(z=[[1, 2], [3, 4]]),
+                     go.Scatter(x=[0], y=[0], marker=dict(size=5), line=dict(width=2))])
+    big = present(fig, 2.0)
+    assert big.layout.font.size == 24 and big.data[3].marker.size == 10 and big.data[3].line.width == 4
 
 
 def test_static_figure_drops_frames_and_controls_and_keeps_the_data(fig):

@@ -14,12 +14,12 @@ IDENTITY_COLOR = "#444444"
 THRESHOLD_WORDS = {"default": "the rule as set", "tube": "tube floor", "tube_sigmas": "tube width in sqrt(h_t)",
                    "align_halflives": "align half-lives", "slide_ratio": "slide ratio", "gap_tol": "eigengap tolerance"}
 # the predictors of ridgeviz.core.law_fit, as the figure names them
-PREDICTOR_WORDS = {"law": "law", "without error": "without its error term", "baseline": "fitted baseline"}
-PANELS = {"normal": ("Align law: distance to the ridge", "c sqrt(h_t)", "predicted distance",
-                     "measured distance"),
+PREDICTOR_WORDS = {"law": "law", "without error": "no error term", "baseline": "baseline"}
+# title, fitted baseline, x and y axis titles (short: the panels stand one above the other on a projector)
+PANELS = {"normal": ("Align law: distance to the ridge", "c\u221ah_t", "predicted distance", "measured distance"),
           "tangential": ("Slide law: displacement along the ridge (exact pull + error)",
-                         "c (sqrt(h_start) - sqrt(h_t))", "predicted displacement (length)",
-                         "measured, along the predicted direction")}
+                         "c(\u221ah_start \u2212 \u221ah_t)", "predicted displacement",
+                         "measured displacement")}
 
 
 def _num(value) -> str:
@@ -39,8 +39,7 @@ def _r2_lines(part: dict | None, baseline: str) -> str:
     ceiling = get("noise ceiling", "pooled")
     below = ceiling is not None and np.isfinite(ceiling) and ceiling < 0.995  # only the SDE's noise lowers it
     tail = f"; noise ceiling {_num(ceiling)}" if below else ""
-    return (f"R\u00b2 per sample (median): {median}<br>pooled over sample-times: {pooled} (same order; baseline "
-            f"{baseline}){tail}")
+    return f"R\u00b2 per sample (median): {median}<br>pooled: {pooled} (baseline {baseline}){tail}"
 
 
 def law_figure(laws: dict, agreement: dict | None = None, height: int = 900, title: str | None = None) -> go.Figure:
@@ -57,7 +56,7 @@ def law_figure(laws: dict, agreement: dict | None = None, height: int = 900, tit
     share = agreement.get("error_share")
     titles = [f"<b>{PANELS[k][0]}</b><br>{_r2_lines(agreement.get(k), PANELS[k][1])}" for k in PANELS]
     if share is not None and np.isfinite(share):
-        titles[1] += f"<br>the error drives {100 * share:.0f}% of the predicted motion, the exact pull the rest"
+        titles[1] += f"<br>the error drives {100 * share:.0f}% of the predicted motion"
     fig = make_subplots(rows=2, cols=1, subplot_titles=titles, vertical_spacing=0.24)
     t = np.asarray(laws.get("t", []), dtype=np.float64)
     color = np.log10(t) if len(t) else t

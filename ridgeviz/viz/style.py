@@ -140,9 +140,9 @@ def present(fig, scale: float = PRESENTATION_SCALE, height: int | None = None, m
             setattr(margin, side, round(getattr(margin, side) * (margin_scale or scale)))
     for trace in fig.data:
         marker, line = getattr(trace, "marker", None), getattr(trace, "line", None)
-        if marker is not None and isinstance(marker.size, (int, float)):
+        if isinstance(getattr(marker, "size", None), (int, float)):  # bars and histograms have no marker size
             marker.size = marker.size * scale
-        if line is not None and isinstance(line.width, (int, float)):
+        if isinstance(getattr(line, "width", None), (int, float)):
             line.width = line.width * scale
     if height is not None:
         fig.layout.height = height
