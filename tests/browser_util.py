@@ -112,3 +112,23 @@ if __name__ == "__main__":
         with contextlib.suppress(KeyboardInterrupt):
             while True:
                 time.sleep(1)
+
+
+def page_imports_torch(script: str, query: dict | None = None) -> bool:
+    """Whether running the Streamlit ``script`` (a path under the project, in a fresh interpreter, with the link's
+    ``query`` parameters) imports torch; fails with the page's errors when it raises or shows an error box."""
+    import os
+    import subprocess
+    import sys
+
+    setq = "".join(f"at.query_params[{k!r}] = {v!r}; " for k, v in (query or {}).items())
+    code = ("import sys; from streamlit.testing.v1 import AppTest; "
+            f"at = AppTest.from_file({script!r}, default_timeout=120); {setq}at.run(); "
+            "assert not at.exception and not at.error, [e.value for e in at.exception]; "
+            "print('torch' in sys.modules)")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, env=env,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return out.stdout.strip().splitlines()[-1] == "True"
+

@@ -14,6 +14,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import browser_util as bu
 import numpy as np
 import pytest
 import torch
@@ -179,3 +180,23 @@ def _keep_main_module():
     yield
     if _MAIN is not None:
         sys.modules["__main__"] = _MAIN
+
+
+# -- the real-browser tests' server and Chromium (test_browser.py, test_projector.py) ---------------------------
+@pytest.fixture(scope="module")
+def server():
+    """A Streamlit server of this checkout for one test module: its URL."""
+    bu.SHOTS.mkdir(parents=True, exist_ok=True)
+    with bu.streamlit_server() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium driven by Playwright, for one test module."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = bu.launch(p)
+        yield b
+        b.close()

@@ -21,23 +21,6 @@ PLOT = "[data-testid=stPlotlyChart] .main-svg"
 EXCEPTION = "[data-testid=stException]"
 
 
-@pytest.fixture(scope="module")
-def server():
-    bu.SHOTS.mkdir(parents=True, exist_ok=True)
-    with bu.streamlit_server() as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = bu.launch(p)
-        yield b
-        b.close()
-
-
 def new_page(browser):
     context = browser.new_context(viewport={"width": 1400, "height": 1800})
     return context, context.new_page()

@@ -1,10 +1,9 @@
 """The guided lecture: its file, its figures and its page (AppTest; the real browser is in test_projector.py)."""
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
+import browser_util as bu
 import numpy as np
 import plotly.io as pio
 import pytest
@@ -175,15 +174,7 @@ def test_a_shipped_checkpoint_in_the_link_becomes_the_session_model():
 
 
 def test_the_lecture_page_loads_no_torch():
-    code = ("import sys; from streamlit.testing.v1 import AppTest; "
-            f"at = AppTest.from_file({PAGE!r}, default_timeout=120); at.query_params['step'] = '6'; at.run(); "
-            "assert not at.exception and not at.error, [e.value for e in at.exception]; "
-            "print('torch' in sys.modules)")
-    env = {**__import__("os").environ, "PYTHONPATH": str(ROOT)}
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, env=env,
-                         timeout=300)
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.strip().splitlines()[-1] == "False"
+    assert not bu.page_imports_torch(PAGE, {"step": "6"})
 
 
 def test_steps_name_existing_pages():

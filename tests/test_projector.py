@@ -25,23 +25,6 @@ STEP_SECONDS = float(os.environ.get("RIDGEVIZ_STEP_SECONDS", "3"))  # the budget
 DRAWN = ".main-svg .scatterlayer .trace, .main-svg .heatmaplayer .hm"
 
 
-@pytest.fixture(scope="module")
-def server():
-    bu.SHOTS.mkdir(parents=True, exist_ok=True)
-    with bu.streamlit_server() as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = bu.launch(p)
-        yield b
-        b.close()
-
-
 def step_drawn(page, key: str, timeout: float = 60.0) -> None:
     """Wait until the figure of lecture step ``key`` has drawn its data."""
     page.wait_for_selector(f".st-key-lecture_{key} :is({DRAWN})", state="attached", timeout=timeout * 1000)

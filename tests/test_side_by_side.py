@@ -4,10 +4,9 @@ test_shipped.py)."""
 import dataclasses
 import io
 import json
-import subprocess
-import sys
 from pathlib import Path
 
+import browser_util as bu
 import numpy as np
 import plotly.io as pio
 import pytest
@@ -90,15 +89,7 @@ def test_figure_moves_positions_only_and_keeps_final_colours(exact_pair):
 
 
 def test_home_page_path_loads_no_torch():
-    code = ("import sys; from streamlit.testing.v1 import AppTest; "
-            "at = AppTest.from_file('app.py', default_timeout=120).run(); "
-            "assert not at.exception and not at.error, [e.value for e in at.exception]; "
-            "print('torch' in sys.modules)")
-    env = {**__import__("os").environ, "PYTHONPATH": str(ROOT)}
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, env=env,
-                         timeout=300)
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.strip().splitlines()[-1] == "False"
+    assert not bu.page_imports_torch("app.py")
 
 
 def test_home_constant_is_the_single_switch():
