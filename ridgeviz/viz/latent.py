@@ -51,9 +51,13 @@ def deviation_figure(dev, *, value: str = "normalised", bins: int = 25, threshol
             for thr, color in zip(thresholds, THRESHOLD_COLORS):
                 fig.add_vline(x=thr, line=dict(color=color, dash="dot", width=1), row=row, col=col)
     xlabel = "residual / batch max" if value == "normalised" else "h_t |P_perp grad log p_t|"
+    # tick marks outside both axes keep each panel's two "0" labels (x and y, at the corner) apart at any font size
+    fig.update_xaxes(ticks="outside", ticklen=4, nticks=4)
+    fig.update_yaxes(ticks="outside", ticklen=6, nticks=4)
     fig.update_layout(barmode="stack", template="plotly_white", height=height or 230 * rows + 90,
-                      margin=dict(l=40, r=20, t=60, b=60), bargap=0,
-                      title=dict(text=f"Ridge deviation evolution (d = {dev.dim}): {xlabel}, T to t_min", x=0),
+                      margin=dict(l=40, r=20, t=110, b=60), bargap=0,
+                      title=dict(text=f"Ridge deviation evolution (d = {dev.dim}):<br>{xlabel}, T to t_min", x=0,
+                                 yref="container", y=0.97, yanchor="top"),
                       legend=dict(orientation="h", x=0, y=-0.08, yanchor="top"))
     return fig
 
