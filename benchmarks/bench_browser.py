@@ -16,10 +16,11 @@ Chromium:
 - the lecture's step times: ``/Lecture?step=1&projector=1`` at 1280x720, walked once to warm the server, then
   again: step 1 from navigation, each later step from the press of the → key until that step's figure has drawn
   its data (the selectors of ``tests/test_projector.py``; the issue's budget is 3 s a step);
-- the live loop's round trip: Trajectories opened with ``steps=100`` in the link and ``--live-particles`` particles
-  (one Run sets them and measures this server's rate), then the sidebar's ``steps`` changed three times to values
-  not computed before; each from the change until the animation shows the new result, with no Run pressed.
-  When the page's own estimate is not under its live threshold it says so ("not live") and measures nothing;
+- the live loop's round trip: Trajectories opened with ``--live-link`` (``steps=100``) and ``--live-particles``
+  particles (up to three Runs with new seeds set them and let the server measure its rate; each Run's time and
+  the page's live caption are printed), then the sidebar's ``steps`` changed three times to values not computed
+  before; each from the change until the animation shows the new result, with no Run pressed. When the page's
+  own estimate is not under its live threshold it says so ("not live") and measures nothing;
 - the reference, in the same run: a one-chart Streamlit page (``st.title`` and a 3-point Plotly chart) on its
   own server, first visit and warm; the floor that Streamlit itself and the browser set on this machine.
 Prints each run, the range (min-max) over runs and each time over the reference's; the machine's load varies,
@@ -60,6 +61,7 @@ PARTS = ("home", "data", "trajectories", "training", "lecture", "live")
 LECTURE_SCREEN = {"width": 1280, "height": 720}
 LECTURE_SECONDS = 3.0  # the issue's budget for each lecture step on a warm server
 LIVE_STEPS = (96, 104, 92)  # the sidebar's steps in turn (from 100): each a setting this server has not computed
+LIVE_WARMUP = 3  # Runs (new seeds) at most before the live loop is measured: the server measures its rate
 STALE = "settings changed since this animation"  # the Trajectories page's warning when it waits for Run
 # a digest of what the Trajectories chart draws (its traces and its slider's steps): changes when a new result shows
 CHART_DIGEST = """() => { const gd = document.querySelector('.st-key-traj_chart .js-plotly-plot');
@@ -153,24 +155,41 @@ def _text_problems(tb, page, name: str) -> None:
         print(tb.report(name, found), flush=True)
 
 
-def live_loop(browser, base: str, particles: int) -> list[float] | str:
+def _run_trajectories(page, seed: int) -> tuple[float, str]:
+    """Press Run with ``seed``: ``(seconds from the click until idle, the page's live caption after it)``."""
+    box = page.locator("[data-testid=stForm]").get_by_label("seed", exact=True)
+    box.fill(str(seed))
+    box.press("Tab")
+    start = time.perf_counter()
+    page.get_by_role("button", name="Run", exact=True).click()
+    bu.wait_idle(page, timeout=300)
+    page.wait_for_selector(f".st-key-traj_chart :is({PLOT_DRAWN})", timeout=180_000)
+    seconds = time.perf_counter() - start
+    return seconds, page.get_by_text(re.compile(r"reruns by itself")).first.inner_text()
+
+
+def live_loop(browser, base: str, particles: int, link: str) -> list[float] | str:
     """Seconds from each change of the sidebar's steps until the Trajectories animation shows the new result,
-    with no Run pressed; the page's caption instead when these settings are not live on this server."""
+    with no Run pressed. Up to :data:`LIVE_WARMUP` Runs first (new seeds) set the particles and give the server its
+    measured rate; when the page's estimate is still not under its live threshold, what it says instead."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
-    page.goto(f"{base}/Trajectories?steps=100")
+    page.goto(f"{base}/Trajectories?{link}")
     page.wait_for_selector("[data-testid=stForm]", timeout=180_000)
     bu.wait_idle(page, timeout=300)
     box = page.locator("[data-testid=stForm]").get_by_label("particles", exact=True)
     box.fill(str(particles))
     box.press("Tab")
-    page.get_by_role("button", name="Run", exact=True).click()  # sets the particles; measures this server's rate
-    bu.wait_idle(page, timeout=300)
-    page.wait_for_selector(f".st-key-traj_chart :is({PLOT_DRAWN})", timeout=180_000)
-    caption = page.get_by_text(re.compile(r"reruns by itself")).first.inner_text()
+    runs = []
+    for seed in range(1, LIVE_WARMUP + 1):
+        seconds, caption = _run_trajectories(page, seed)
+        runs.append(f"Run {seconds:.1f} s, then the page says: {caption}")
+        if caption.startswith("Live"):
+            break
+    print("  live loop warm-up: " + " | ".join(runs), flush=True)
     if not caption.startswith("Live"):
         context.close()
-        return f"not live: {caption}"
+        return "not live after the warm-up Runs"
     seconds, steps = [], page.locator("[data-testid=stSidebar]").get_by_label("steps", exact=True)
     for value in LIVE_STEPS:
         before = page.evaluate(CHART_DIGEST)
@@ -253,7 +272,8 @@ def reference_server():
             proc.wait(10)
 
 
-def one_run(playwright, parts: set[str], train_steps: int = 0, live_particles: int = 256) -> dict:
+def one_run(playwright, parts: set[str], train_steps: int = 0, live_particles: int = 256,
+            live_link: str = "steps=100") -> dict:
     """The measurements of ``parts`` (:data:`PARTS`) on a fresh server, and the reference when they need it."""
     out = {}
     with bu.streamlit_server() as base:
@@ -271,7 +291,7 @@ def one_run(playwright, parts: set[str], train_steps: int = 0, live_particles: i
             if "lecture" in parts:
                 out.update({f"lecture_step_{n}": v for n, v in lecture_steps(browser, base).items()})
             if "live" in parts:
-                live = live_loop(browser, base, live_particles)
+                live = live_loop(browser, base, live_particles, live_link)
                 if isinstance(live, str):
                     print(f"  live loop: {live}", flush=True)
                 else:
@@ -346,7 +366,10 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--only", type=parse_parts, default=set(PARTS),
                     help=f"comma-separated parts to run, among {', '.join(PARTS)} (default: all)")
     ap.add_argument("--live-particles", type=int, default=256,
-                    help="particles of the live loop's Trajectories (100 steps; the page's live threshold decides)")
+                    help="particles of the live loop's Trajectories (the page's live threshold decides)")
+    ap.add_argument("--live-link", default="steps=100",
+                    help="the live loop's Trajectories link parameters, e.g. 'steps=100&model=exact' (default: the "
+                         "page's default model, 100 steps)")
     return ap
 
 
@@ -358,7 +381,7 @@ def main(argv=None) -> int:
     runs = []
     with sync_playwright() as p:
         for i in range(args.runs):
-            runs.append(one_run(p, args.only, args.train_steps, args.live_particles))
+            runs.append(one_run(p, args.only, args.train_steps, args.live_particles, args.live_link))
             print(f"run {i + 1}: " + ", ".join(f"{k} {v:.2f} s" for k, v in runs[-1].items()), flush=True)
     report(runs, args.only, args.train_steps)
     return 0
