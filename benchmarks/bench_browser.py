@@ -16,11 +16,12 @@ Chromium:
 - the lecture's step times: ``/Lecture?step=1&projector=1`` at 1280x720, walked once to warm the server, then
   again: step 1 from navigation, each later step from the press of the → key until that step's figure has drawn
   its data (the selectors of ``tests/test_projector.py``; the issue's budget is 3 s a step);
-- the live loop's round trip: Trajectories opened with ``--live-link`` (``steps=100``) and ``--live-particles``
-  particles (up to three Runs with new seeds set them and let the server measure its rate; each Run's time and
-  the page's live caption are printed), then the sidebar's ``steps`` changed three times to values not computed
-  before; each from the change until the animation shows the new result, with no Run pressed. When the page's
-  own estimate is not under its live threshold it says so ("not live") and measures nothing;
+- the live loop's round trip: Trajectories opened with ``--live-link`` (``steps=100``), ``--live-particles``
+  particles and ``--live-frames`` frames (up to three Runs with new seeds set them and let the server measure
+  its rate; each Run's time and the page's live caption are printed), then the sidebar's ``steps`` changed three
+  times (by -4, +4, -8) to values not computed before; each from the change until the animation shows the new
+  result, with no Run pressed. When the page's own estimate is not under its live threshold it says so ("not
+  live") and measures nothing;
 - the reference, in the same run: a one-chart Streamlit page (``st.title`` and a 3-point Plotly chart) on its
   own server, first visit and warm; the floor that Streamlit itself and the browser set on this machine.
 Prints each run, the range (min-max) over runs and each time over the reference's; the machine's load varies,
@@ -60,7 +61,7 @@ BUDGETS = {"home_first_visit": 3.0, "home_warm": 1.5, "home_warm_cached": 1.5, "
 PARTS = ("home", "data", "trajectories", "training", "lecture", "live")
 LECTURE_SCREEN = {"width": 1280, "height": 720}
 LECTURE_SECONDS = 3.0  # the issue's budget for each lecture step on a warm server
-LIVE_STEPS = (96, 104, 92)  # the sidebar's steps in turn (from 100): each a setting this server has not computed
+LIVE_STEPS = (-4, 4, -8)  # the sidebar's steps in turn, from the link's: each a setting not computed before
 LIVE_WARMUP = 3  # Runs (new seeds) at most before the live loop is measured: the server measures its rate
 STALE = "settings changed since this animation"  # the Trajectories page's warning when it waits for Run
 # a digest of what the Trajectories chart draws (its traces and its slider's steps): changes when a new result shows
@@ -168,7 +169,7 @@ def _run_trajectories(page, seed: int) -> tuple[float, str]:
     return seconds, page.get_by_text(re.compile(r"reruns by itself")).first.inner_text()
 
 
-def live_loop(browser, base: str, particles: int, link: str) -> list[float] | str:
+def live_loop(browser, base: str, particles: int, link: str, frames: int = 0) -> list[float] | str:
     """Seconds from each change of the sidebar's steps until the Trajectories animation shows the new result,
     with no Run pressed. Up to :data:`LIVE_WARMUP` Runs first (new seeds) set the particles and give the server its
     measured rate; when the page's estimate is still not under its live threshold, what it says instead."""
@@ -177,9 +178,11 @@ def live_loop(browser, base: str, particles: int, link: str) -> list[float] | st
     page.goto(f"{base}/Trajectories?{link}")
     page.wait_for_selector("[data-testid=stForm]", timeout=180_000)
     bu.wait_idle(page, timeout=300)
-    box = page.locator("[data-testid=stForm]").get_by_label("particles", exact=True)
-    box.fill(str(particles))
-    box.press("Tab")
+    for label, value in (("particles", particles), ("animation frames", frames)):
+        if value:
+            box = page.locator("[data-testid=stForm]").get_by_label(label, exact=True)
+            box.fill(str(value))
+            box.press("Tab")
     runs = []
     for seed in range(1, LIVE_WARMUP + 1):
         seconds, caption = _run_trajectories(page, seed)
@@ -191,7 +194,8 @@ def live_loop(browser, base: str, particles: int, link: str) -> list[float] | st
         context.close()
         return "not live after the warm-up Runs"
     seconds, steps = [], page.locator("[data-testid=stSidebar]").get_by_label("steps", exact=True)
-    for value in LIVE_STEPS:
+    first = int(steps.input_value())
+    for value in (first + d for d in LIVE_STEPS):
         before = page.evaluate(CHART_DIGEST)
         steps.fill(str(value))
         start = time.perf_counter()
@@ -235,7 +239,9 @@ def watched_training(browser, base: str, steps: int) -> tuple[float, float]:
     page.goto(f"{base}/Score_model")
     page.wait_for_selector(PLOT, timeout=180_000)
     bu.wait_idle(page)
-    page.get_by_text("MLP network", exact=True).click()
+    from ridgeviz.models.kinds import kind_label
+
+    page.get_by_text(kind_label("mlp"), exact=True).click()  # the Score model page's radio option
     page.locator("[data-testid=stForm]").get_by_label("steps", exact=True).wait_for(timeout=120_000)
     bu.wait_idle(page)
     box = page.locator("[data-testid=stForm]").get_by_label("steps", exact=True)
@@ -273,7 +279,7 @@ def reference_server():
 
 
 def one_run(playwright, parts: set[str], train_steps: int = 0, live_particles: int = 256,
-            live_link: str = "steps=100") -> dict:
+            live_link: str = "steps=100", live_frames: int = 0) -> dict:
     """The measurements of ``parts`` (:data:`PARTS`) on a fresh server, and the reference when they need it."""
     out = {}
     with bu.streamlit_server() as base:
@@ -291,7 +297,7 @@ def one_run(playwright, parts: set[str], train_steps: int = 0, live_particles: i
             if "lecture" in parts:
                 out.update({f"lecture_step_{n}": v for n, v in lecture_steps(browser, base).items()})
             if "live" in parts:
-                live = live_loop(browser, base, live_particles, live_link)
+                live = live_loop(browser, base, live_particles, live_link, live_frames)
                 if isinstance(live, str):
                     print(f"  live loop: {live}", flush=True)
                 else:
@@ -370,6 +376,9 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--live-link", default="steps=100",
                     help="the live loop's Trajectories link parameters, e.g. 'steps=100&model=exact' (default: the "
                          "page's default model, 100 steps)")
+    ap.add_argument("--live-frames", type=int, default=0,
+                    help="animation frames of the live loop's Trajectories (0: the page's default); each frame "
+                         "traces the ridge, most of a small run's time")
     return ap
 
 
@@ -381,7 +390,8 @@ def main(argv=None) -> int:
     runs = []
     with sync_playwright() as p:
         for i in range(args.runs):
-            runs.append(one_run(p, args.only, args.train_steps, args.live_particles, args.live_link))
+            runs.append(one_run(p, args.only, args.train_steps, args.live_particles, args.live_link,
+                                args.live_frames))
             print(f"run {i + 1}: " + ", ".join(f"{k} {v:.2f} s" for k, v in runs[-1].items()), flush=True)
     report(runs, args.only, args.train_steps)
     return 0

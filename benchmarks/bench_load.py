@@ -39,6 +39,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))
 
 import browser_util as bu  # noqa: E402
 
@@ -213,7 +214,9 @@ async def training(browser, base: str, steps: int, limit: float) -> dict:
     try:
         out["first_figure"] = await _first_figure(page, f"{base}/Score_model")
         await _idle(page)
-        await page.get_by_text("MLP network", exact=True).click()
+        from ridgeviz.models.kinds import kind_label
+
+        await page.get_by_text(kind_label("mlp"), exact=True).click()  # the Score model page's radio option
         box = page.locator("[data-testid=stForm]").get_by_label("steps", exact=True)
         await box.wait_for(timeout=600_000)
         await _idle(page)
