@@ -5,8 +5,9 @@
 One app server (``streamlit run app.py``, as ``tests/browser_util.py`` starts it) and one Chromium with one
 browser context per session (a context is a separate session: its own cookies and websocket). Sessions arrive
 ``--stagger`` seconds apart, as a class opening a link. The mix:
-- viewers (about four in five): :data:`VIEWS` in turn (Home, Data and bandwidth; add the lecture page there
-  when it exists), each measured from navigation to its first drawn figure, then left open. With
+- viewers (about four in five): :data:`ROTATION` in turn (the lecture's first step, Home, the lecture again, Data
+  and bandwidth: most on the lecture and home), each measured from navigation to its first drawn figure, then
+  left open. With
   ``--browsers K`` only K viewers run in Chromium and the others speak Streamlit's websocket protocol from
   Python ("wire" viewers, timed until the figure arrives): on a small machine the browsers' own drawing takes
   most of the CPU the server needs, and a class's browsers run on the students' machines;
@@ -17,7 +18,7 @@ browser context per session (a context is a separate session: its own cookies an
 Reported: per kind of session the time to the first figure and to a result (min / median / max), every queue or
 refusal message with the second it appeared, and the server's resident memory (the server and its training
 workers) after a warm-up visit (baseline), at its peak, and 10 s and 60 s after every session has closed.
-Targets: every Home view within 5 s at 30 sessions; no heavy request left more than 2 minutes without
+Targets: every lecture and Home view within 5 s at 30 sessions; no heavy request left more than 2 minutes without
 an honest message; memory back to the baseline afterwards. Printed as measured, with no pass/fail.
 """
 
@@ -38,10 +39,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))
 
 import browser_util as bu  # noqa: E402
 
-VIEWS = [("home", ""), ("data", "Data_and_bandwidth")]  # (name, URL path); the lecture: ("lecture", "Lecture")
+VIEWS = [("lecture", "Lecture"), ("home", ""), ("data", "Data_and_bandwidth")]  # (name, URL path)
+ROTATION = ("lecture", "home", "lecture", "data")  # the viewers' pages in turn
 PLOT = "[data-testid=stPlotlyChart] .main-svg"
 MESSAGE = re.compile(r"(number \d+ in line|Queued|server is busy|Waiting for your own|should start|was cancelled|"
                      r"did not run|Another visitor is computing|Computing [^\n]*expected)[^\n]*")
@@ -211,7 +214,9 @@ async def training(browser, base: str, steps: int, limit: float) -> dict:
     try:
         out["first_figure"] = await _first_figure(page, f"{base}/Score_model")
         await _idle(page)
-        await page.get_by_text("MLP network", exact=True).click()
+        from ridgeviz.models.kinds import kind_label
+
+        await page.get_by_text(kind_label("mlp"), exact=True).click()  # the Score model page's radio option
         box = page.locator("[data-testid=stForm]").get_by_label("steps", exact=True)
         await box.wait_for(timeout=600_000)
         await _idle(page)
@@ -233,10 +238,10 @@ async def training(browser, base: str, steps: int, limit: float) -> dict:
 
 def mix(n: int, heavy: int | None = None) -> list[str]:
     """The classroom: ``heavy`` sessions (default about one in five, at least two), half trajectories and half
-    training, spread evenly among the arrivals; the viewers take :data:`VIEWS` in turn."""
+    training, spread evenly among the arrivals; the viewers take :data:`ROTATION` in turn."""
     heavy = min(n, max(2, round(n / 5)) if heavy is None else heavy)
     at = {round((k + 0.5) * n / heavy) for k in range(heavy)}
-    kinds, views = iter(["trajectories", "training"] * heavy), iter(v[0] for v in VIEWS * n)
+    kinds, views = iter(["trajectories", "training"] * heavy), iter(ROTATION * n)
     return [next(kinds) if i in at else next(views) for i in range(n)]
 
 
