@@ -79,7 +79,9 @@ def shared_results() -> _Results:
 
 
 # -- the live loop -----------------------------------------------------------------------------------------------
-LIVE_SECONDS = 1.0  # a request predicted to take less than this reruns by itself when a setting changes
+LIVE_SECONDS = 3.0  # a request predicted to take less than this here reruns by itself when a setting changes (the
+# default 13 points, a few hundred particles and 100 steps take about 2 s on two busy cores: ridge tracing at every
+# frame is most of it)
 
 
 def live(kind: str, cost: Cost) -> bool:

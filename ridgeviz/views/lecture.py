@@ -101,12 +101,12 @@ STEPS = (
     Step("smoothing", "The data, blurred by noise", "Data_and_bandwidth", {}),
     Step("ridge", "The ridge appears, then dissolves", "Data_and_bandwidth", {}),
     Step("exact", "The exact score memorises", "Trajectories", {"model": "exact"}),
-    Step("learned", "A learned model: new samples on the ridge", "Trajectories",
+    Step("learned", "A learned model generalises", "Trajectories",
          {"model": "checkpoint", "file": MODEL_FILE}),
     Step("phases", "Reach, align, held", "Trajectories", {"model": "checkpoint", "file": MODEL_FILE}),
-    Step("errors", "Normal error: off the ridge; tangential: along it", "Trajectories",
+    Step("errors", "Normal error off, tangential along", "Trajectories",
          {"model": "injected", "normal": "0", "tangential": "2"}),
-    Step("rf", "Random features: the bias stays, the optimisation error goes", "Random_features", {}),
+    Step("rf", "Random features: bias and error", "Random_features", {}),
 )
 
 

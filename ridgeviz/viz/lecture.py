@@ -16,7 +16,7 @@ from ..core.vocabulary import CATEGORIES, OUTCOME_COLORS, PHASE_COLORS, PHASES
 from .side_by_side import EVAL_RIDGE_COLOR, category_colorscale
 from .style import LINE_COLOR, RIDGE_COLOR, animation_controls, data_trace, f32, lines_xy, present, subsample
 
-HEIGHT = 460  # figure height in pixels (the page's title, caption and buttons take the rest of a 720-pixel screen)
+HEIGHT = 430  # figure height in pixels (the page's title, caption and buttons take the rest of a 720-pixel screen)
 SEGMENT_COLOR = "rgba(90, 90, 90, 0.45)"
 SAMPLE_COLOR = "#333333"
 
@@ -125,9 +125,11 @@ def outcome_figure(lec, key: str) -> go.Figure:
         x, y = lines_xy(lec.polylines["eval_ridge"][0])
         fig.add_trace(go.Scatter(x=x, y=y, mode="lines", name=f"ridge at t* = {lec.meta['t_ridge']:.2g}",
                                  line=dict(color=EVAL_RIDGE_COLOR, width=2, dash="dash"), hoverinfo="skip"))
-    for c in CATEGORIES:
-        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=c, marker=dict(size=10,
-                                                                                        color=OUTCOME_COLORS[c])))
+    shown = set(np.unique(np.asarray(codes, dtype=int)).tolist())
+    for i, c in enumerate(CATEGORIES):  # the key names only the outcomes that occur
+        if i in shown:
+            fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=c,
+                                     marker=dict(size=10, color=OUTCOME_COLORS[c])))
     fig.add_trace(data_trace(lec["data"], size=11))
     moving = [len(fig.data), len(fig.data) + 1]
     rx, ry = lines_xy(ridges[last])
@@ -191,7 +193,9 @@ def phases_figure(lec) -> go.Figure:
     shown = times[np.isfinite(dist) | (times <= 1.5)]
     _time_axis(fig, shown)
     fig.update_yaxes(title_text="distance", rangemode="tozero", row=1, col=2)
-    return _layout(fig, bottom=90, top=40)
+    # seven keys beside a 430-pixel figure: a smaller type keeps them all visible in projector mode too
+    return _layout(fig, bottom=90, top=40, legend=dict(x=1.02, y=1, xanchor="left", yanchor="top",
+                                                       font=dict(size=11), tracegroupgap=0))
 
 
 def _around(points, margin: float) -> tuple:
@@ -258,7 +262,7 @@ def rf_figure(lec) -> go.Figure:
                                  line=dict(color=color, dash=dash, width=3), marker=dict(size=8)))
     fig.update_xaxes(type="log", title_text="training time τ", tickvals=taus, ticktext=[f"{t:g}" for t in taus])
     fig.update_yaxes(type="log", dtick=1, title_text="mean |error| along the trajectories")
-    return _layout(fig, bottom=60)
+    return _layout(fig, bottom=60, legend=dict(x=1.02, y=1, xanchor="left", yanchor="top", itemwidth=60))
 
 
 FIGURES = {"smoothing": smoothing_figure, "ridge": ridge_figure, "exact": lambda lec: outcome_figure(lec, "exact"),
