@@ -39,6 +39,16 @@ def wait_for(condition, seconds: float = 60.0) -> None:
         time.sleep(0.1)
 
 
+@pytest.fixture(autouse=True)
+def fresh_queue():
+    """Each test starts from an empty queue with nothing measured. The server's queue lives as long as the process,
+    so the pages earlier tests opened (which compute, and train) leave their measured speeds in it, and those change
+    the estimates these tests read."""
+    heavy_queue.clear()
+    yield
+    heavy_queue.clear()
+
+
 @pytest.fixture
 def blocked_slots():
     """Every slot of the server taken by other sessions' long jobs (released after the test)."""
