@@ -25,7 +25,7 @@ def test_trajectory_contract_and_seeding(thirteen, method):
     assert traj.drifts.shape == (12, 7, 2) and traj.scores.shape == (12, 7, 2)
     assert traj.xs.dtype == torch.float64
     np.testing.assert_array_equal(traj.times, times)
-    torch.testing.assert_close(traj.xs[0], x_T, rtol=0, atol=0)
+    torch.testing.assert_close(traj.xs[0], x_T, rtol=0, atol=0)  # a copy of the input, no arithmetic: exact anywhere
     assert torch.equal(traj.final, traj.xs[-1]) and torch.isfinite(traj.xs).all()
     assert [k for k, _ in calls] == list(range(12)) and [t for _, t in calls] == list(times[1:])
     # scores are the model at (xs[k], t_k)

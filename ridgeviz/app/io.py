@@ -16,7 +16,8 @@ if TYPE_CHECKING:  # type names only: this module loads no torch (the home page 
 
 
 def data_key(X: np.ndarray) -> str:
-    """SHA-256 of the data's shape and bytes: identifies a dataset in session keys."""
+    """SHA-256 of the data's shape and bytes: identifies a dataset in session keys (an input as the user gave it,
+    never a computed float, so the key is the same on any CPU)."""
     a = np.ascontiguousarray(X, dtype=np.float64)
     return hashlib.sha256(f"{a.shape}".encode() + a.tobytes()).hexdigest()
 

@@ -29,7 +29,8 @@ def canonical(value) -> str:
 def _default(value):
     if hasattr(value, "detach") and hasattr(value, "cpu"):  # a torch tensor
         value = value.detach().cpu().numpy()
-    if isinstance(value, np.ndarray):  # an input array (tasks should carry configs): named by its content
+    # an input array (tasks should carry configs): named by its content, which is an input, never a computed float
+    if isinstance(value, np.ndarray):
         a = np.ascontiguousarray(value)
         return {"__array_sha256__": hashlib.sha256(a.tobytes()).hexdigest(), "shape": a.shape, "dtype": str(a.dtype)}
     if isinstance(value, (np.integer, np.floating)):
