@@ -28,6 +28,8 @@ from ..utils.limits import require as require_reference
 from ..utils.validation import Integer, Real, check
 from ..views.budget import auto_seconds
 from .admission import QUEUED, Busy, HeavyQueue, Ticket, describe_seconds
+from .memory import give_back
+from .priority import background
 
 __all__ = ["caption", "estimate", "gate", "heavy_queue", "in_slot", "queued", "readable", "require",
            "slot", "upload_limits", "waiting_for_another"]
@@ -184,6 +186,7 @@ def queued(what: str, cost: Cost | None = None, kind: str | None = None, on_canc
         if req.ticket is not None:
             _LOCAL.held = None
             (heavy_queue().release if ok else heavy_queue().cancel)(req.ticket)
+            give_back()
         if req.drawn:
             req.note.empty()
 
@@ -244,7 +247,8 @@ def slot(what: str, *, kind: str | None = None, seconds: float | None = None, se
             _LOCAL.held = ticket
         if owner is not None:
             owner.ticket = ticket
-        yield ticket
+        with background():  # below the pages' CPU priority: other sessions' views stay quick
+            yield ticket
         ok = True
     finally:
         if owner is None or not ok:
@@ -253,6 +257,7 @@ def slot(what: str, *, kind: str | None = None, seconds: float | None = None, se
             if owner is not None:
                 owner.ticket = None
             (q.release if ok else q.cancel)(ticket)
+            give_back()  # what the computation freed goes back to the system, not kept in this thread's arena
 
 
 def in_slot(what: str, compute):

@@ -2,8 +2,8 @@
 
 Training in a thread of the server shared the interpreter lock with every page of every session: each rerun
 and each progress redraw held up the trainer and the reverse. In its own process the trainer runs as fast as
-from the command line. ``RIDGEVIZ_TRAIN_NICE`` (default 0: the server's own priority) lowers its CPU priority
-below the pages' where the operator prefers responsive pages to fast trainings.
+from the command line when the machine has a core for it; it runs below the pages' CPU priority
+(:mod:`ridgeviz.app.priority`: ``RIDGEVIZ_HEAVY_NICE``), so a busy class's pages stay quick.
 
 Protocol (UI-free; :mod:`ridgeviz.app.training` is the other end). ``FOLDER`` holds ``job.json`` (the
 schedule's dict and the :class:`~ridgeviz.models.training.TrainConfig`'s fields) and ``data.npy``. The worker
@@ -17,13 +17,13 @@ current step (status ``cancelled``, the model so far is saved).
 from __future__ import annotations
 
 import json
-import os
 import sys
 import threading
 import time
 from pathlib import Path
 
-ENV_NICE = "RIDGEVIZ_TRAIN_NICE"  # CPU priority of the worker below the server's (pages); 0: the same
+from .priority import lower_process
+
 FLUSH_SECONDS = 0.25
 
 
@@ -65,9 +65,10 @@ def main(argv=None) -> int:
     stop = threading.Event()
     threading.Thread(target=_listen, args=(stop,), daemon=True).start()
     try:
-        os.nice(int(os.environ.get(ENV_NICE, "0") or 0))
-    except (OSError, ValueError):
-        pass
+        lower_process()
+    except ValueError as exc:  # a bad RIDGEVIZ_HEAVY_NICE: the server checked it before starting this worker
+        print(json.dumps({"status": "failed", "message": str(exc)}), flush=True)
+        return 2
     import numpy as np
 
     from ..core.schedules import Schedule

@@ -37,6 +37,7 @@ from ..utils.validation import Real, check
 from ..views.budget import training_cost
 from . import budget
 from .admission import QUEUED, RUNNING, Busy, HeavyQueue, Ticket, describe_seconds
+from .priority import heavy_nice
 from .state import LOG, persistent
 
 JOB, KIND, START_KIND = "mlp_job", "MLP training", "training start-up"
@@ -108,6 +109,7 @@ class TrainingJob:
         np.save(folder / "data.npy", np.asarray(X, dtype=np.float64))
         (folder / "job.json").write_text(json.dumps({"schedule": schedule.to_dict(),
                                                      "config": dataclasses.asdict(self.config)}))
+        heavy_nice()  # a bad RIDGEVIZ_HEAVY_NICE is reported here, in words, before a worker starts
         launched = time.monotonic()
         proc = subprocess.Popen([sys.executable, "-m", "ridgeviz.app.train_worker", str(folder)],
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
