@@ -32,7 +32,8 @@ with guard("the bandwidth views"):
     units = "data" if data_units else "diffusion"
     cost = bandwidth_cost(X.shape)
     if not budget.gate(("data", compute.data_key(X), sched_cfg, int(dim), units), cost, "the bandwidth views",
-                       "the number of points or the dimension (sidebar)", "bandwidth views"):
+                       "the number of points or the dimension (sidebar)", "bandwidth views",
+                       ready=compute.bandwidth_ready(X, sched_cfg, int(dim), units)):
         st.stop()
     with budget.queued("the bandwidth views", cost, "bandwidth views"):
         sweep, fig = compute.bandwidth(X, sched_cfg, int(dim), units, presentation())

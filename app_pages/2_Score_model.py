@@ -94,7 +94,8 @@ with guard("the model's error"):
     model = md.model_object(cfg, X)
     cost = profile_cost(X.shape, cfg, model)
     if not budget.gate(("profile", compute.data_key(X), sched_cfg, cfg), cost, "the model's error profile",
-                       "the number of points or the dimension (sidebar)", "error profile"):
+                       "the number of points or the dimension (sidebar)", "error profile",
+                       ready=compute.profile_ready(X, sched_cfg, cfg, min(cfg.dim, max_dim))):
         st.stop()
     with budget.queued("the model's error profile", cost, "error profile"):
         profile = compute.error_profile(X, sched_cfg, cfg, min(cfg.dim, max_dim), _model=model)

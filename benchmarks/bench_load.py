@@ -1,6 +1,7 @@
 """A classroom on one server: many browser sessions at once, most watching, a few pressing the heavy buttons.
 
     python benchmarks/bench_load.py --sessions 30 [--browsers 30] [--particles 2048] [--train-steps 4000]
+    python benchmarks/bench_load.py --visits 10
 
 One app server (``streamlit run app.py``, as ``tests/browser_util.py`` starts it) and one Chromium with one
 browser context per session (a context is a separate session: its own cookies and websocket). Sessions arrive
@@ -18,6 +19,10 @@ browser context per session (a context is a separate session: its own cookies an
 Reported: per kind of session the time to the first figure and to a result (min / median / max), every queue or
 refusal message with the second it appeared, and the server's resident memory (the server and its training
 workers) after a warm-up visit (baseline), at its peak, and 10 s and 60 s after every session has closed.
+Also reported: the CPU seconds the server (with its workers) and Chromium used during the class, and the memory
+torch and the compute modules add to a process (the part of the server's memory that stays once a heavy page has
+run). ``--visits N`` instead times N wire visits of each view one at a time on an idle server and charges each the
+server's CPU seconds: the cost a view's first figure is tuned by.
 Targets: every lecture and Home view within 5 s at 30 sessions; no heavy request left more than 2 minutes without
 an honest message; memory back to the baseline afterwards. Printed as measured, with no pass/fail.
 """
@@ -56,6 +61,7 @@ class Memory:
 
     def __init__(self, pid: int):
         self.pid, self.peak, self.baseline, self._stop = pid, 0.0, 0.0, threading.Event()
+        self.browser_cpu: dict[int, float] = {}
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def now(self) -> float:
@@ -69,6 +75,12 @@ class Memory:
     def _run(self):
         while not self._stop.wait(0.5):
             self.peak = max(self.peak, self.now())
+            for pid in _browser_pids():  # a renderer's CPU seconds as last seen (renderers end with their context)
+                self.browser_cpu[pid] = max(self.browser_cpu.get(pid, 0.0), _cpu_seconds(pid, children=False))
+
+    def cpu(self) -> tuple[float, float]:
+        """CPU seconds so far of the server with its workers (finished workers included) and of Chromium."""
+        return _cpu_seconds(self.pid), sum(self.browser_cpu.values())
 
     def __enter__(self):
         self._thread.start()
@@ -255,6 +267,7 @@ async def classroom(args, base: str, memory: Memory) -> list[dict]:
             warm = await viewer(browser, base, "warm-up", path)
             await warm["context"].close()
         memory.baseline = memory.now()
+        memory.cpu_start, memory.wall_start = memory.cpu(), time.perf_counter()
         paths, tasks, browsers = dict(VIEWS), [], 0
         for name in mix(args.sessions, args.heavy):
             if name == "trajectories":
@@ -269,6 +282,8 @@ async def classroom(args, base: str, memory: Memory) -> list[dict]:
             tasks.append(asyncio.create_task(coro))
             await asyncio.sleep(args.stagger)
         results = await asyncio.gather(*tasks)
+        await asyncio.sleep(1.0)  # one more sample of the renderers
+        memory.cpu_end, memory.wall_end = memory.cpu(), time.perf_counter()
         for r in results:
             if "context" in r:
                 await r.pop("context").close()
@@ -280,6 +295,16 @@ def _span(values) -> str:
     if not values:
         return "-"
     return f"{min(values):.1f} / {statistics.median(values):.1f} / {max(values):.1f} s (n = {len(values)})"
+
+
+def _code_memory() -> float:
+    """Resident bytes that importing torch and the app's compute modules adds to a process with streamlit and
+    plotly loaded (what the server keeps once any heavy page has run, whatever its caches hold)."""
+    code = ("import os, streamlit, plotly.graph_objects, numpy\n"
+            "rss = lambda: int(open('/proc/self/statm').read().split()[1]) * os.sysconf('SC_PAGE_SIZE')\n"
+            "a = rss(); import torch, ridgeviz.app.compute, ridgeviz.views.trajectories; print(rss() - a)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    return float(out.stdout.strip() or "nan")
 
 
 def report(args, results: list[dict], memory: Memory, after: dict) -> None:
@@ -306,19 +331,36 @@ def report(args, results: list[dict], memory: Memory, after: dict) -> None:
         for r in rows:
             if "error" in r:
                 print(f"      error: {r['error']}")
+    wall = memory.wall_end - memory.wall_start
+    (s0, b0), (s1, b1) = memory.cpu_start, memory.cpu_end
+    print(f"  CPU seconds during the class ({wall:.0f} s of wall time, {os.cpu_count() * wall:.0f} CPU seconds on "
+          f"{os.cpu_count()} cores): the server with its workers {s1 - s0:.0f} s, Chromium {b1 - b0:.0f} s")
+    print(f"  memory that torch and the compute modules add to a process when a heavy page first loads them: "
+          f"{_code_memory() / 1e6:.0f} MB (measured in a separate process; the warm-up views load no torch)")
     print(f"  server memory (with its training workers): baseline {memory.baseline / 1e6:.0f} MB after a warm-up "
           f"visit, peak {memory.peak / 1e6:.0f} MB, {after[10] / 1e6:.0f} MB 10 s and {after[60] / 1e6:.0f} MB 60 s "
           "after every session closed")
 
 
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of ``pid`` and its children so far (``/proc/PID/stat``, clock ticks)."""
+def _cpu_seconds(pid: int, children: bool = True) -> float:
+    """User + system CPU seconds of ``pid`` (``/proc/PID/stat``), with its finished children (``cutime``,
+    ``cstime``) and its live ones when ``children``."""
     total = 0.0
-    for p in [pid] + _children(pid):
-        with contextlib.suppress(OSError):
+    for p in [pid] + (_children(pid) if children else []):
+        with contextlib.suppress(OSError, IndexError):
             fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            ticks = int(fields[11]) + int(fields[12]) + (int(fields[13]) + int(fields[14]) if p == pid else 0)
+            total += ticks / os.sysconf("SC_CLK_TCK")
     return total
+
+
+def _browser_pids() -> list[int]:
+    out = []
+    for d in Path("/proc").iterdir():
+        with contextlib.suppress(OSError):
+            if d.name.isdigit() and (d / "comm").read_text().startswith(("chrom", "headless")):
+                out.append(int(d.name))
+    return out
 
 
 def visits(args) -> None:
@@ -359,11 +401,11 @@ def main(argv=None) -> int:
                     help="instead of a classroom: this many wire visits of each view, one at a time, each charged "
                          "the server's CPU seconds")
     args = ap.parse_args(argv)
+    (ROOT / "test-output").mkdir(exist_ok=True)
     if args.visits:
         visits(args)
         return 0
     args.browsers = args.sessions if args.browsers is None else args.browsers
-    (ROOT / "test-output").mkdir(exist_ok=True)
     args.load_before = os.getloadavg()[0]
     with server() as (base, pid), Memory(pid) as memory:
         results = asyncio.run(classroom(args, base, memory))

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 import numpy as np
 import plotly.graph_objects as go
@@ -158,3 +159,27 @@ def test_memory_a_heavy_thread_freed_goes_back_to_the_system():
     if not give_back():
         pytest.skip("not glibc: nothing to give back")
     assert _rss_mb() < before - 100, (before, _rss_mb())
+
+
+def _data_page(set_name: str):
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app.py"), default_timeout=120)
+    at.query_params["set"] = set_name
+    at.run()
+    at.switch_page("app_pages/1_Data_and_bandwidth.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_a_result_the_server_holds_is_shown_however_busy_the_server_is(monkeypatch):
+    """On a busy server the calibrated estimates grow past the page-load budget; a view that another session
+    already computed must still open by itself (it costs nothing), while one not computed yet waits for a press."""
+    monkeypatch.setenv("RIDGEVIZ_AUTO_SECONDS", "1000")
+    assert _data_page("three-points").get("plotly_chart")  # computed once by a first visitor
+    monkeypatch.setenv("RIDGEVIZ_AUTO_SECONDS", "0")  # every estimate is now above the budget
+    second = _data_page("three-points")
+    assert second.get("plotly_chart") and not any("does not start by itself" in i.value for i in second.info)
+    other = _data_page("two-points")  # the control: not computed on this server yet
+    assert not other.get("plotly_chart") and any("does not start by itself" in i.value for i in other.info)

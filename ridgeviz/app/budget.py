@@ -105,14 +105,17 @@ def caption(cost: Cost, what: str = "Estimated", kind: str | None = None) -> Non
         st.caption(text)
 
 
-def gate(key, cost: Cost, what: str, reduce: str, kind: str | None = None) -> bool:
-    """Whether to run ``what`` now: at once when cheap here, on a button press above the page-load budget, never
+def gate(key, cost: Cost, what: str, reduce: str, kind: str | None = None, ready: bool = False) -> bool:
+    """Whether to run ``what`` now: at once when cheap here or ``ready`` (this server already holds the result, so
+    showing it costs nothing however busy the server is), on a button press above the page-load budget, never
     above the limits (a ``BudgetError`` with what to reduce). A press is remembered for this ``key``; after a
     Cancel the computation waits for a press again."""
     kind = kind or what
     require(cost, what[0].upper() + what[1:], reduce, kind)
     st.session_state.setdefault("_budget_gates", {})[what] = key
     held = key in st.session_state.get("_budget_held", set())
+    if ready and not held:
+        return True
     seconds = estimate(cost, kind)
     if seconds <= auto_seconds() and not held:
         return True

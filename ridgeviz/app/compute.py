@@ -45,6 +45,10 @@ class _Results:
         self.size, self.items, self.lock = size, collections.OrderedDict(), threading.Lock()
         self.flight: dict = {}
 
+    def __contains__(self, key) -> bool:
+        with self.lock:
+            return key in self.items
+
     def get(self, key, compute):
         while True:
             with self.lock:
@@ -136,14 +140,25 @@ def _long(key, label: str, compute):
 
 
 # -- data and bandwidth, model error ------------------------------------------------------------------------------
+def _bandwidth_keys(X, sched_cfg: ScheduleConfig, dim: int, units: str) -> tuple:
+    key = (data_key(X), sched_cfg, int(dim))
+    return key, ("bw", *key), ("bw-fields", *key, units)
+
+
 def bandwidth(X, sched_cfg: ScheduleConfig, dim: int, units: str, presentation: bool):
     """The Data and bandwidth page: ``(sweep, animated figure)``; computed once per dataset, schedule and d."""
-    key = (data_key(X), sched_cfg, int(dim))
-    sweep = _long(("bw", *key), "tracing the ridge at every bandwidth (once per dataset and schedule)",
+    key, sweep_key, fields_key = _bandwidth_keys(X, sched_cfg, dim, units)
+    sweep = _long(sweep_key, "tracing the ridge at every bandwidth (once per dataset and schedule)",
                   lambda cb: bw.bandwidth_sweep(X, sched_cfg.schedule(), int(dim), callback=cb))
-    fields = _long(("bw-fields", *key, units), "density and eigengap fields at every bandwidth",
+    fields = _long(fields_key, "density and eigengap fields at every bandwidth",
                    lambda cb: bw.bandwidth_fields(X, sweep, int(dim), units, callback=cb))
     return sweep, _bandwidth_figure(key, units, presentation, _sweep=sweep, _fields=fields)
+
+
+def bandwidth_ready(X, sched_cfg: ScheduleConfig, dim: int, units: str) -> bool:
+    """Whether this server already holds :func:`bandwidth`'s result (showing it costs nothing, whatever the price)."""
+    _, *keys = _bandwidth_keys(X, sched_cfg, dim, units)
+    return all(k in shared_results() for k in keys)
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
@@ -165,8 +180,16 @@ def error_profile(X, sched_cfg, model_cfg, dim, _model=None) -> dict:
         times = np.geomspace(sched_cfg.schedule().t_min, sched_cfg.schedule().T, PROFILE_TIMES)
         return tj.error_profile(model, dens, times, dim, n=PROFILE_POINTS)
 
-    return shared_results().get(("profile", data_key(X), sched_cfg, model_cfg, int(dim)),
-                          lambda: in_slot("the error profile", run))
+    return shared_results().get(_profile_key(X, sched_cfg, model_cfg, dim), lambda: in_slot("the error profile", run))
+
+
+def _profile_key(X, sched_cfg, model_cfg, dim) -> tuple:
+    return "profile", data_key(X), sched_cfg, model_cfg, int(dim)
+
+
+def profile_ready(X, sched_cfg, model_cfg, dim) -> bool:
+    """Whether this server already holds :func:`error_profile`'s result."""
+    return _profile_key(X, sched_cfg, model_cfg, dim) in shared_results()
 
 
 # -- random features ----------------------------------------------------------------------------------------------
